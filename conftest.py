@@ -1,0 +1,1 @@
+pytest_plugins = ["tdu_shared.testing.plugin"]

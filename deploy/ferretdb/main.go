@@ -1,0 +1,45 @@
+// Command ferretdb-local serves the MongoDB wire protocol on top of SQLite by
+// embedding FerretDB, so development machines and CI need no Docker engine.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to serve the MongoDB protocol on")
+	dataDir := flag.String("data", "ferretdb-data", "directory holding the SQLite databases")
+	flag.Parse()
+
+	abs, err := filepath.Abs(*dataDir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		log.Fatal(err)
+	}
+
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: *listen},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + abs + "/",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	fmt.Printf("ferretdb-local listening on %s, data in %s\n", *listen, abs)
+	f.Run(ctx)
+}

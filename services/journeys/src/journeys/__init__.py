@@ -1,0 +1,1 @@
+"""Trait d'Union journeys service."""

@@ -1,0 +1,1 @@
+"""Trait d'Union matching service."""

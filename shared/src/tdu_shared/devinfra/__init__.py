@@ -1,0 +1,1 @@
+"""Local infrastructure without Docker: Apache Kafka from its Maven Central jars, FerretDB built with Go."""

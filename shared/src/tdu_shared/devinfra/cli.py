@@ -1,0 +1,114 @@
+"""`tdu-infra`: the local Kafka and MongoDB-compatible store, without Docker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tdu_shared.devinfra.local import LocalInfra
+from tdu_shared.devinfra.servers import InfraError, log_tail
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+console = Console(stderr=True)
+
+KafkaPort = Annotated[int | None, typer.Option(help="Kafka port (default 9092 or TDU_KAFKA_PORT).")]
+MongoPort = Annotated[int | None, typer.Option(help="FerretDB port (default 27017 or TDU_MONGO_PORT).")]
+
+
+def _infra(kafka_port: int | None = None, mongo_port: int | None = None) -> LocalInfra:
+    infra = LocalInfra()
+    if kafka_port:
+        infra.kafka_port = kafka_port
+    if mongo_port:
+        infra.mongo_port = mongo_port
+    return infra
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[red]error:[/red] {exc}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def install() -> None:
+    """Download Kafka's jars (Maven Central) and build FerretDB (Go), into the cache. Idempotent."""
+    infra = _infra()
+    try:
+        with console.status("Downloading Kafka jars and building FerretDB (first time: a few minutes)..."):
+            infra.install()
+    except InfraError as exc:
+        _fail(exc)
+    console.print(f"installed under {infra.paths.cache}")
+
+
+@app.command()
+def start(
+    cluster: Annotated[bool, typer.Option(help="Also start the three-node Kafka cluster (fault tests).")] = False,
+    kafka_port: KafkaPort = None,
+    mongo_port: MongoPort = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 120,
+) -> None:
+    """Start Kafka (KRaft, single node) and FerretDB; print their endpoints as environment variables."""
+    infra = _infra(kafka_port, mongo_port)
+    started = time.monotonic()
+    try:
+        with console.status("Starting Kafka and FerretDB..."):
+            endpoints = infra.start(timeout=timeout)
+            if cluster:
+                console.print(f"cluster bootstrap: {infra.start_cluster(timeout=timeout)}")
+    except InfraError as exc:
+        _fail(exc)
+    console.print(f"ready in {time.monotonic() - started:.1f}s; logs in {infra.paths.logs}")
+    for name, value in endpoints.as_env().items():
+        print(f"export {name}={value}")
+
+
+@app.command()
+def stop() -> None:
+    """Stop every local server this checkout started (single node, cluster, FerretDB)."""
+    stopped = _infra().stop()
+    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Show which local servers run, their ports and logs."""
+    rows = _infra().status()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("server", "running", "pid", "port", "log")
+    for r in rows:
+        table.add_row(str(r["name"]), "yes" if r["running"] else "no", str(r["pid"] or ""), str(r["port"]), str(r["log"]))
+    Console().print(table)
+
+
+@app.command()
+def logs(name: Annotated[str, typer.Argument(help="kafka, ferretdb, kafka-cluster-1..3")],
+         lines: int = 60) -> None:
+    """Print the tail of a server's log."""
+    print(log_tail(_infra().paths.logs / f"{name}.log", lines))
+
+
+@app.command("cluster-check")
+def cluster_check(timeout: float = 180) -> None:
+    """Start the three-node cluster, then write and read a topic with replication factor 3 (prints JSON)."""
+    from tdu_shared.devinfra.cluster_check import check_replicated_topic
+
+    infra = _infra()
+    try:
+        with console.status("Starting the three-node Kafka cluster..."):
+            bootstrap = infra.start_cluster(timeout=timeout)
+    except InfraError as exc:
+        _fail(exc)
+    print(json.dumps(asyncio.run(check_replicated_topic(bootstrap)), indent=2))
+
+
+if __name__ == "__main__":
+    app()

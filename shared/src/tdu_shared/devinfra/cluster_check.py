@@ -1,0 +1,42 @@
+"""Prove the three-node cluster works: a topic with replication factor 3 takes acks=all writes and reads."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+
+async def check_replicated_topic(bootstrap: str) -> dict[str, Any]:
+    topic = f"cluster-check-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 3, 3, topic_configs={"min.insync.replicas": "2"})])
+        description = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    replicas = sorted({len(p["replicas"]) for p in description[0]["partitions"]})
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        sent = await producer.send_and_wait(topic, b"replicated", key=b"k")
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                group_id=f"{topic}-reader", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=20_000)
+        values = [r.value for records in batch.values() for r in records]
+    finally:
+        await consumer.stop()
+    return {
+        "bootstrap": bootstrap,
+        "topic": topic,
+        "replicas_per_partition": replicas,
+        "written_partition": sent.partition,
+        "read_back": [v.decode() for v in values if v is not None],
+    }

@@ -1,0 +1,322 @@
+"""Kafka helpers: topic creation, the one way to publish, records, dead letters, and safe consumption.
+
+Publishing: :class:`EventPublisher` (aiokafka producer, ``acks=all``, idempotence) keys each event by its
+entity id and picks the partition from the basin, so compaction keeps working and one consumer owns whole
+basins. Consuming: subscribers use ``AckPolicy.NACK_ON_ERROR`` (see :func:`subscriber_options`); handlers
+read raw records (:func:`records_of`) and pass them through :func:`handle_records`, which dead-letters
+what can never be used, retries what may pass, and re-raises infrastructure errors so the offset is not
+committed and the message comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaMessage
+from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, NetworkTimeout
+
+from tdu_shared.envelope import Envelope, encode
+from tdu_shared.errors import InvalidMessage
+from tdu_shared.topics import TopicSpec, Topics, basin_partition, dlq_of
+
+log = structlog.get_logger(__name__)
+
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    KafkaError,
+    ConnectionFailure,
+    AutoReconnect,
+    NetworkTimeout,
+    ExecutionTimeout,
+    ConnectionError,
+    TimeoutError,
+)
+"""Errors that say the broker or the store is unreachable: never dead-letter on them, retry later."""
+
+
+# ---------------------------------------------------------------- topics
+
+
+async def ensure_topics(
+    bootstrap: str,
+    topics: Topics,
+    specs: Iterable[TopicSpec],
+    *,
+    replication_factor: int = 1,
+    partitions: int | None = None,
+    with_dlq: bool = True,
+) -> list[str]:
+    """Create the topics (and their DLQ twins) that do not exist yet. Returns the names created."""
+    wanted: list[NewTopic] = []
+    for spec in specs:
+        count = partitions or spec.partitions
+        config = {"cleanup.policy": "compact"} if spec.compacted else {}
+        if replication_factor > 1:
+            config["min.insync.replicas"] = str(min(2, replication_factor))
+        wanted.append(NewTopic(topics.name(spec), count, replication_factor, topic_configs=config))
+        if with_dlq:
+            dlq_config = {"min.insync.replicas": config["min.insync.replicas"]} if "min.insync.replicas" in config else {}
+            wanted.append(NewTopic(topics.dlq(spec), 1, replication_factor, topic_configs=dlq_config))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in wanted if t.name not in existing]
+        if not missing:
+            return []
+        response = await admin.create_topics(missing)
+        created = []
+        for name, code, *_ in response.topic_errors:  # (name, error_code, error_message)
+            if code == 0:
+                created.append(name)
+            elif code != TopicAlreadyExistsError.errno:
+                raise KafkaError(f"could not create topic {name}: error code {code}")
+        await _wait_for_leaders(admin, created)
+        return created
+    finally:
+        await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 30) -> None:
+    """New partitions take a moment to elect a leader; producing before that only retries."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    pending = list(names)
+    while pending and loop.time() < deadline:
+        described = await admin.describe_topics(pending)
+        pending = [
+            t["topic"] for t in described
+            if t["error_code"] != 0 or not t["partitions"] or any(p["leader"] < 0 for p in t["partitions"])
+        ]
+        if pending:
+            await asyncio.sleep(0.1)
+
+
+# ---------------------------------------------------------------- publishing
+
+
+def event_headers(envelope: Envelope[Any]) -> list[tuple[str, bytes]]:
+    headers = [
+        ("content-type", b"application/json"),
+        ("event-type", envelope.type.encode()),
+        ("event-version", str(envelope.version).encode()),
+        ("event-id", str(envelope.event_id).encode()),
+        ("region", envelope.region.encode()),
+    ]
+    if envelope.basin:
+        headers.append(("basin", envelope.basin.encode()))
+    return headers
+
+
+@dataclass
+class Outgoing:
+    """One event ready to publish: where, under which key."""
+
+    spec: TopicSpec
+    key: str
+    envelope: Envelope[Any]
+
+
+class EventPublisher:
+    """The one way to publish: acks=all, idempotent producer, key = entity id, partition = basin's."""
+
+    def __init__(self, bootstrap: str, topics: Topics, *, client_id: str = "traitdunion") -> None:
+        self.topics = topics
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=30_000,
+        )
+        self._partitions: dict[str, int] = {}
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def __aenter__(self) -> EventPublisher:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def partition_count(self, topic: str) -> int:
+        count = self._partitions.get(topic)
+        if count is None:
+            parts = await self._producer.partitions_for(topic)
+            if not parts:
+                raise KafkaError(f"topic {topic} does not exist")
+            count = self._partitions[topic] = len(parts)
+        return count
+
+    async def _send(self, topic: str, key: str, value: bytes | None, basin: str | None,
+                    headers: list[tuple[str, bytes]]) -> asyncio.Future[Any]:
+        partition = basin_partition(basin, await self.partition_count(topic))
+        return await self._producer.send(topic, value=value, key=key.encode(), partition=partition, headers=headers)
+
+    async def publish(self, spec: TopicSpec, key: str, envelope: Envelope[Any]) -> None:
+        """Publish one event and wait until every in-sync replica has it."""
+        await self.publish_many([Outgoing(spec, key, envelope)])
+
+    async def publish_many(self, items: Sequence[Outgoing]) -> None:
+        """Publish many events at once (batched by the producer); returns when all are acknowledged."""
+        futures = [
+            await self._send(self.topics.name(i.spec), i.key, encode(i.envelope), i.envelope.basin,
+                             event_headers(i.envelope))
+            for i in items
+        ]
+        await asyncio.gather(*futures)
+
+    async def tombstone(self, spec: TopicSpec, key: str, basin: str | None) -> None:
+        """Publish a null value for ``key`` on a compacted topic: the entity is erased."""
+        if not spec.compacted:
+            raise ValueError(f"{spec.name} is not compacted: a tombstone would erase nothing")
+        future = await self._send(self.topics.name(spec), key, None, basin, [])
+        await future
+
+    async def send_raw(self, topic: str, key: bytes | None, value: bytes | None,
+                       headers: list[tuple[str, bytes]], partition: int | None = None) -> None:
+        future = await self._producer.send(topic, value=value, key=key, headers=headers, partition=partition)
+        await future
+
+
+# ---------------------------------------------------------------- consuming
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a handler needs from one Kafka record."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes] = field(default_factory=dict)
+    timestamp_ms: int = 0
+
+    @classmethod
+    def of(cls, r: ConsumerRecord[Any, Any]) -> Record:
+        return cls(r.topic, r.partition, r.offset, r.key, r.value, dict(r.headers or ()), r.timestamp)
+
+    @property
+    def key_text(self) -> str | None:
+        return self.key.decode(errors="replace") if self.key is not None else None
+
+
+def records_of(message: KafkaMessage) -> list[Record]:
+    """The raw record(s) behind a FastStream message, batch or not."""
+    raw = message.raw_message
+    if isinstance(raw, tuple | list):
+        return [Record.of(r) for r in raw]
+    return [Record.of(raw)]
+
+
+def subscriber_options(group_id: str, *, batch: bool = False, max_records: int = 500) -> dict[str, Any]:
+    """Options of every subscriber: commit only after the effect is stored, start from the beginning."""
+    options: dict[str, Any] = {
+        "group_id": group_id,
+        "auto_offset_reset": "earliest",
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+        "max_poll_interval_ms": 600_000,
+    }
+    if batch:
+        options.update(batch=True, max_records=max_records, batch_timeout_ms=50)
+    return options
+
+
+DLQ_HEADERS = ("dlq-error", "dlq-error-type", "dlq-source-topic", "dlq-source-partition",
+               "dlq-source-offset", "dlq-consumer-group", "dlq-failed-at")
+
+
+class DeadLetters:
+    """Sends unusable records to ``<topic>.dlq`` with headers naming the error and the record's origin."""
+
+    def __init__(self, publisher: EventPublisher, consumer_group: str) -> None:
+        self._publisher = publisher
+        self._group = consumer_group
+
+    async def send(self, record: Record, error: str, error_type: str = "InvalidMessage") -> None:
+        origin = {k: v for k, v in record.headers.items() if not k.startswith("dlq-")}
+        extra = {
+            "dlq-error": error[:4000],
+            "dlq-error-type": error_type,
+            "dlq-source-topic": record.topic,
+            "dlq-source-partition": str(record.partition),
+            "dlq-source-offset": str(record.offset),
+            "dlq-consumer-group": self._group,
+            "dlq-failed-at": datetime.now(UTC).isoformat(),
+        }
+        headers = [(k, v) for k, v in origin.items()] + [(k, v.encode()) for k, v in extra.items()]
+        await self._publisher.send_raw(dlq_of(record.topic), record.key, record.value, headers)
+        log.warning("dead-lettered", topic=record.topic, partition=record.partition, offset=record.offset,
+                    error=error[:500], error_type=error_type)
+
+
+Handler = Callable[[Record], Awaitable[None]]
+
+
+async def handle_records(
+    records: Sequence[Record],
+    handle: Handler,
+    dead_letters: DeadLetters,
+    *,
+    attempts: int = 3,
+    backoff_s: float = 0.2,
+) -> None:
+    """Run ``handle`` on each record, in order, with the platform's failure rules.
+
+    - :class:`InvalidMessage` (undecodable, invalid, refused): to the DLQ at once, then the next record.
+    - infrastructure errors (broker or store unreachable): re-raised, so the offset is not committed and
+      the batch comes back (handlers are idempotent).
+    - any other error: retried ``attempts`` times with exponential backoff, then dead-lettered with the
+      error, so one bad message never stops the service.
+    """
+    for record in records:
+        await _handle_one(record, handle, dead_letters, attempts, backoff_s)
+
+
+async def _handle_one(record: Record, handle: Handler, dead_letters: DeadLetters,
+                      attempts: int, backoff_s: float) -> None:
+    for attempt in range(1, attempts + 1):
+        try:
+            await handle(record)
+            return
+        except InvalidMessage as exc:
+            await dead_letters.send(record, exc.reason, type(exc).__name__)
+            return
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:
+            if attempt == attempts:
+                log.exception("handler failed", topic=record.topic, offset=record.offset, attempts=attempts)
+                await dead_letters.send(record, f"handler failed after {attempts} attempts: {exc!r}",
+                                        type(exc).__name__)
+                return
+            await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
+
+
+async def kafka_reachable(bootstrap: str) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        await admin.start()
+        await admin.list_topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        await admin.close()

@@ -1,0 +1,119 @@
+"""How every service is put together: one broker, one publisher, one store, one HTTP app.
+
+A service's composition root (its ``main.py``) builds a :class:`ServiceRuntime`, registers its
+subscribers on ``runtime.broker`` and its routes on the FastAPI app from :meth:`ServiceRuntime.http_app`;
+the app's lifespan starts and stops everything in order (topics, store indexes, publisher, consumers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.specification import AsyncAPI, Specification
+from prometheus_client import REGISTRY
+
+from tdu_shared.http import ops_router
+from tdu_shared.kafka import DeadLetters, EventPublisher, ensure_topics, kafka_reachable
+from tdu_shared.mongo import IndexSpec, connect, ensure_indexes, ping
+from tdu_shared.settings import ServiceSettings
+from tdu_shared.topics import ALL_TOPICS, TopicSpec, Topics
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class ServiceRuntime:
+    def __init__(self, name: str, settings: ServiceSettings, *, version: str = "0.1.0",
+                 description: str = "", indexes: Sequence[IndexSpec] = ()) -> None:
+        self.name = name
+        self.settings = settings
+        self.version = version
+        self.description = description
+        self.topics = Topics(settings.topic_prefix)
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            client_id=name,
+            acks="all",
+            enable_idempotence=True,
+            middlewares=(KafkaPrometheusMiddleware(registry=REGISTRY, app_name=name),),
+            description=description,
+        )
+        self.publisher = EventPublisher(settings.kafka_bootstrap_servers, self.topics, client_id=name)
+        self.mongo = connect(settings.mongodb_url)
+        self.db = self.mongo[settings.mongodb_database]
+        self.indexes = list(indexes)
+        self.on_started: list[Hook] = []
+        self.on_stopping: list[Hook] = []
+        self._started = False
+
+    def group_id(self, purpose: str = "") -> str:
+        return self.settings.group_id(f"{self.settings.topic_prefix}{self.name}{'-' + purpose if purpose else ''}")
+
+    def dead_letters(self, group_id: str) -> DeadLetters:
+        return DeadLetters(self.publisher, group_id)
+
+    def topic(self, spec: TopicSpec) -> str:
+        return self.topics.name(spec)
+
+    async def start(self, *, consumers: bool = True) -> None:
+        if self.settings.create_topics:
+            await ensure_topics(self.settings.kafka_bootstrap_servers, self.topics, ALL_TOPICS,
+                                replication_factor=self.settings.kafka_replication_factor)
+        await ensure_indexes(self.db, self.indexes)
+        await self.publisher.start()
+        if consumers:
+            await self.broker.start()
+        else:
+            await self.broker.connect()
+        self._started = True
+        for hook in self.on_started:
+            await hook()
+
+    async def stop(self) -> None:
+        for hook in self.on_stopping:
+            await hook()
+        await self.broker.stop()
+        await self.publisher.stop()
+        await self.mongo.close()
+        self._started = False
+
+    def specification(self) -> Specification:
+        return AsyncAPI(self.broker, title=f"Trait d'Union {self.name}", version=self.version,
+                        description=self.description)
+
+    def http_app(self, routers: Sequence[APIRouter] = (), *, consumers: bool = True, **fastapi: Any) -> FastAPI:
+        """The service's FastAPI app; its lifespan runs the whole service (consumers included)."""
+
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await self.start(consumers=consumers)
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(title=f"Trait d'Union — {self.name}", version=self.version,
+                      description=self.description, lifespan=lifespan, **fastapi)
+        checks = {
+            "store": lambda: ping(self.mongo),
+            "kafka": lambda: kafka_reachable(self.settings.kafka_bootstrap_servers),
+            "started": self._is_started,
+        }
+        app.include_router(ops_router(checks, self.specification))
+        for router in routers:
+            app.include_router(router)
+        return app
+
+    async def _is_started(self) -> bool:
+        return self._started
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run the HTTP app (and with it the consumers) until SIGTERM/SIGINT."""
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None,
+                timeout_graceful_shutdown=10)

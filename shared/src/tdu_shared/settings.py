@@ -1,0 +1,41 @@
+"""Settings every service shares, read from the environment (pydantic-settings).
+
+Each service subclasses :class:`ServiceSettings` and adds its own fields; the environment variable of a
+field is its name in upper case (``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URL``, ``HTTP_PORT`` ...).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
+    mongodb_url: str = Field("mongodb://127.0.0.1:27017/", description="MongoDB (or FerretDB) connection URL.")
+    mongodb_database: str = Field("traitdunion", description="Database owned by this service.")
+    topic_prefix: str = Field(
+        "", description="Prefix of every topic name, to run several environments on one Kafka cluster."
+    )
+    region: str = Field("44", description="INSEE code of the region this instance serves (44 = Grand Est).")
+    basins_file: str | None = Field(
+        None, description="YAML file of the region's employment basins; the Grand Est file ships by default."
+    )
+    http_host: str = Field("127.0.0.1", description="Address the HTTP API listens on.")
+    http_port: int = Field(8000, description="Port the HTTP API listens on.")
+    public_base_url: str | None = Field(
+        None, description="URL under which this service's HTTP API is reachable by people and other services."
+    )
+    log_level: str = Field("INFO", description="Minimum log level.")
+    log_json: bool = Field(True, description="Log one JSON object per line (False: human-readable).")
+    kafka_replication_factor: int = Field(1, ge=1, description="Replication factor of topics the service creates.")
+    create_topics: bool = Field(True, description="Create missing topics (and their DLQs) at start.")
+    consumer_group_prefix: str = Field("", description="Prefix of this service's consumer group ids.")
+
+    def base_url(self) -> str:
+        return self.public_base_url or f"http://{self.http_host}:{self.http_port}"
+
+    def group_id(self, name: str) -> str:
+        return f"{self.consumer_group_prefix}{name}"

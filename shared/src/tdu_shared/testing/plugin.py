@@ -1,0 +1,72 @@
+"""pytest fixtures: real Kafka and store endpoints, an isolated topic namespace and database per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+from pymongo import AsyncMongoClient
+
+from tdu_shared.devinfra.local import Endpoints
+from tdu_shared.kafka import ensure_topics
+from tdu_shared.mongo import Document, connect
+from tdu_shared.testing.infrastructure import provide_infrastructure
+from tdu_shared.topics import ALL_TOPICS, Topics
+
+TEST_PARTITIONS = 4
+
+
+@pytest.fixture(scope="session")
+def infrastructure() -> Iterator[Endpoints]:
+    """Kafka and MongoDB endpoints for integration tests (environment, testcontainers, or local launcher)."""
+    with provide_infrastructure() as (endpoints, _origin):
+        yield endpoints
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(infrastructure: Endpoints) -> str:
+    return infrastructure.kafka_bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def mongodb_url(infrastructure: Endpoints) -> str:
+    return infrastructure.mongodb_url
+
+
+@pytest.fixture
+def unique_name() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest_asyncio.fixture
+async def topics(kafka_bootstrap: str, unique_name: str) -> Topics:
+    """Every platform topic (and DLQ) under a prefix of this test's own, with 4 partitions each."""
+    namespace = Topics(f"{unique_name}.")
+    await ensure_topics(kafka_bootstrap, namespace, ALL_TOPICS, partitions=TEST_PARTITIONS)
+    return namespace
+
+
+@pytest_asyncio.fixture
+async def mongo_db_name(mongodb_url: str, unique_name: str) -> AsyncIterator[str]:
+    """A database of this test's own, dropped afterwards."""
+    yield unique_name
+    client: AsyncMongoClient[Document] = connect(mongodb_url)
+    try:
+        await client.drop_database(unique_name)
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def service_env(kafka_bootstrap: str, mongodb_url: str, topics: Topics, mongo_db_name: str) -> dict[str, str]:
+    """Settings (as environment variables) pointing a service at this test's topics and database."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "MONGODB_URL": mongodb_url,
+        "MONGODB_DATABASE": mongo_db_name,
+        "TOPIC_PREFIX": topics.prefix,
+        "CREATE_TOPICS": "false",
+        "LOG_JSON": "false",
+    }
