@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
+from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
 from tdu_shared.devinfra.local import Endpoints
@@ -41,11 +42,17 @@ def unique_name() -> str:
 
 
 @pytest_asyncio.fixture
-async def topics(kafka_bootstrap: str, unique_name: str) -> Topics:
-    """Every platform topic (and DLQ) under a prefix of this test's own, with 4 partitions each."""
+async def topics(kafka_bootstrap: str, unique_name: str) -> AsyncIterator[Topics]:
+    """Every platform topic (and DLQ) under a prefix of this test's own, 4 partitions each; deleted after."""
     namespace = Topics(f"{unique_name}.")
-    await ensure_topics(kafka_bootstrap, namespace, ALL_TOPICS, partitions=TEST_PARTITIONS)
-    return namespace
+    created = await ensure_topics(kafka_bootstrap, namespace, ALL_TOPICS, partitions=TEST_PARTITIONS)
+    yield namespace
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(created)
+    finally:
+        await admin.close()
 
 
 @pytest_asyncio.fixture
