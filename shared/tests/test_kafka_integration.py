@@ -44,8 +44,13 @@ async def test_published_event_keeps_key_headers_and_lands_in_its_basin_partitio
 async def test_malformed_message_goes_to_dlq_and_the_consumer_goes_on(
     kafka_bootstrap: str, mongodb_url: str, topics: Topics, mongo_db_name: str
 ) -> None:
-    settings = ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap, mongodb_url=mongodb_url,
-                               mongodb_database=mongo_db_name, topic_prefix=topics.prefix, create_topics=False)
+    settings = ServiceSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        mongodb_url=mongodb_url,
+        mongodb_database=mongo_db_name,
+        topic_prefix=topics.prefix,
+        create_topics=False,
+    )
     runtime = ServiceRuntime("dlqtest", settings)
     group = runtime.group_id()
     dead_letters = runtime.dead_letters(group)
@@ -67,8 +72,13 @@ async def test_malformed_message_goes_to_dlq_and_the_consumer_goes_on(
         await publisher.publish(OFFERS_STATE, "A", good_before)
         partition = basin_partition("4410", 4)
         await publisher.send_raw(topics.name(OFFERS_STATE), b"bad", b"{not json", [], partition=partition)
-        await publisher.send_raw(topics.name(OFFERS_STATE), b"wrong", json.dumps({"type": "Nope", "version": 1}).encode(),
-                                 [], partition=partition)
+        await publisher.send_raw(
+            topics.name(OFFERS_STATE),
+            b"wrong",
+            json.dumps({"type": "Nope", "version": 1}).encode(),
+            [],
+            partition=partition,
+        )
         await publisher.publish(OFFERS_STATE, "B", good_after)
         for _ in range(100):
             if len(handled) == 2:
@@ -99,7 +109,9 @@ async def test_document_round_trips_through_the_store(mongodb_url: str, mongo_db
         collection = client[mongo_db_name].things
         await collection.create_index([("basin", 1), ("rome", 1)])
         await collection.insert_one({"_id": "x", "basin": "4410", "rome": "K2303", "lat": 49.12, "lon": 6.17})
-        doc = await collection.find_one_and_update({"_id": "x"}, {"$inc": {"revision": 1}}, return_document=True)
+        doc = await collection.find_one_and_update(
+            {"_id": "x"}, {"$inc": {"revision": 1}}, return_document=True
+        )
         assert doc == {"_id": "x", "basin": "4410", "rome": "K2303", "lat": 49.12, "lon": 6.17, "revision": 1}
     finally:
         await client.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -99,7 +99,8 @@ def new_envelope(
     event_id: UUID | None = None,
     occurred_at: datetime | None = None,
 ) -> Envelope[P]:
-    return Envelope[type(payload)](  # type: ignore[misc]
+    model = cast(type[Envelope[P]], Envelope[type(payload)])  # type: ignore[misc]
+    return model(
         event_id=event_id or uuid4(),
         type=payload.event_type,
         version=payload.event_version,

@@ -102,7 +102,9 @@ def commune_table() -> CommuneTable:
     communes = []
     for r in raw:
         lat, lon = _parse_centre(r["coordonnees"])
-        communes.append(Commune(r["codeInsee"], r["nom"], lat, lon, tuple(sorted(set(postal[r["codeInsee"]])))))
+        communes.append(
+            Commune(r["codeInsee"], r["nom"], lat, lon, tuple(sorted(set(postal[r["codeInsee"]]))))
+        )
     return CommuneTable(communes)
 
 
@@ -125,7 +127,10 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def valid_coordinates(lat: float | None, lon: float | None) -> bool:
     return (
-        lat is not None and lon is not None and -90 <= lat <= 90 and -180 <= lon <= 180
+        lat is not None
+        and lon is not None
+        and -90 <= lat <= 90
+        and -180 <= lon <= 180
         and not (lat == 0 and lon == 0)
     )
 
@@ -192,7 +197,13 @@ def load_basins(path: str | Path | None = None) -> BasinConfig:
         else:
             lat, lon = float(b["lat"]), float(b["lon"])
         basins.append(
-            Basin(str(b["code"]), b["name"], lat, lon, float(b.get("radius_km", default_radius)),
-                  frozenset(str(c) for c in b.get("communes", ())))
+            Basin(
+                str(b["code"]),
+                b["name"],
+                lat,
+                lon,
+                float(b.get("radius_km", default_radius)),
+                frozenset(str(c) for c in b.get("communes", ())),
+            )
         )
     return BasinConfig(str(doc["region"]), doc.get("region_name", ""), default_radius, tuple(basins))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -13,8 +13,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 ReadyCheck = Callable[[], Awaitable[bool]]
 
 
-def ops_router(checks: dict[str, ReadyCheck], specification: Callable[[], Specification] | None = None) -> APIRouter:
-    """``/health`` (the process answers), ``/ready`` (every dependency answers), ``/metrics``, ``/asyncapi``."""
+def ops_router(
+    checks: Mapping[str, ReadyCheck], specification: Callable[[], Specification] | None = None
+) -> APIRouter:
+    """``/health`` (process alive), ``/ready`` (every dependency answers), ``/metrics``, ``/asyncapi``."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/health", summary="The process is alive")

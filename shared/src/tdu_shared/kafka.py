@@ -26,7 +26,7 @@ from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, N
 
 from tdu_shared.envelope import Envelope, encode
 from tdu_shared.errors import InvalidMessage
-from tdu_shared.topics import TopicSpec, Topics, basin_partition, dlq_of
+from tdu_shared.topics import Topics, TopicSpec, basin_partition, dlq_of
 
 log = structlog.get_logger(__name__)
 
@@ -63,7 +63,11 @@ async def ensure_topics(
             config["min.insync.replicas"] = str(min(2, replication_factor))
         wanted.append(NewTopic(topics.name(spec), count, replication_factor, topic_configs=config))
         if with_dlq:
-            dlq_config = {"min.insync.replicas": config["min.insync.replicas"]} if "min.insync.replicas" in config else {}
+            dlq_config = (
+                {"min.insync.replicas": config["min.insync.replicas"]}
+                if "min.insync.replicas" in config
+                else {}
+            )
             wanted.append(NewTopic(topics.dlq(spec), 1, replication_factor, topic_configs=dlq_config))
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -93,7 +97,8 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeou
     while pending and loop.time() < deadline:
         described = await admin.describe_topics(pending)
         pending = [
-            t["topic"] for t in described
+            t["topic"]
+            for t in described
             if t["error_code"] != 0 or not t["partitions"] or any(p["leader"] < 0 for p in t["partitions"])
         ]
         if pending:
@@ -163,10 +168,14 @@ class EventPublisher:
             count = self._partitions[topic] = len(parts)
         return count
 
-    async def _send(self, topic: str, key: str, value: bytes | None, basin: str | None,
-                    headers: list[tuple[str, bytes]]) -> asyncio.Future[Any]:
+    async def _send(
+        self, topic: str, key: str, value: bytes | None, basin: str | None, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[Any]:
         partition = basin_partition(basin, await self.partition_count(topic))
-        return await self._producer.send(topic, value=value, key=key.encode(), partition=partition, headers=headers)
+        future: asyncio.Future[Any] = await self._producer.send(
+            topic, value=value, key=key.encode(), partition=partition, headers=headers
+        )
+        return future
 
     async def publish(self, spec: TopicSpec, key: str, envelope: Envelope[Any]) -> None:
         """Publish one event and wait until every in-sync replica has it."""
@@ -175,8 +184,13 @@ class EventPublisher:
     async def publish_many(self, items: Sequence[Outgoing]) -> None:
         """Publish many events at once (batched by the producer); returns when all are acknowledged."""
         futures = [
-            await self._send(self.topics.name(i.spec), i.key, encode(i.envelope), i.envelope.basin,
-                             event_headers(i.envelope))
+            await self._send(
+                self.topics.name(i.spec),
+                i.key,
+                encode(i.envelope),
+                i.envelope.basin,
+                event_headers(i.envelope),
+            )
             for i in items
         ]
         await asyncio.gather(*futures)
@@ -188,8 +202,14 @@ class EventPublisher:
         future = await self._send(self.topics.name(spec), key, None, basin, [])
         await future
 
-    async def send_raw(self, topic: str, key: bytes | None, value: bytes | None,
-                       headers: list[tuple[str, bytes]], partition: int | None = None) -> None:
+    async def send_raw(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]],
+        partition: int | None = None,
+    ) -> None:
         future = await self._producer.send(topic, value=value, key=key, headers=headers, partition=partition)
         await future
 
@@ -239,8 +259,15 @@ def subscriber_options(group_id: str, *, batch: bool = False, max_records: int =
     return options
 
 
-DLQ_HEADERS = ("dlq-error", "dlq-error-type", "dlq-source-topic", "dlq-source-partition",
-               "dlq-source-offset", "dlq-consumer-group", "dlq-failed-at")
+DLQ_HEADERS = (
+    "dlq-error",
+    "dlq-error-type",
+    "dlq-source-topic",
+    "dlq-source-partition",
+    "dlq-source-offset",
+    "dlq-consumer-group",
+    "dlq-failed-at",
+)
 
 
 class DeadLetters:
@@ -263,8 +290,14 @@ class DeadLetters:
         }
         headers = [(k, v) for k, v in origin.items()] + [(k, v.encode()) for k, v in extra.items()]
         await self._publisher.send_raw(dlq_of(record.topic), record.key, record.value, headers)
-        log.warning("dead-lettered", topic=record.topic, partition=record.partition, offset=record.offset,
-                    error=error[:500], error_type=error_type)
+        log.warning(
+            "dead-lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=error[:500],
+            error_type=error_type,
+        )
 
 
 Handler = Callable[[Record], Awaitable[None]]
@@ -290,8 +323,9 @@ async def handle_records(
         await _handle_one(record, handle, dead_letters, attempts, backoff_s)
 
 
-async def _handle_one(record: Record, handle: Handler, dead_letters: DeadLetters,
-                      attempts: int, backoff_s: float) -> None:
+async def _handle_one(
+    record: Record, handle: Handler, dead_letters: DeadLetters, attempts: int, backoff_s: float
+) -> None:
     for attempt in range(1, attempts + 1):
         try:
             await handle(record)
@@ -304,8 +338,9 @@ async def _handle_one(record: Record, handle: Handler, dead_letters: DeadLetters
         except Exception as exc:
             if attempt == attempts:
                 log.exception("handler failed", topic=record.topic, offset=record.offset, attempts=attempts)
-                await dead_letters.send(record, f"handler failed after {attempts} attempts: {exc!r}",
-                                        type(exc).__name__)
+                await dead_letters.send(
+                    record, f"handler failed after {attempts} attempts: {exc!r}", type(exc).__name__
+                )
                 return
             await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
 

@@ -22,14 +22,21 @@ from tdu_shared.http import ops_router
 from tdu_shared.kafka import DeadLetters, EventPublisher, ensure_topics, kafka_reachable
 from tdu_shared.mongo import IndexSpec, connect, ensure_indexes, ping
 from tdu_shared.settings import ServiceSettings
-from tdu_shared.topics import ALL_TOPICS, TopicSpec, Topics
+from tdu_shared.topics import ALL_TOPICS, Topics, TopicSpec
 
 Hook = Callable[[], Awaitable[None]]
 
 
 class ServiceRuntime:
-    def __init__(self, name: str, settings: ServiceSettings, *, version: str = "0.1.0",
-                 description: str = "", indexes: Sequence[IndexSpec] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: ServiceSettings,
+        *,
+        version: str = "0.1.0",
+        description: str = "",
+        indexes: Sequence[IndexSpec] = (),
+    ) -> None:
         self.name = name
         self.settings = settings
         self.version = version
@@ -52,7 +59,9 @@ class ServiceRuntime:
         self._started = False
 
     def group_id(self, purpose: str = "") -> str:
-        return self.settings.group_id(f"{self.settings.topic_prefix}{self.name}{'-' + purpose if purpose else ''}")
+        return self.settings.group_id(
+            f"{self.settings.topic_prefix}{self.name}{'-' + purpose if purpose else ''}"
+        )
 
     def dead_letters(self, group_id: str) -> DeadLetters:
         return DeadLetters(self.publisher, group_id)
@@ -62,8 +71,12 @@ class ServiceRuntime:
 
     async def start(self, *, consumers: bool = True) -> None:
         if self.settings.create_topics:
-            await ensure_topics(self.settings.kafka_bootstrap_servers, self.topics, ALL_TOPICS,
-                                replication_factor=self.settings.kafka_replication_factor)
+            await ensure_topics(
+                self.settings.kafka_bootstrap_servers,
+                self.topics,
+                ALL_TOPICS,
+                replication_factor=self.settings.kafka_replication_factor,
+            )
         await ensure_indexes(self.db, self.indexes)
         await self.publisher.start()
         if consumers:
@@ -83,10 +96,16 @@ class ServiceRuntime:
         self._started = False
 
     def specification(self) -> Specification:
-        return AsyncAPI(self.broker, title=f"Trait d'Union {self.name}", version=self.version,
-                        description=self.description)
+        return AsyncAPI(
+            self.broker,
+            title=f"Trait d'Union {self.name}",
+            version=self.version,
+            description=self.description,
+        ).to_specification()
 
-    def http_app(self, routers: Sequence[APIRouter] = (), *, consumers: bool = True, **fastapi: Any) -> FastAPI:
+    def http_app(
+        self, routers: Sequence[APIRouter] = (), *, consumers: bool = True, **fastapi: Any
+    ) -> FastAPI:
         """The service's FastAPI app; its lifespan runs the whole service (consumers included)."""
 
         @asynccontextmanager
@@ -97,8 +116,13 @@ class ServiceRuntime:
             finally:
                 await self.stop()
 
-        app = FastAPI(title=f"Trait d'Union — {self.name}", version=self.version,
-                      description=self.description, lifespan=lifespan, **fastapi)
+        app = FastAPI(
+            title=f"Trait d'Union — {self.name}",
+            version=self.version,
+            description=self.description,
+            lifespan=lifespan,
+            **fastapi,
+        )
         checks = {
             "store": lambda: ping(self.mongo),
             "kafka": lambda: kafka_reachable(self.settings.kafka_bootstrap_servers),
@@ -115,5 +139,6 @@ class ServiceRuntime:
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run the HTTP app (and with it the consumers) until SIGTERM/SIGINT."""
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None,
-                timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app, host=settings.http_host, port=settings.http_port, log_config=None, timeout_graceful_shutdown=10
+    )

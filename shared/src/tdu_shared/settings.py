@@ -13,8 +13,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
-    mongodb_url: str = Field("mongodb://127.0.0.1:27017/", description="MongoDB (or FerretDB) connection URL.")
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated."
+    )
+    mongodb_url: str = Field(
+        "mongodb://127.0.0.1:27017/", description="MongoDB (or FerretDB) connection URL."
+    )
     mongodb_database: str = Field("traitdunion", description="Database owned by this service.")
     topic_prefix: str = Field(
         "", description="Prefix of every topic name, to run several environments on one Kafka cluster."
@@ -30,7 +34,9 @@ class ServiceSettings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Minimum log level.")
     log_json: bool = Field(True, description="Log one JSON object per line (False: human-readable).")
-    kafka_replication_factor: int = Field(1, ge=1, description="Replication factor of topics the service creates.")
+    kafka_replication_factor: int = Field(
+        1, ge=1, description="Replication factor of topics the service creates."
+    )
     create_topics: bool = Field(True, description="Create missing topics (and their DLQs) at start.")
     consumer_group_prefix: str = Field("", description="Prefix of this service's consumer group ids.")
 

@@ -24,45 +24,85 @@ def dlq_of(topic: str) -> str:
 
 
 OFFERS_SUBMITTED = TopicSpec(
-    "offers.submitted", 12, False, ("OfferSubmitted", "OfferRefreshCompleted"),
+    "offers.submitted",
+    12,
+    False,
+    ("OfferSubmitted", "OfferRefreshCompleted"),
     "Raw offers from France Travail, partners and employer forms, and the end markers of full refreshes.",
 )
 OFFERS_STATE = TopicSpec(
-    "offers.state", 12, True, ("OfferPublished", "OfferUpdated", "OfferWithdrawn"),
+    "offers.state",
+    12,
+    True,
+    ("OfferPublished", "OfferUpdated", "OfferWithdrawn"),
     "Clean, located offers keyed by offer id, partitioned by basin.",
 )
 TRAININGS_SUBMITTED = TopicSpec(
     "trainings.submitted", 6, False, ("SessionSubmitted",), "Sessions sent by partner systems as JSON."
 )
 TRAININGS_SESSIONS = TopicSpec(
-    "trainings.sessions", 12, True, ("SessionPublished", "SessionUpdated", "SessionWithdrawn"),
+    "trainings.sessions",
+    12,
+    True,
+    ("SessionPublished", "SessionUpdated", "SessionWithdrawn"),
     "Training sessions keyed by session id, partitioned by basin.",
 )
 MATCHING_ELIGIBILITY = TopicSpec(
-    "matching.eligibility", 12, True, ("OfferEligibilityChanged",),
+    "matching.eligibility",
+    12,
+    True,
+    ("OfferEligibilityChanged",),
     "Eligibility of each offer with its linked funded sessions, keyed by offer id, partitioned by basin.",
 )
 JOURNEYS_COMMANDS = TopicSpec(
-    "journeys.commands", 12, False,
+    "journeys.commands",
+    12,
+    False,
     (
-        "SubmitApplication", "DeclineApplication", "ScheduleImmersion", "RescheduleImmersion",
-        "RecordImmersionOutcome", "SignHiringPromise", "SignTrainingCommitment", "ConfirmTrainingStart",
-        "CompleteTraining", "RecordHire", "RecordFollowUp", "AbandonJourney", "CorrectStep",
+        "SubmitApplication",
+        "DeclineApplication",
+        "ScheduleImmersion",
+        "RescheduleImmersion",
+        "RecordImmersionOutcome",
+        "SignHiringPromise",
+        "SignTrainingCommitment",
+        "ConfirmTrainingStart",
+        "CompleteTraining",
+        "RecordHire",
+        "RecordFollowUp",
+        "AbandonJourney",
+        "CorrectStep",
     ),
     "Journey commands from partner systems; refusals go to the DLQ with the reason.",
 )
 JOURNEYS_EVENTS = TopicSpec(
-    "journeys.events", 12, False,
+    "journeys.events",
+    12,
+    False,
     (
-        "ApplicationSubmitted", "ApplicationDeclined", "ImmersionScheduled", "ImmersionRescheduled",
-        "ImmersionCompleted", "HiringPromiseSigned", "TrainingCommitmentSigned", "JourneyCommitted",
-        "TrainingStarted", "TrainingCompleted", "SeekerHired", "FollowUpRecorded", "JourneyAbandoned",
-        "StepCorrected", "JourneyReminderDue",
+        "ApplicationSubmitted",
+        "ApplicationDeclined",
+        "ImmersionScheduled",
+        "ImmersionRescheduled",
+        "ImmersionCompleted",
+        "HiringPromiseSigned",
+        "TrainingCommitmentSigned",
+        "JourneyCommitted",
+        "TrainingStarted",
+        "TrainingCompleted",
+        "SeekerHired",
+        "FollowUpRecorded",
+        "JourneyAbandoned",
+        "StepCorrected",
+        "JourneyReminderDue",
     ),
     "Every change of a journey, keyed by journey id, partitioned by basin.",
 )
 CONTACTS = TopicSpec(
-    "contacts", 12, True, ("ContactUpserted",),
+    "contacts",
+    12,
+    True,
+    ("ContactUpserted",),
     "Personal contact data keyed by person id; a tombstone (null value) erases the person.",
 )
 NOTIFICATIONS_DELIVERIES = TopicSpec(
@@ -70,8 +110,15 @@ NOTIFICATIONS_DELIVERIES = TopicSpec(
 )
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
-    OFFERS_SUBMITTED, OFFERS_STATE, TRAININGS_SUBMITTED, TRAININGS_SESSIONS, MATCHING_ELIGIBILITY,
-    JOURNEYS_COMMANDS, JOURNEYS_EVENTS, CONTACTS, NOTIFICATIONS_DELIVERIES,
+    OFFERS_SUBMITTED,
+    OFFERS_STATE,
+    TRAININGS_SUBMITTED,
+    TRAININGS_SESSIONS,
+    MATCHING_ELIGIBILITY,
+    JOURNEYS_COMMANDS,
+    JOURNEYS_EVENTS,
+    CONTACTS,
+    NOTIFICATIONS_DELIVERIES,
 )
 
 

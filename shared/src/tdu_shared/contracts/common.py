@@ -27,8 +27,12 @@ class Place(Frozen):
     commune_insee: str | None = Field(None, description="INSEE code of the commune (Metz = 57463).")
     commune_name: str | None = Field(None, description="Name of the commune.")
     departement: str | None = Field(None, description="Département code (57 = Moselle).")
-    lat: float | None = Field(None, ge=-90, le=90, description="Latitude, WGS84 degrees; null when unlocated.")
-    lon: float | None = Field(None, ge=-180, le=180, description="Longitude, WGS84 degrees; null when unlocated.")
+    lat: float | None = Field(
+        None, ge=-90, le=90, description="Latitude, WGS84 degrees; null when unlocated."
+    )
+    lon: float | None = Field(
+        None, ge=-180, le=180, description="Longitude, WGS84 degrees; null when unlocated."
+    )
     precision: Precision = Field(description="How the coordinates were obtained.")
 
     @property

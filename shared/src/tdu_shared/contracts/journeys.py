@@ -47,7 +47,9 @@ ContractType = Literal["CDI", "CDD"]
 class JourneyCommand(Payload):
     """Fields every journey command carries."""
 
-    command_id: str = Field(min_length=1, max_length=200, description="Idempotency key: a repeat changes nothing.")
+    command_id: str = Field(
+        min_length=1, max_length=200, description="Idempotency key: a repeat changes nothing."
+    )
     actor_role: Role = Field(description="Role of whoever acts.")
     actor_id: str = Field(min_length=1, max_length=200, description="Id of whoever acts.")
 

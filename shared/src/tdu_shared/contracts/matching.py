@@ -22,7 +22,9 @@ class OfferSummary(Frozen):
     contract_type: str | None = Field(None, description="CDI, CDD ...")
     contract_months: int | None = Field(None, description="Duration of a CDD in months.")
     employer_name: str | None = Field(None, description="Company name.")
-    employer_contact_id: str | None = Field(None, description="Opaque id of the employer contact ('contacts').")
+    employer_contact_id: str | None = Field(
+        None, description="Opaque id of the employer contact ('contacts')."
+    )
     commune_insee: str | None = Field(None, description="INSEE code of the workplace commune.")
     commune_name: str | None = Field(None, description="Workplace commune.")
     lat: float | None = Field(None, ge=-90, le=90, description="Workplace latitude.")
@@ -39,7 +41,9 @@ class LinkedSession(Frozen):
     start_date: date | None = Field(None, description="First day.")
     end_date: date | None = Field(None, description="Last day.")
     provider_name: str | None = Field(None, description="Training provider.")
-    provider_contact_id: str | None = Field(None, description="Opaque id of the provider contact ('contacts').")
+    provider_contact_id: str | None = Field(
+        None, description="Opaque id of the provider contact ('contacts')."
+    )
     commune_name: str | None = Field(None, description="Commune of the session's place.")
     lat: float = Field(ge=-90, le=90, description="Latitude of the session's place.")
     lon: float = Field(ge=-180, le=180, description="Longitude of the session's place.")

@@ -19,7 +19,9 @@ class OfferSubmitted(Payload):
 
     event_type: ClassVar[str] = "OfferSubmitted"
 
-    source: OfferSource = Field(description="Who sent it: France Travail, a partner system or an employer form.")
+    source: OfferSource = Field(
+        description="Who sent it: France Travail, a partner system or an employer form."
+    )
     partner: str | None = Field(None, description="Partner code, required when source is 'partner'.")
     record: dict[str, Any] = Field(
         description="The record itself: a France Travail 'Offres d'emploi v2' object, or a partner/employer "
@@ -32,7 +34,10 @@ class OfferSubmitted(Payload):
 
 @register
 class OfferRefreshCompleted(Payload):
-    """Every record of a full refresh of one scope was submitted: offers of that scope not in it are withdrawn."""
+    """Every record of a full refresh of one scope was submitted.
+
+    Offers of that scope not in the refresh are withdrawn once all its records are processed.
+    """
 
     event_type: ClassVar[str] = "OfferRefreshCompleted"
 
@@ -52,15 +57,27 @@ class OfferState(Frozen):
     revision: int = Field(ge=1, description="Incremented each time the stored offer changes.")
     title: str = Field(description="Job title (intitulé).")
     description: str | None = Field(None, description="Job description, at most 10,000 characters.")
-    rome_code: str | None = Field(None, description="ROME 4 code given by the source (may be a derived code).")
+    rome_code: str | None = Field(
+        None, description="ROME 4 code given by the source (may be a derived code)."
+    )
     rome_fiche: str | None = Field(None, description="ROME 4 fiche (parent code) the offer rolls up to.")
     rome_label: str | None = Field(None, description="Label of the ROME code.")
-    contract_type: str | None = Field(None, description="France Travail contract type: CDI, CDD, MIS, SAI ...")
-    contract_label: str | None = Field(None, description="Contract as written, e.g. 'Contrat à durée déterminée - 6 Mois'.")
+    contract_type: str | None = Field(
+        None, description="France Travail contract type: CDI, CDD, MIS, SAI ..."
+    )
+    contract_label: str | None = Field(
+        None, description="Contract as written, e.g. 'Contrat à durée déterminée - 6 Mois'."
+    )
     contract_months: int | None = Field(None, description="Duration of a fixed-term contract, in months.")
-    contract_nature: str | None = Field(None, description="France Travail natureContrat (apprenticeship ...).")
-    contract_eligible: bool = Field(description="CDI, or CDD of 6 months or more, and not a work-study contract.")
-    ineligibility_reason: str | None = Field(None, description="Why the contract keeps the offer out of matching.")
+    contract_nature: str | None = Field(
+        None, description="France Travail natureContrat (apprenticeship ...)."
+    )
+    contract_eligible: bool = Field(
+        description="CDI, or CDD of 6 months or more, and not a work-study contract."
+    )
+    ineligibility_reason: str | None = Field(
+        None, description="Why the contract keeps the offer out of matching."
+    )
     employer_name: str | None = Field(None, description="Company name, when published.")
     employer_contact_id: str | None = Field(
         None, description="Opaque id of the employer contact (personal data lives on the 'contacts' topic)."

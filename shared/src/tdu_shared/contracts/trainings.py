@@ -23,14 +23,18 @@ class Provider(Frozen):
 class SessionState(Frozen):
     """One session of a training action, normalised from LHEO or a partner submission."""
 
-    session_id: str = Field(description="'<source>:<formation>:<action>:<session>' ids namespaced by catalogue.")
+    session_id: str = Field(
+        description="'<source>:<formation>:<action>:<session>' ids namespaced by catalogue."
+    )
     source: str = Field(description="Catalogue source (Carif-Oref export, Intercarif, partner code).")
     revision: int = Field(ge=1, description="Incremented each time the stored session changes.")
     formation_id: str = Field(description="LHEO numero of the formation.")
     action_id: str = Field(description="LHEO numero of the action.")
     title: str = Field(description="Title of the formation (intitule-formation).")
     objective: str | None = Field(None, description="Objective of the formation.")
-    rome_codes: list[str] = Field(default_factory=list, description="ROME codes given by the catalogue (up to 5).")
+    rome_codes: list[str] = Field(
+        default_factory=list, description="ROME codes given by the catalogue (up to 5)."
+    )
     rome_fiches: list[str] = Field(default_factory=list, description="ROME 4 fiches these codes roll up to.")
     formacodes: list[str] = Field(default_factory=list, description="Formacodes.")
     nsf_codes: list[str] = Field(default_factory=list, description="NSF codes.")
@@ -40,7 +44,9 @@ class SessionState(Frozen):
     exit_level: str | None = Field(None, description="LHEO code-niveau-sortie.")
     start_date: date | None = Field(None, description="First day; null when the catalogue says unknown.")
     end_date: date | None = Field(None, description="Last day; null when unknown.")
-    recruitment_state: str | None = Field(None, description="LHEO etat-recrutement (1 open, 2 closed, 3 suspended).")
+    recruitment_state: str | None = Field(
+        None, description="LHEO etat-recrutement (1 open, 2 closed, 3 suspended)."
+    )
     place: Place = Field(description="Where the session takes place.")
     region: str | None = Field(None, description="INSEE region code of the place.")
     basin: str | None = Field(None, description="Employment basin code of the place.")
@@ -105,5 +111,7 @@ class SessionWithdrawn(Payload):
     event_type: ClassVar[str] = "SessionWithdrawn"
 
     session_id: str = Field(description="Id of the withdrawn session.")
-    reason: Literal["missing_from_snapshot", "withdrawn_by_source"] = Field(description="Why it was withdrawn.")
+    reason: Literal["missing_from_snapshot", "withdrawn_by_source"] = Field(
+        description="Why it was withdrawn."
+    )
     withdrawn_at: datetime = Field(description="When it was withdrawn.")

@@ -49,7 +49,9 @@ def install() -> None:
 
 @app.command()
 def start(
-    cluster: Annotated[bool, typer.Option(help="Also start the three-node Kafka cluster (fault tests).")] = False,
+    cluster: Annotated[
+        bool, typer.Option(help="Also start the three-node Kafka cluster (fault tests).")
+    ] = False,
     kafka_port: KafkaPort = None,
     mongo_port: MongoPort = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 120,
@@ -85,13 +87,20 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
         return
     table = Table("server", "running", "pid", "port", "log")
     for r in rows:
-        table.add_row(str(r["name"]), "yes" if r["running"] else "no", str(r["pid"] or ""), str(r["port"]), str(r["log"]))
+        table.add_row(
+            str(r["name"]),
+            "yes" if r["running"] else "no",
+            str(r["pid"] or ""),
+            str(r["port"]),
+            str(r["log"]),
+        )
     Console().print(table)
 
 
 @app.command()
-def logs(name: Annotated[str, typer.Argument(help="kafka, ferretdb, kafka-cluster-1..3")],
-         lines: int = 60) -> None:
+def logs(
+    name: Annotated[str, typer.Argument(help="kafka, ferretdb, kafka-cluster-1..3")], lines: int = 60
+) -> None:
     """Print the tail of a server's log."""
     print(log_tail(_infra().paths.logs / f"{name}.log", lines))
 

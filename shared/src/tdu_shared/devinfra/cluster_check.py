@@ -25,8 +25,13 @@ async def check_replicated_topic(bootstrap: str) -> dict[str, Any]:
         sent = await producer.send_and_wait(topic, b"replicated", key=b"k")
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                group_id=f"{topic}-reader", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"{topic}-reader",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         batch = await consumer.getmany(timeout_ms=20_000)

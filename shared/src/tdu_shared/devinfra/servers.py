@@ -107,8 +107,13 @@ class Server:
             out.write(f"\n--- starting {self.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
             out.flush()
             proc = subprocess.Popen(
-                self.command, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, env=self.env,
+                self.command,
+                cwd=self.cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=self.env,
             )
         self.pid_file.write_text(str(proc.pid))
         return True
@@ -131,7 +136,9 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running():
-                raise InfraError(f"{self.name} exited during start-up; log {self.log_file}:\n{log_tail(self.log_file)}")
+                raise InfraError(
+                    f"{self.name} exited during start-up; log {self.log_file}:\n{log_tail(self.log_file)}"
+                )
             if check():
                 return
             time.sleep(0.5)
@@ -161,10 +168,18 @@ def install_kafka(paths: Paths) -> Path:
         raise InfraError("Kafka needs Java 17+ and Maven on the PATH (java, mvn)")
     jars.mkdir(parents=True, exist_ok=True)
     _run(
-        ["mvn", "-B", "-q", f"-Dmaven.repo.local={paths.cache / 'm2'}",
-         "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
-         "-DincludeScope=runtime", f"-DoutputDirectory={jars}"],
-        cwd=paths.deploy / "kafka", env=dict(os.environ), log=paths.logs / "install-kafka.log",
+        [
+            "mvn",
+            "-B",
+            "-q",
+            f"-Dmaven.repo.local={paths.cache / 'm2'}",
+            "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={jars}",
+        ],
+        cwd=paths.deploy / "kafka",
+        env=dict(os.environ),
+        log=paths.logs / "install-kafka.log",
         what="downloading Kafka jars with Maven",
     )
     if not any(jars.glob("kafka_2.13-*.jar")):
@@ -188,27 +203,29 @@ def kafka_nodes(base_port: int, count: int) -> list[KafkaNode]:
 def _kafka_properties(node: KafkaNode, nodes: list[KafkaNode], log_dir: Path) -> str:
     voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
     replication = min(3, len(nodes))
-    return "\n".join([
-        "process.roles=broker,controller",
-        f"node.id={node.node_id}",
-        f"controller.quorum.voters={voters}",
-        f"listeners=PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{node.port}",
-        "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "inter.broker.listener.name=PLAINTEXT",
-        f"log.dirs={log_dir}",
-        f"offsets.topic.replication.factor={replication}",
-        f"transaction.state.log.replication.factor={replication}",
-        f"transaction.state.log.min.isr={min(2, replication)}",
-        f"default.replication.factor={replication}",
-        "group.initial.rebalance.delay.ms=0",
-        "auto.create.topics.enable=false",
-        "num.partitions=3",
-        "log.segment.bytes=67108864",
-        "log.cleaner.dedupe.buffer.size=16777216",
-        "",
-    ])
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            f"node.id={node.node_id}",
+            f"controller.quorum.voters={voters}",
+            f"listeners=PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{node.port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+            f"log.dirs={log_dir}",
+            f"offsets.topic.replication.factor={replication}",
+            f"transaction.state.log.replication.factor={replication}",
+            f"transaction.state.log.min.isr={min(2, replication)}",
+            f"default.replication.factor={replication}",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=false",
+            "num.partitions=3",
+            "log.segment.bytes=67108864",
+            "log.cleaner.dedupe.buffer.size=16777216",
+            "",
+        ]
+    )
 
 
 def kafka_servers(paths: Paths, *, base_port: int, count: int, heap_mb: int) -> list[Server]:
@@ -221,15 +238,25 @@ def kafka_servers(paths: Paths, *, base_port: int, count: int, heap_mb: int) -> 
         name = profile if count == 1 else f"{profile}-{node.node_id}"
         workdir = paths.run / name
         config = workdir / "server.properties"
-        servers.append(Server(
-            name=name,
-            command=[
-                "java", f"-Xmx{heap_mb}m", f"-Xms{min(heap_mb, 256)}m", "-XX:+UseG1GC",
-                f"-Dlog4j2.configurationFile={paths.deploy / 'kafka' / 'log4j2.properties'}",
-                "-cp", f"{jars}/*", "kafka.Kafka", str(config),
-            ],
-            port=node.port, paths=paths, cwd=workdir,
-        ))
+        servers.append(
+            Server(
+                name=name,
+                command=[
+                    "java",
+                    f"-Xmx{heap_mb}m",
+                    f"-Xms{min(heap_mb, 256)}m",
+                    "-XX:+UseG1GC",
+                    f"-Dlog4j2.configurationFile={paths.deploy / 'kafka' / 'log4j2.properties'}",
+                    "-cp",
+                    f"{jars}/*",
+                    "kafka.Kafka",
+                    str(config),
+                ],
+                port=node.port,
+                paths=paths,
+                cwd=workdir,
+            )
+        )
     return servers
 
 
@@ -238,7 +265,9 @@ def prepare_kafka(paths: Paths, servers: list[Server], base_port: int) -> None:
     version = kafka_version(paths)
     jars = paths.kafka_jars(version)
     nodes = kafka_nodes(base_port, len(servers))
-    cluster_file = paths.run / f"{servers[0].name.rsplit('-', 1)[0] if len(servers) > 1 else servers[0].name}.cluster-id"
+    cluster_file = (
+        paths.run / f"{servers[0].name.rsplit('-', 1)[0] if len(servers) > 1 else servers[0].name}.cluster-id"
+    )
     paths.run.mkdir(parents=True, exist_ok=True)
     if not cluster_file.exists():
         cluster_file.write_text(_kafka_cluster_id())
@@ -250,9 +279,22 @@ def prepare_kafka(paths: Paths, servers: list[Server], base_port: int) -> None:
         config.write_text(_kafka_properties(node, nodes, data))
         if not (data / "meta.properties").exists():
             _run(
-                ["java", "-cp", f"{jars}/*", "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                 "-c", str(config), "--ignore-formatted"],
-                cwd=server.cwd, env=dict(os.environ), log=server.log_file, what=f"formatting {server.name} storage",
+                [
+                    "java",
+                    "-cp",
+                    f"{jars}/*",
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(config),
+                    "--ignore-formatted",
+                ],
+                cwd=server.cwd,
+                env=dict(os.environ),
+                log=server.log_file,
+                what=f"formatting {server.name} storage",
             )
 
 
@@ -300,8 +342,13 @@ def install_ferretdb(paths: Paths) -> Path:
     env.setdefault("GOMODCACHE", str(paths.cache / "go" / "mod"))
     env.setdefault("GOCACHE", str(paths.cache / "go" / "build"))
     env.setdefault("GOFLAGS", "-mod=mod")
-    _run(["go", "build", "-trimpath", "-o", str(binary), "."], cwd=source, env=env,
-         log=paths.logs / "install-ferretdb.log", what="building FerretDB with Go")
+    _run(
+        ["go", "build", "-trimpath", "-o", str(binary), "."],
+        cwd=source,
+        env=env,
+        log=paths.logs / "install-ferretdb.log",
+        what="building FerretDB with Go",
+    )
     stamp.write_text(fingerprint)
     return binary
 
@@ -311,7 +358,9 @@ def ferretdb_server(paths: Paths, *, port: int) -> Server:
     return Server(
         name="ferretdb",
         command=[str(paths.ferretdb_binary), "-listen", f"127.0.0.1:{port}", "-data", str(workdir / "data")],
-        port=port, paths=paths, cwd=workdir,
+        port=port,
+        paths=paths,
+        cwd=workdir,
     )
 
 

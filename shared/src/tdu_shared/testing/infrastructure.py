@@ -50,5 +50,8 @@ def _containers() -> Iterator[Endpoints]:
     from testcontainers.kafka import KafkaContainer
     from testcontainers.mongodb import MongoDbContainer
 
-    with KafkaContainer("confluentinc/cp-kafka:7.7.1").with_kraft() as kafka, MongoDbContainer("mongo:7.0") as mongo:
+    with (
+        KafkaContainer("confluentinc/cp-kafka:7.7.1").with_kraft() as kafka,
+        MongoDbContainer("mongo:7.0") as mongo,
+    ):
         yield Endpoints(kafka.get_bootstrap_server(), mongo.get_connection_url())

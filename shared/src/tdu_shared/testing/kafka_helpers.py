@@ -27,8 +27,11 @@ async def read_topic(
     """
     done = (lambda rs: len(rs) >= until) if isinstance(until, int) else until
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"test-reader-{uuid.uuid4().hex}",
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"test-reader-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
     records: list[Record] = []
@@ -36,7 +39,9 @@ async def read_topic(
         deadline = time.monotonic() + timeout
         while not done(records):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}: condition not met after {timeout}s; read {len(records)} records")
+                raise TimeoutError(
+                    f"{topic}: condition not met after {timeout}s; read {len(records)} records"
+                )
             batch = await consumer.getmany(timeout_ms=200)
             records.extend(Record.of(r) for rs in batch.values() for r in rs)
         if settle:

@@ -1,0 +1,29 @@
+"""The local launcher's configuration (the servers themselves are exercised by every integration test)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tdu_shared.devinfra.paths import Paths, find_repo_root
+from tdu_shared.devinfra.servers import _kafka_properties, kafka_nodes, kafka_version
+
+
+def test_three_node_cluster_shares_one_voter_list_on_distinct_ports() -> None:
+    nodes = kafka_nodes(19192, 3)
+    configs = [_kafka_properties(n, nodes, Path(f"/tmp/n{n.node_id}")) for n in nodes]
+    voters = "controller.quorum.voters=1@127.0.0.1:19193,2@127.0.0.1:19195,3@127.0.0.1:19197"
+    assert all(voters in c for c in configs)
+    assert [n.port for n in nodes] == [19192, 19194, 19196]
+    assert "offsets.topic.replication.factor=3" in configs[0]
+    assert "default.replication.factor=3" in configs[0]
+
+
+def test_single_node_uses_replication_factor_one() -> None:
+    [node] = kafka_nodes(9092, 1)
+    config = _kafka_properties(node, [node], Path("/tmp/k"))
+    assert "offsets.topic.replication.factor=1" in config
+    assert "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093" in config
+
+
+def test_kafka_version_comes_from_the_pom() -> None:
+    assert kafka_version(Paths(find_repo_root(Path(__file__)))).startswith("4.1.")
