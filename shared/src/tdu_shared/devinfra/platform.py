@@ -1,0 +1,301 @@
+"""`tdu-platform`: the whole platform on this machine, with demo data.
+
+    tdu-platform up      Kafka + FerretDB + the five services + a mail catcher + an SMS provider stand-in,
+                         demo data imported through the services' own import commands; Ctrl-C stops all
+    tdu-platform down    stop whatever a previous run left
+
+Each service runs as its own process (``python -m <service> serve``) with its own port and database, logs
+in .cache/logs/. The same class serves the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+
+from tdu_shared.devinfra.local import Endpoints, LocalInfra
+from tdu_shared.devinfra.paths import Paths
+from tdu_shared.devinfra.servers import InfraError, port_open
+from tdu_shared.testing.processes import ServiceProcess
+
+SERVICES = ("offers", "trainings", "matching", "journeys", "notifications")
+PLATFORM_MARK = "TDU_PLATFORM_ROOT"
+"""Set in the environment of every process the platform starts: `down` finds strays of this checkout only."""
+DEFAULT_PORTS = {"offers": 8001, "trainings": 8002, "matching": 8003, "journeys": 8004, "notifications": 8005}
+
+
+@dataclass
+class PlatformPorts:
+    services: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    smtp: int = 1025
+    sms: int = 8025
+
+
+@dataclass
+class Platform:
+    """The five services and the demo's mail catcher and SMS stand-in, as processes of this machine."""
+
+    endpoints: Endpoints
+    paths: Paths
+    ports: PlatformPorts = field(default_factory=PlatformPorts)
+    topic_prefix: str = ""
+    database_prefix: str = ""
+    outbox: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    @property
+    def mail_dir(self) -> Path:
+        return (self.outbox or self.paths.cache / "demo-outbox") / "mail"
+
+    @property
+    def sms_file(self) -> Path:
+        return (self.outbox or self.paths.cache / "demo-outbox") / "sms.jsonl"
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports.services[service]}"
+
+    def service_env(self, service: str) -> dict[str, str]:
+        env = {
+            **self.endpoints.as_env(),
+            "MONGODB_DATABASE": f"{self.database_prefix}{service}",
+            "TOPIC_PREFIX": self.topic_prefix,
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": str(self.ports.services[service]),
+            "PUBLIC_BASE_URL": self.url(service),
+            "LOG_JSON": "true",
+            PLATFORM_MARK: str(self.paths.root),
+        }
+        if service == "notifications":
+            env.update(
+                {
+                    "SMTP_HOST": "127.0.0.1",
+                    "SMTP_PORT": str(self.ports.smtp),
+                    "SMS_BASE_URL": f"http://127.0.0.1:{self.ports.sms}",
+                    "SMS_API_KEY": "demo-key",
+                }
+            )
+        return {**env, **self.extra_env}
+
+    def _process(
+        self, name: str, module: str, args: list[str], env: dict[str, str], port: int | None
+    ) -> ServiceProcess:
+        process = ServiceProcess(module, args, env, self.paths.logs / f"{name}.log", port=port)
+        self.processes[name] = process
+        return process
+
+    def start_catchers(self) -> None:
+        self.mail_dir.mkdir(parents=True, exist_ok=True)
+        env = {"LOG_JSON": "true", PLATFORM_MARK: str(self.paths.root)}
+        self._process(
+            "mail-catcher",
+            "notifications",
+            ["mail-catcher", "--port", str(self.ports.smtp), "--out", str(self.mail_dir)],
+            env,
+            None,
+        ).start()
+        self._process(
+            "sms-standin",
+            "notifications",
+            ["sms-standin", "--port", str(self.ports.sms), "--out", str(self.sms_file)],
+            env,
+            None,
+        ).start()
+        for port in (self.ports.smtp, self.ports.sms):
+            wait_for(lambda p=port: port_open("127.0.0.1", p), 30, f"catcher on port {port}", interval=0.2)
+
+    def start_services(self, services: tuple[str, ...] = SERVICES, *, ready_timeout: float = 90) -> None:
+        for service in services:
+            self._process(
+                service, service, ["serve"], self.service_env(service), self.ports.services[service]
+            )
+            self.processes[service].start(ready_timeout=ready_timeout)
+
+    def run_cli(
+        self, service: str, args: list[str], *, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a service's command (``python -m <service> ...``) against this platform."""
+        return subprocess.run(
+            [sys.executable, "-m", service, *args],
+            env={**os.environ, **self.service_env(service)},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def stop(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+        self.processes.clear()
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TimeoutError(f"{what}: not reached after {timeout:.0f}s (last answer: {last!r})")
+
+
+# ---------------------------------------------------------------- CLI
+
+app = typer.Typer(
+    help="The whole platform on this machine, with demo data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+METZ = (49.1193, 6.1757)
+
+
+def _generate_demo(paths: Paths, out: Path) -> dict[str, object]:
+    script = paths.root / "deploy" / "demo" / "generate.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--out", str(out)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise InfraError(f"demo data generation failed:\n{result.stderr[-2000:]}")
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def _import_demo(platform: Platform, demo: Path) -> None:
+    for service, args in (
+        ("trainings", ["import", str(demo / "catalogue.xml"), "--source", "demo-carif-grand-est"]),
+        ("offers", ["import", str(demo / "offers.json")]),
+    ):
+        with console.status(f"Importing demo data through `{service} {args[0]}`..."):
+            result = platform.run_cli(service, args)
+        if result.returncode != 0:
+            raise InfraError(
+                f"`{service} {' '.join(args)}` failed:\n{result.stdout[-1500:]}\n{result.stderr[-1500:]}"
+            )
+        console.print(
+            f"  {service}: {result.stdout.strip().splitlines()[-1] if result.stdout.strip() else 'done'}"
+        )
+
+
+def _search_url(platform: Platform) -> str:
+    lat, lon = METZ
+    return f"{platform.url('matching')}/search?lat={lat}&lon={lon}&radius_km=30"
+
+
+def _search_count(url: str) -> int:
+    try:
+        response = httpx.get(url, timeout=5)
+    except httpx.HTTPError:
+        return 0
+    if response.status_code != 200:
+        return 0
+    body = response.json()
+    return int(body.get("total", len(body.get("results", []))))
+
+
+@app.command()
+def up(
+    demo: Annotated[bool, typer.Option(help="Generate and import the demo data.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each step.")] = 180,
+) -> None:
+    """Run the platform in the foreground; Ctrl-C (or SIGTERM) stops everything it started."""
+    infra = LocalInfra()
+    paths = infra.paths
+    platform: Platform | None = None
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        with console.status(
+            "Starting Kafka and FerretDB (first run: downloads and builds, a few minutes)..."
+        ):
+            endpoints = infra.start(timeout=timeout)
+        platform = Platform(endpoints, paths)
+        with console.status("Starting the mail catcher, the SMS stand-in and the five services..."):
+            platform.start_catchers()
+            platform.start_services(ready_timeout=timeout)
+        if demo:
+            out = paths.cache / "demo"
+            console.print(f"demo data: {_generate_demo(paths, out)}")
+            _import_demo(platform, out)
+        url = _search_url(platform)
+        with console.status("Waiting for matching to link offers and funded sessions near Metz..."):
+            found = wait_for(lambda: _search_count(url), timeout, "eligible offers near Metz") if demo else 0
+        _print_banner(platform, url, found)
+        while True:
+            time.sleep(1)
+            for name, process in platform.processes.items():
+                if process.proc is not None and process.proc.poll() is not None:
+                    raise InfraError(
+                        f"{name} stopped unexpectedly; log {process.log_path}:\n{process.log_tail()}"
+                    )
+    except KeyboardInterrupt:
+        console.print("stopping...")
+    except (InfraError, TimeoutError, RuntimeError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        if platform is not None:
+            platform.stop()
+        infra.stop()
+        console.print("stopped: nothing of the platform is left running")
+
+
+def _print_banner(platform: Platform, search_url: str, found: int) -> None:
+    lines = ["", "Trait d'Union is running. Ctrl-C stops everything.", ""]
+    for service in SERVICES:
+        base = platform.url(service)
+        lines.append(f"  {service:<14} API docs {base}/docs    AsyncAPI {base}/asyncapi")
+    lines += [
+        "",
+        f"  Jobs near Metz with a funded training ({found} found): {search_url}",
+        f"  E-mails sent in the demo: {platform.mail_dir} (one .eml per message, SMTP catcher on port "
+        f"{platform.ports.smtp})",
+        f"  SMS sent in the demo:     {platform.sms_file} (SMS provider stand-in, port {platform.ports.sms})",
+        f"  Logs:                     {platform.paths.logs}",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+@app.command()
+def down() -> None:
+    """Stop services, catchers, Kafka and FerretDB left by a previous run (by their pid files and ports)."""
+    infra = LocalInfra()
+    stopped = _stop_strays(infra.paths) + infra.stop()
+    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+def _stop_strays(paths: Paths) -> list[str]:
+    """Service processes are children of `up`; if `up` was killed hard, find them by command line."""
+    stopped = []
+    for proc_dir in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc_dir / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if len(cmdline) < 3 or cmdline[1] != b"-m" or cmdline[2].decode(errors="replace") not in SERVICES:
+            continue
+        try:
+            environ = (proc_dir / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"{PLATFORM_MARK}={paths.root}".encode() in environ:
+            os.kill(int(proc_dir.name), signal.SIGTERM)
+            stopped.append(f"{cmdline[2].decode()} (pid {proc_dir.name})")
+    return stopped
+
+
+if __name__ == "__main__":
+    app()
