@@ -1,0 +1,33 @@
+"""The three-node Kafka mode: a topic with replication factor 3 takes acks=all writes and reads them back."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tdu_shared.devinfra.cluster_check import check_replicated_topic
+from tdu_shared.devinfra.local import LocalInfra
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def cluster_bootstrap() -> Iterator[str]:
+    if given := os.environ.get("KAFKA_CLUSTER_BOOTSTRAP_SERVERS"):
+        yield given
+        return
+    infra = LocalInfra()
+    bootstrap = infra.start_cluster()
+    try:
+        yield bootstrap
+    finally:
+        for node in infra.cluster():
+            node.stop()
+
+
+async def test_replication_factor_three_topic_is_usable(cluster_bootstrap: str) -> None:
+    result = await check_replicated_topic(cluster_bootstrap)
+    assert result["replicas_per_partition"] == [3]
+    assert result["read_back"] == ["replicated"]
