@@ -1,0 +1,3 @@
+from trainings.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""Adapters: the LHEO reader, the MongoDB store."""

@@ -1,0 +1,65 @@
+"""Kafka subscribers: partner sessions on ``trainings.submitted``; declared outputs for the AsyncAPI docs."""
+
+from __future__ import annotations
+
+from typing import Union
+
+from faststream.kafka import KafkaMessage
+
+from tdu_shared.contracts.contacts import ContactUpserted
+from tdu_shared.contracts.trainings import (
+    SessionPublished,
+    SessionSubmitted,
+    SessionUpdated,
+    SessionWithdrawn,
+)
+from tdu_shared.envelope import Envelope, decode_event
+from tdu_shared.kafka import Record, handle_records, records_of, subscriber_options
+from tdu_shared.runtime import ServiceRuntime
+from tdu_shared.topics import CONTACTS, TRAININGS_SESSIONS, TRAININGS_SUBMITTED
+from trainings.domain.normalise import Reference
+from trainings.handlers import CatalogueSync, SystemClock, on_session_submitted
+from trainings.ports import SessionRepository
+
+
+def register_consumers(runtime: ServiceRuntime, repository: SessionRepository, ref: Reference) -> None:
+    group = runtime.group_id("submitted")
+    dead_letters = runtime.dead_letters(group)
+
+    async def handle_one(record: Record) -> None:
+        envelope = decode_event(record.value, expected=TRAININGS_SUBMITTED.event_types)
+        payload: SessionSubmitted = envelope.payload
+        sync = CatalogueSync(
+            repository,
+            runtime.publisher,
+            SystemClock(),
+            region=runtime.settings.region,
+            correlation_id=envelope.correlation_id or envelope.event_id,
+            causation_id=envelope.event_id,
+        )
+        await on_session_submitted(payload, ref, sync)
+
+    @runtime.broker.subscriber(  # type: ignore[untyped-decorator, unused-ignore]
+        runtime.topic(TRAININGS_SUBMITTED),
+        title="trainings.submitted: SessionSubmitted",
+        description="Sessions sent by partner systems as JSON (SessionSubmitted); refused ones go to DLQ.",
+        **subscriber_options(group, batch=True),
+    )
+    async def on_submitted(message: KafkaMessage) -> None:
+        await handle_records(records_of(message), handle_one, dead_letters)
+
+
+def declare_publishers(runtime: ServiceRuntime) -> None:
+    """Declaration only, for the AsyncAPI document: events go out through ``runtime.publisher``."""
+    runtime.broker.publisher(
+        runtime.topic(TRAININGS_SESSIONS),
+        schema=Envelope[Union[SessionPublished, SessionUpdated, SessionWithdrawn]],  # noqa: UP007
+        title="trainings.sessions: SessionPublished / SessionUpdated / SessionWithdrawn",
+        description="Sessions keyed by session id, partitioned by basin (compacted).",
+    )
+    runtime.broker.publisher(
+        runtime.topic(CONTACTS),
+        schema=Envelope[ContactUpserted],
+        title="contacts: ContactUpserted",
+        description="Contacts of training providers (role training_provider), keyed by person id.",
+    )

@@ -1,0 +1,1 @@
+"""Pure rules of the training catalogue: no I/O, no contracts, no framework."""

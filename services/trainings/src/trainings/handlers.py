@@ -1,0 +1,307 @@
+"""Use cases: import a catalogue snapshot, take a partner's session, withdraw what left the catalogue.
+
+Effects are ordered for at-least-once delivery: events are published (acks=all) before the store is
+updated, so a crash in between re-publishes on the next import (same deterministic event ids) instead
+of losing an event. A redelivered or re-imported unchanged session changes nothing and emits nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import structlog
+
+from tdu_shared.contracts.common import Place, Precision
+from tdu_shared.contracts.contacts import ContactUpserted
+from tdu_shared.contracts.journeys import Role
+from tdu_shared.contracts.trainings import (
+    Provider,
+    SessionPublished,
+    SessionState,
+    SessionSubmitted,
+    SessionUpdated,
+    SessionWithdrawn,
+)
+from tdu_shared.envelope import Payload, new_envelope
+from tdu_shared.errors import InvalidMessage
+from tdu_shared.kafka import Outgoing
+from tdu_shared.topics import CONTACTS, TRAININGS_SESSIONS
+from trainings.domain.model import CatalogueBroken, RawAddress, RawFunder, RawSession, Rejection, Session
+from trainings.domain.normalise import Reference, normalise
+from trainings.domain.report import FormationResult, ImportReport
+from trainings.domain.sync import (
+    Change,
+    StoredSession,
+    change_of,
+    fingerprint,
+    missing_from_snapshot,
+    next_revision,
+)
+from trainings.ports import Clock, Publisher, SessionRecord, SessionRepository, SessionSink
+
+PRODUCER = "trainings"
+log = structlog.get_logger(__name__)
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------- domain -> contract
+
+
+def to_state(session: Session, revision: int) -> SessionState:
+    place = session.place
+    return SessionState(
+        session_id=session.session_id,
+        source=session.source,
+        revision=revision,
+        formation_id=session.formation_id,
+        action_id=session.action_id,
+        title=session.title,
+        objective=session.objective,
+        rome_codes=list(session.rome_codes),
+        rome_fiches=list(session.rome_fiches),
+        formacodes=list(session.formacodes),
+        nsf_codes=list(session.nsf_codes),
+        rncp=session.rncp,
+        certifinfo=session.certifinfo,
+        entry_level=session.entry_level,
+        exit_level=session.exit_level,
+        start_date=session.start_date,
+        end_date=session.end_date,
+        recruitment_state=session.recruitment_state,
+        place=Place(
+            label=place.label,
+            address=place.address,
+            postal_code=place.postal_code,
+            commune_insee=place.commune_insee,
+            commune_name=place.commune_name,
+            departement=place.departement,
+            lat=place.lat,
+            lon=place.lon,
+            precision=Precision(place.precision.value),
+        ),
+        region=session.region,
+        basin=session.basin,
+        provider=Provider(
+            siret=session.provider.siret, name=session.provider.name, contact_id=session.provider.contact_id
+        ),
+        funders=list(session.funders),
+        region_funded=session.region_funded,
+        funded_places=session.funded_places,
+        hours=session.hours,
+    )
+
+
+def raw_of_submitted(payload: SessionSubmitted) -> RawSession:
+    """A partner's JSON session read as the catalogue text it stands for, so one set of rules applies."""
+    return RawSession(
+        formation_id=payload.formation_id,
+        action_id=payload.action_id,
+        session_number=payload.session_number,
+        title=payload.title,
+        objective=payload.objective,
+        rome_codes=tuple(payload.rome_codes),
+        formacodes=tuple(payload.formacodes),
+        entry_level=payload.entry_level,
+        start=payload.start_date.strftime("%Y%m%d") if payload.start_date else None,
+        end=payload.end_date.strftime("%Y%m%d") if payload.end_date else None,
+        place=RawAddress(
+            lines=(payload.address,) if payload.address else (),
+            postal_code=payload.postal_code,
+            insee=payload.commune_insee,
+            lat=None if payload.lat is None else str(payload.lat),
+            lon=None if payload.lon is None else str(payload.lon),
+        ),
+        provider_siret=payload.provider_siret,
+        provider_name=payload.provider_name,
+        funders=tuple(RawFunder(code) for code in payload.funders),
+        hours_total=None if payload.hours is None else str(payload.hours),
+    )
+
+
+def event_id(session_id: str, revision: int, event_type: str) -> UUID:
+    """Deterministic: the same change published twice carries the same id, so consumers drop the copy."""
+    return uuid5(NAMESPACE_URL, f"trainings:{session_id}:{revision}:{event_type}")
+
+
+# ---------------------------------------------------------------- sinks
+
+
+class DryRun:
+    """Counts only: no store, no broker."""
+
+    async def accept(self, sessions: Sequence[Session]) -> None:
+        return None
+
+    async def complete(self, source: str, seen: set[str]) -> None:
+        return None
+
+
+class CatalogueSync:
+    """Brings the catalogue in line with what a source says: publish new and changed, withdraw missing."""
+
+    def __init__(
+        self,
+        repository: SessionRepository,
+        publisher: Publisher,
+        clock: Clock,
+        *,
+        region: str,
+        correlation_id: UUID | None = None,
+        causation_id: UUID | None = None,
+    ) -> None:
+        self.repository = repository
+        self.publisher = publisher
+        self.clock = clock
+        self.region = region
+        self.correlation_id = correlation_id
+        self.causation_id = causation_id
+        self.counts: dict[str, int] = {"published": 0, "updated": 0, "unchanged": 0, "withdrawn": 0}
+
+    def _envelope_of(
+        self, payload: Payload, *, region: str | None, basin: str | None, key: str, revision: int
+    ) -> Outgoing:
+        envelope = new_envelope(
+            payload,
+            producer=PRODUCER,
+            region=region or self.region,
+            basin=basin,
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+            event_id=event_id(key, revision, payload.event_type),
+        )
+        return Outgoing(
+            CONTACTS if isinstance(payload, ContactUpserted) else TRAININGS_SESSIONS, key, envelope
+        )
+
+    async def accept(self, sessions: Sequence[Session]) -> None:
+        stored = await self.repository.stored([s.session_id for s in sessions])
+        records: list[SessionRecord] = []
+        events: list[Outgoing] = []
+        contacts: dict[str, Outgoing] = {}
+        for session in sessions:
+            digest = fingerprint(session)
+            before = stored.get(session.session_id)
+            change = change_of(before, digest)
+            self.counts[change.value] += 1
+            if change is Change.UNCHANGED:
+                continue
+            state = to_state(session, next_revision(before))
+            records.append(SessionRecord(state, digest))
+            payload = (
+                SessionPublished(session=state)
+                if change is Change.PUBLISHED
+                else SessionUpdated(session=state)
+            )
+            events.append(
+                self._envelope_of(
+                    payload,
+                    region=state.region,
+                    basin=state.basin,
+                    key=state.session_id,
+                    revision=state.revision,
+                )
+            )
+            contact = self._contact_of(session, state.revision)
+            if contact is not None:
+                contacts.setdefault(contact.key, contact)
+        if events:
+            await self.publisher.publish_many([*contacts.values(), *events])
+            await self.repository.save(records)
+
+    def _contact_of(self, session: Session, revision: int) -> Outgoing | None:
+        provider = session.provider
+        if provider.contact_id is None or provider.email is None:
+            return None
+        payload = ContactUpserted(
+            person_id=provider.contact_id,
+            role=Role.TRAINING_PROVIDER,
+            display_name=(provider.name or "")[:200] or None,
+            email=provider.email[:254],
+            consent_email=True,
+            consent_sms=False,
+        )
+        return self._envelope_of(
+            payload, region=session.region, basin=session.basin, key=provider.contact_id, revision=revision
+        )
+
+    async def complete(self, source: str, seen: set[str]) -> None:
+        gone = missing_from_snapshot(await self.repository.active_of_source(source), seen)
+        now = self.clock.now()
+        for start in range(0, len(gone), 500):
+            await self.withdraw(gone[start : start + 500], now)
+
+    async def withdraw(self, sessions: Sequence[StoredSession], at: datetime) -> None:
+        events = [
+            self._envelope_of(
+                SessionWithdrawn(session_id=s.session_id, reason="missing_from_snapshot", withdrawn_at=at),
+                region=s.region,
+                basin=s.basin,
+                key=s.session_id,
+                revision=s.revision,
+            )
+            for s in sessions
+        ]
+        await self.publisher.publish_many(events)
+        await self.repository.mark_withdrawn(sessions, at)
+        self.counts["withdrawn"] += len(sessions)
+
+
+# ---------------------------------------------------------------- use cases
+
+
+async def import_catalogue(
+    formations: AsyncIterator[FormationResult], source: str, sink: SessionSink, *, batch_size: int = 500
+) -> ImportReport:
+    """Stream a catalogue snapshot into ``sink``; withdraw what it no longer lists if it parsed to the end.
+
+    A file that breaks midway keeps what was read before the break (published or updated) but withdraws
+    nothing; the report says where it broke.
+    """
+    report = ImportReport(source=source)
+    seen: set[str] = set()
+    batch: list[Session] = []
+    try:
+        async for formation in formations:
+            report.count_formation(formation)
+            for result in formation.results:
+                if isinstance(result, Session) and result.session_id in seen:
+                    result = Rejection(
+                        "duplicate_session_id",
+                        result.formation_id,
+                        result.action_id,
+                        result.session_id.rsplit(":", 1)[-1],
+                    )
+                if isinstance(result, Rejection):
+                    report.reject(result)
+                    continue
+                seen.add(result.session_id)
+                report.count_session(result)
+                batch.append(result)
+                if len(batch) >= batch_size:
+                    await sink.accept(batch)
+                    batch = []
+    except CatalogueBroken as exc:
+        report.error, report.error_line = exc.message, exc.line
+        log.warning("catalogue broken, nothing withdrawn", source=source, line=exc.line, error=exc.message)
+    if batch:
+        await sink.accept(batch)
+    if report.error is None:
+        await sink.complete(source, seen)
+        report.complete = True
+    return report
+
+
+async def on_session_submitted(payload: SessionSubmitted, ref: Reference, sync: CatalogueSync) -> None:
+    """A partner's session: normalised by the catalogue's rules, published if new or changed."""
+    result = normalise(raw_of_submitted(payload), payload.source, ref)
+    if isinstance(result, Rejection):
+        raise InvalidMessage(
+            f"session refused: {result.reason}{': ' + result.detail if result.detail else ''}"
+        )
+    await sync.accept([result])
