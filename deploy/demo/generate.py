@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the LHEO template lines mirror the XML they write)
 """Generate the demo dataset: France Travail-shaped offers at real Grand Est communes and an LHEO catalogue
 of region-funded sessions, from a fixed seed. No personal data of real people: employer names and e-mails
 are invented (``@exemple.fr``), the real sample offers ship as France Travail published them.
@@ -83,7 +84,9 @@ def contract_label(kind: str, months: int | None) -> str:
     return "Mission intérimaire - 1 Mois"
 
 
-def generated_offer(rng: random.Random, n: int, grouped: dict[str, list[Commune]], now: datetime) -> dict[str, object]:
+def generated_offer(
+    rng: random.Random, n: int, grouped: dict[str, list[Commune]], now: datetime
+) -> dict[str, object]:
     rome = rome_referential()
     fiche = rng.choices(list(OCCUPATIONS), weights=list(OCCUPATIONS.values()))[0]
     code = rome.get(fiche)
@@ -191,9 +194,13 @@ def demo_catalogue(count: int, rng: random.Random, today: date) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=Path(".cache/demo"), help="folder to write into")
-    parser.add_argument("--offers", type=int, default=800, help="generated offers (besides the 521 real ones)")
+    parser.add_argument(
+        "--offers", type=int, default=800, help="generated offers (besides the 521 real ones)"
+    )
     parser.add_argument("--sessions", type=int, default=120, help="generated training sessions")
     parser.add_argument("--today", type=date.fromisoformat, default=date.today(), help="reference day (ISO)")
     parser.add_argument("--seed", type=int, default=SEED, help="random seed")
