@@ -1,0 +1,3 @@
+from offers.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""Implementations of the ports: MongoDB store, in-memory store, geography, ROME, France Travail API."""

@@ -1,0 +1,155 @@
+"""The offer store on MongoDB (or FerretDB): offers, employer contacts, blacklist, refreshes.
+
+Collections:
+- ``offers``: one document per offer id: public state (``state``), status, revision, fingerprint, the
+  fields queries filter on (basin, rome_fiche, rome_code, departement, source, partner), the refresh that
+  last carried it, and the ``outbox`` of events not yet acknowledged by Kafka. No personal data.
+- ``contacts``: employer contacts (personal data) by opaque person id, apart from the offers.
+- ``blacklist``: ``offer:<id>`` and ``employer:<hash>`` entries.
+- ``refreshes`` and ``refresh_records``: end markers of full refreshes and the records seen for each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo import DESCENDING, ReplaceOne, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+from offers.domain.refresh import Refresh, scope_filter
+from offers.ports import Doc, Effects, OfferQuery
+from tdu_shared.mongo import IndexSpec, asc
+
+INDEXES = [
+    IndexSpec("offers", asc("status", "basin", "rome_fiche")),
+    IndexSpec("offers", asc("status", "rome_fiche")),
+    IndexSpec("offers", asc("status", "rome_code")),
+    IndexSpec("offers", [("updated_at", DESCENDING)]),
+    IndexSpec("offers", asc("source", "departement", "status")),
+    IndexSpec("offers", asc("source", "basin", "status")),
+    IndexSpec("offers", asc("employer_contact_id")),
+    IndexSpec("refresh_records", asc("refresh_id")),
+]
+
+
+class MongoOfferStore:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self.offers = db["offers"]
+        self.contacts = db["contacts"]
+        self.blacklist = db["blacklist"]
+        self.refreshes = db["refreshes"]
+        self.refresh_records = db["refresh_records"]
+
+    async def load_offers(self, ids: Sequence[str]) -> dict[str, Doc]:
+        if not ids:
+            return {}
+        return {d["_id"]: d async for d in self.offers.find({"_id": {"$in": list(ids)}})}
+
+    async def load_contacts(self, person_ids: Sequence[str]) -> dict[str, Doc]:
+        if not person_ids:
+            return {}
+        return {d["_id"]: d async for d in self.contacts.find({"_id": {"$in": list(person_ids)}})}
+
+    async def blacklisted(self, offer_ids: Sequence[str], person_ids: Sequence[str]) -> set[str]:
+        keys = [f"offer:{i}" for i in offer_ids] + [f"person:{p}" for p in person_ids]
+        if not keys:
+            return set()
+        found = self.blacklist.find({"_id": {"$in": keys}}, {"value": 1})
+        return {d["value"] async for d in found}
+
+    async def save(self, effects: Effects) -> None:
+        if effects.offers or effects.refresh_touches:
+            ops: list[Any] = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in effects.offers]
+            ops += [
+                UpdateOne({"_id": i}, {"$set": {"last_refresh": r}})
+                for i, r in effects.refresh_touches.items()
+            ]
+            await self.offers.bulk_write(ops, ordered=False)
+        if effects.contacts:
+            contact_ops = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in effects.contacts]
+            await self.contacts.bulk_write(contact_ops, ordered=False)
+        if effects.refresh_markers:
+            marker_ops = [
+                UpdateOne({"_id": f"{r}:{m}"}, {"$set": {"refresh_id": r}}, upsert=True)
+                for r, m in effects.refresh_markers
+            ]
+            await self.refresh_records.bulk_write(marker_ops, ordered=False)
+
+    async def clear_outbox(self, offer_ids: Sequence[str], person_ids: Sequence[str]) -> None:
+        if offer_ids:
+            await self.offers.update_many({"_id": {"$in": list(offer_ids)}}, {"$set": {"outbox": []}})
+        if person_ids:
+            await self.contacts.update_many({"_id": {"$in": list(person_ids)}}, {"$set": {"outbox": []}})
+
+    async def with_outbox(self, limit: int) -> tuple[list[Doc], list[Doc]]:
+        pending = {"outbox.topic": {"$exists": True}}
+        offers = [d async for d in self.offers.find(pending).limit(limit)]
+        contacts = [d async for d in self.contacts.find(pending).limit(limit)]
+        return offers, contacts
+
+    async def save_refresh(self, refresh: Refresh) -> None:
+        doc = {
+            "source": refresh.source,
+            "partner": refresh.partner,
+            "scope": refresh.scope,
+            "scope_code": refresh.scope_code,
+            "submitted": refresh.submitted,
+        }
+        await self.refreshes.update_one(
+            {"_id": refresh.refresh_id}, {"$set": doc, "$setOnInsert": {"closed": False}}, upsert=True
+        )
+
+    async def open_refresh(self, refresh_id: str) -> Refresh | None:
+        doc = await self.refreshes.find_one({"_id": refresh_id, "closed": False})
+        if doc is None:
+            return None
+        return Refresh(
+            refresh_id, doc["source"], doc["partner"], doc["scope"], doc["scope_code"], doc["submitted"]
+        )
+
+    async def refresh_seen(self, refresh_id: str) -> int:
+        return await self.refresh_records.count_documents({"refresh_id": refresh_id})
+
+    async def missing_from_refresh(self, refresh: Refresh) -> list[Doc]:
+        query = {**scope_filter(refresh), "status": "published", "last_refresh": {"$ne": refresh.refresh_id}}
+        return [d async for d in self.offers.find(query)]
+
+    async def close_refresh(self, refresh_id: str) -> None:
+        await self.refreshes.update_one({"_id": refresh_id}, {"$set": {"closed": True}})
+
+    async def add_to_blacklist(self, offer_id: str | None, person_id: str | None, added_at: datetime) -> None:
+        for kind, value in (("offer", offer_id), ("person", person_id)):
+            if value:
+                await self.blacklist.update_one(
+                    {"_id": f"{kind}:{value}"},
+                    {"$set": {"kind": kind, "value": value, "added_at": added_at}},
+                    upsert=True,
+                )
+
+    async def published_offers_of(self, offer_id: str | None, person_id: str | None) -> list[Doc]:
+        either: list[dict[str, Any]] = []
+        if offer_id:
+            either.append({"_id": offer_id})
+        if person_id:
+            either.append({"employer_contact_id": person_id})
+        if not either:
+            return []
+        return [d async for d in self.offers.find({"$or": either, "status": "published"})]
+
+    async def find_offers(self, query: OfferQuery) -> tuple[list[Doc], int]:
+        match: dict[str, Any] = {}
+        if query.status:
+            match["status"] = query.status
+        if query.basin:
+            match["basin"] = query.basin
+        if query.rome:
+            match["$or"] = [{"rome_fiche": query.rome}, {"rome_code": query.rome}]
+        total = await self.offers.count_documents(match)
+        cursor = self.offers.find(match, {"outbox": 0}).sort([("updated_at", DESCENDING), ("_id", 1)])
+        docs = [d async for d in cursor.skip((query.page - 1) * query.size).limit(query.size)]
+        return docs, total
+
+    async def get_offer(self, offer_id: str) -> Doc | None:
+        return await self.offers.find_one({"_id": offer_id}, {"outbox": 0})

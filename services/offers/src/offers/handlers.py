@@ -1,0 +1,388 @@
+"""Use cases: submissions in, stored offers and events out; refreshes; blacklist; outbox recovery.
+
+Every change follows one order: the new documents are written with the events they owe (their outbox),
+the events are published, then the outbox is cleared. A crash in between republishes the same events
+(same event ids) at the next delivery or at start, so nothing is lost and consumers can deduplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from offers.domain.contacts import employer_person_id
+from offers.domain.france_travail import parse_france_travail
+from offers.domain.location import Geography
+from offers.domain.model import InvalidRecord, Offer, SourceOffer
+from offers.domain.normalise import normalise
+from offers.domain.refresh import Refresh, refresh_complete
+from offers.domain.rome import RomeLookup
+from offers.domain.versions import Outcome, Stored, decide
+from offers.ports import Clock, Doc, Effects, OfferStore, Publisher
+from offers.schema import parse_employer, parse_partner
+from tdu_shared.contracts.common import Place, Precision
+from tdu_shared.contracts.contacts import ContactUpserted
+from tdu_shared.contracts.offers import OfferPublished, OfferState, OfferUpdated, OfferWithdrawn
+from tdu_shared.envelope import Envelope, Payload, decode_event, encode, new_envelope
+from tdu_shared.kafka import Outgoing
+from tdu_shared.topics import CONTACTS, OFFERS_STATE, TopicSpec
+
+PRODUCER = "offers"
+EVENT_NAMESPACE = UUID("6f2d0c1e-8a51-4d3b-9a0e-3c1f7b2d9e10")
+_SPECS = {OFFERS_STATE.name: OFFERS_STATE, CONTACTS.name: CONTACTS}
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One OfferSubmitted, with the marker that identifies its record (partition:offset)."""
+
+    source: str
+    record: Any
+    partner: str | None = None
+    refresh_id: str | None = None
+    marker: str | None = None
+    correlation_id: UUID | None = None
+    causation_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class ContactCard:
+    person_id: str
+    email: str
+    display_name: str | None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    offer: Offer
+    state: OfferState  # revision 1: the real one is set when the stored version is known
+    fingerprint: str
+    contact: ContactCard | None
+
+
+@dataclass
+class Deps:
+    store: OfferStore
+    publisher: Publisher
+    geo: Geography
+    rome: RomeLookup
+    clock: Clock
+    region: str = "44"
+
+
+@dataclass
+class BatchResult:
+    rejected: dict[int, str] = field(default_factory=dict)  # position in the batch -> reason
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+# ---------------------------------------------------------------- preparing (pure, used by the dry run)
+
+
+def parse_source(source: str, record: Any, partner: str | None) -> SourceOffer:
+    if source == "france_travail":
+        return parse_france_travail(record)
+    if not isinstance(record, dict):
+        raise InvalidRecord(f"an offer is a JSON object, got {type(record).__name__}")
+    if source == "partner":
+        return parse_partner(record, partner)
+    return parse_employer(record)
+
+
+def prepare(source: str, record: Any, partner: str | None, geo: Geography, rome: RomeLookup) -> Prepared:
+    """Parse and normalise one record; raises InvalidRecord with the reason when it can never be an offer."""
+    parsed = parse_source(source, record, partner)
+    label = record.get("romeLibelle") if isinstance(record, dict) and source == "france_travail" else None
+    offer = normalise(parsed, geo, rome, label if isinstance(label, str) else None)
+    contact = None
+    if parsed.contact_email:
+        contact = ContactCard(
+            employer_person_id(parsed.contact_email), parsed.contact_email, parsed.contact_name
+        )
+    state = offer_state(offer, contact.person_id if contact else None, revision=1)
+    return Prepared(offer, state, fingerprint_of(state, contact), contact)
+
+
+def offer_state(offer: Offer, contact_id: str | None, revision: int) -> OfferState:
+    src, loc = offer.source, offer.location
+    place = Place(
+        label=src.place_label,
+        address=src.address,
+        postal_code=loc.postal_code,
+        commune_insee=loc.commune_insee,
+        commune_name=loc.commune_name,
+        departement=loc.departement,
+        lat=loc.lat,
+        lon=loc.lon,
+        precision=Precision(loc.precision),
+    )
+    return OfferState(
+        offer_id=src.offer_id,
+        source=src.source,
+        revision=revision,
+        title=src.title,
+        description=src.description,
+        rome_code=offer.rome.code,
+        rome_fiche=offer.rome.fiche,
+        rome_label=offer.rome.label,
+        contract_type=src.contract_type,
+        contract_label=src.contract_label,
+        contract_months=offer.contract.months,
+        contract_nature=src.contract_nature,
+        contract_eligible=offer.contract.eligible,
+        ineligibility_reason=offer.contract.reason,
+        employer_name=src.employer_name,
+        employer_contact_id=contact_id,
+        place=place,
+        region=loc.region,
+        basin=loc.basin,
+        positions=src.positions,
+        url=src.url,
+        created_at=src.created_at,
+        updated_at=src.updated_at,
+    )
+
+
+def fingerprint_of(state: OfferState, contact: ContactCard | None) -> str:
+    text = state.model_dump_json(exclude={"revision"}) + (
+        f"|{contact.email}|{contact.display_name}" if contact else ""
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- events and documents
+
+
+def event_id(kind: str, key: str, version: int | str) -> UUID:
+    """Deterministic: the same change republished after a crash carries the same event id."""
+    return uuid5(EVENT_NAMESPACE, f"{kind}:{key}:{version}")
+
+
+def _envelope(
+    payload: Payload, basin: str | None, deps: Deps, eid: UUID, sub: Submission | None
+) -> Envelope[Any]:
+    return new_envelope(
+        payload,
+        producer=PRODUCER,
+        region=deps.region,
+        basin=basin,
+        event_id=eid,
+        occurred_at=deps.clock(),
+        correlation_id=sub.correlation_id if sub else None,
+        causation_id=sub.causation_id if sub else None,
+    )
+
+
+def outbox_entry(spec: TopicSpec, key: str, envelope: Envelope[Any]) -> dict[str, str]:
+    return {"topic": spec.name, "key": key, "value": encode(envelope).decode()}
+
+
+def outgoing_of(entry: dict[str, str]) -> Outgoing:
+    return Outgoing(_SPECS[entry["topic"]], entry["key"], decode_event(entry["value"].encode()))
+
+
+def stored_of(doc: Doc) -> Stored:
+    return Stored(doc["revision"], doc["updated_at"], doc["fingerprint"], doc.get("withdrawn_reason"))
+
+
+def offer_doc(p: Prepared, state: OfferState, outbox: list[dict[str, str]], refresh_id: str | None) -> Doc:
+    return {
+        "_id": state.offer_id,
+        "status": "published",
+        "withdrawn_reason": None,
+        "withdrawn_at": None,
+        "revision": state.revision,
+        "updated_at": state.updated_at,
+        "fingerprint": p.fingerprint,
+        "source": state.source,
+        "partner": p.offer.source.partner,
+        "departement": state.place.departement,
+        "basin": state.basin,
+        "region": state.region,
+        "rome_code": state.rome_code,
+        "rome_fiche": state.rome_fiche,
+        "contract_eligible": state.contract_eligible,
+        "employer_contact_id": state.employer_contact_id,
+        "notes": list(p.offer.notes),
+        "state": state.model_dump(mode="json"),
+        "last_refresh": refresh_id,
+        "outbox": outbox,
+    }
+
+
+def withdrawn_doc(doc: Doc, reason: str, now: datetime, deps: Deps, sub: Submission | None = None) -> Doc:
+    revision = doc["revision"] + 1
+    payload = OfferWithdrawn(offer_id=doc["_id"], reason=reason, withdrawn_at=now)
+    envelope = _envelope(
+        payload, doc.get("basin"), deps, event_id("OfferWithdrawn", doc["_id"], revision), sub
+    )
+    state = {**doc["state"], "revision": revision}
+    return {
+        **doc,
+        "status": "withdrawn",
+        "withdrawn_reason": reason,
+        "withdrawn_at": now,
+        "revision": revision,
+        "state": state,
+        "outbox": [*doc.get("outbox", []), outbox_entry(OFFERS_STATE, doc["_id"], envelope)],
+    }
+
+
+# ---------------------------------------------------------------- submissions
+
+
+async def submit_batch(items: Sequence[Submission], deps: Deps) -> BatchResult:
+    """Store and publish a batch of submissions; records that can never be offers are returned rejected."""
+    result = BatchResult()
+    prepared: list[tuple[Submission, Prepared]] = []
+    for position, item in enumerate(items):
+        try:
+            prepared.append((item, prepare(item.source, item.record, item.partner, deps.geo, deps.rome)))
+        except InvalidRecord as exc:
+            result.rejected[position] = exc.reason
+    ids = list(dict.fromkeys(p.state.offer_id for _, p in prepared))
+    person_ids = list(dict.fromkeys(p.contact.person_id for _, p in prepared if p.contact))
+    stored = await deps.store.load_offers(ids)
+    contacts = await deps.store.load_contacts(person_ids)
+    blacklist = await deps.store.blacklisted(ids, person_ids)
+    effects = Effects(refresh_markers=[(i.refresh_id, i.marker) for i in items if i.refresh_id and i.marker])
+    pending = [e for doc in stored.values() for e in doc.get("outbox", [])]
+    written: dict[str, Doc] = {}
+    new_contacts: dict[str, Doc] = {}
+    for item, p in prepared:
+        outcome = _apply(item, p, stored, contacts, blacklist, written, new_contacts, deps)
+        result.outcomes[outcome] += 1
+        if item.refresh_id and p.state.offer_id not in written:
+            effects.refresh_touches[p.state.offer_id] = item.refresh_id
+    effects.offers, effects.contacts = list(written.values()), list(new_contacts.values())
+    await _commit(effects, pending, deps)
+    for refresh_id in {i.refresh_id for i in items if i.refresh_id}:
+        await complete_refresh_if_done(refresh_id, deps)
+    return result
+
+
+def _apply(
+    item: Submission,
+    p: Prepared,
+    stored: dict[str, Doc],
+    contacts: dict[str, Doc],
+    blacklist: set[str],
+    written: dict[str, Doc],
+    new_contacts: dict[str, Doc],
+    deps: Deps,
+) -> Outcome:
+    offer_id = p.state.offer_id
+    doc = stored.get(offer_id)
+    banned = offer_id in blacklist or (p.contact is not None and p.contact.person_id in blacklist)
+    outcome, revision = decide(stored_of(doc) if doc else None, p.state.updated_at, p.fingerprint, banned)
+    if outcome is Outcome.BLACKLISTED and doc is not None and doc["status"] == "published":
+        written[offer_id] = stored[offer_id] = withdrawn_doc(doc, "blacklisted", deps.clock(), deps, item)
+    if outcome not in (Outcome.PUBLISHED, Outcome.UPDATED):
+        return outcome
+    state = p.state.model_copy(update={"revision": revision})
+    payload = OfferPublished(offer=state) if outcome is Outcome.PUBLISHED else OfferUpdated(offer=state)
+    envelope = _envelope(payload, state.basin, deps, event_id(payload.event_type, offer_id, revision), item)
+    outbox = [*(doc or {}).get("outbox", []), outbox_entry(OFFERS_STATE, offer_id, envelope)]
+    written[offer_id] = stored[offer_id] = offer_doc(p, state, outbox, item.refresh_id)
+    if p.contact is not None:
+        _contact_change(p.contact, state.basin, contacts, new_contacts, deps, item)
+    return outcome
+
+
+def _contact_change(
+    card: ContactCard,
+    basin: str | None,
+    contacts: dict[str, Doc],
+    new_contacts: dict[str, Doc],
+    deps: Deps,
+    item: Submission,
+) -> None:
+    fingerprint = hashlib.sha256(f"{card.email}|{card.display_name}".encode()).hexdigest()
+    known = contacts.get(card.person_id)
+    if known is not None and known["fingerprint"] == fingerprint:
+        return
+    payload = ContactUpserted(
+        person_id=card.person_id,
+        role="employer",
+        display_name=card.display_name,
+        email=card.email,
+        consent_email=True,
+        consent_sms=False,
+    )
+    envelope = _envelope(payload, basin, deps, event_id("ContactUpserted", card.person_id, fingerprint), item)
+    doc = {
+        "_id": card.person_id,
+        "email": card.email,
+        "display_name": card.display_name,
+        "fingerprint": fingerprint,
+        "outbox": [outbox_entry(CONTACTS, card.person_id, envelope)],
+    }
+    contacts[card.person_id] = new_contacts[card.person_id] = doc
+
+
+async def _commit(effects: Effects, pending: list[dict[str, str]], deps: Deps) -> None:
+    if not effects.empty():
+        await deps.store.save(effects)
+    outbox = [e for d in effects.offers for e in d["outbox"]] + [
+        e for d in effects.contacts for e in d["outbox"]
+    ]
+    seen = {e["value"] for e in outbox}
+    outbox = [e for e in pending if e["value"] not in seen] + outbox
+    if outbox:
+        await deps.publisher.publish_many([outgoing_of(e) for e in outbox])
+        offer_ids = list(dict.fromkeys(e["key"] for e in outbox if e["topic"] == OFFERS_STATE.name))
+        person_ids = list(dict.fromkeys(e["key"] for e in outbox if e["topic"] == CONTACTS.name))
+        await deps.store.clear_outbox(offer_ids, person_ids)
+
+
+# ---------------------------------------------------------------- refreshes
+
+
+async def refresh_completed(refresh: Refresh, deps: Deps) -> int:
+    """The end marker of a full refresh arrived: remember it, withdraw if every record was processed."""
+    await deps.store.save_refresh(refresh)
+    return await complete_refresh_if_done(refresh.refresh_id, deps)
+
+
+async def complete_refresh_if_done(refresh_id: str, deps: Deps) -> int:
+    """Withdraw the offers of the scope the refresh did not carry; returns how many were withdrawn."""
+    refresh = await deps.store.open_refresh(refresh_id)
+    if refresh is None or not refresh_complete(refresh, await deps.store.refresh_seen(refresh_id)):
+        return 0
+    now = deps.clock()
+    docs = [
+        withdrawn_doc(d, "missing_from_refresh", now, deps)
+        for d in await deps.store.missing_from_refresh(refresh)
+    ]
+    await _commit(Effects(offers=docs), [], deps)
+    await deps.store.close_refresh(refresh_id)
+    return len(docs)
+
+
+# ---------------------------------------------------------------- blacklist and recovery
+
+
+async def blacklist(offer_id: str | None, employer_email: str | None, deps: Deps) -> list[str]:
+    """Keep an offer or an employer out: withdraw what is published now. Returns the withdrawn offer ids."""
+    person_id = employer_person_id(employer_email) if employer_email else None
+    now = deps.clock()
+    await deps.store.add_to_blacklist(offer_id, person_id, now)
+    docs = [
+        withdrawn_doc(d, "blacklisted", now, deps)
+        for d in await deps.store.published_offers_of(offer_id, person_id)
+    ]
+    await _commit(Effects(offers=docs), [], deps)
+    return [d["_id"] for d in docs]
+
+
+async def publish_outbox(deps: Deps, limit: int = 10_000) -> int:
+    """Publish what a crash left in the outbox (at start). Returns the number of events published."""
+    offers, contacts = await deps.store.with_outbox(limit)
+    entries = [e for d in offers + contacts for e in d["outbox"]]
+    await _commit(Effects(), entries, deps)
+    return len(entries)

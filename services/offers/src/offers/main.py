@@ -1,0 +1,49 @@
+"""Composition root: settings -> runtime, adapters, consumers, HTTP app."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+
+from offers.adapters.mongo import INDEXES, MongoOfferStore
+from offers.adapters.reference import RomeReference, default_geography
+from offers.api import build_router
+from offers.consumers import register_consumers
+from offers.handlers import Deps, publish_outbox
+from offers.settings import Settings
+from tdu_shared.runtime import ServiceRuntime
+
+DESCRIPTION = (
+    "Job offers in (France Travail 'Offres d'emploi v2', partner systems, employer form), clean and located "
+    "offers out on offers.state; employer contacts on contacts."
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_runtime(settings: Settings) -> tuple[ServiceRuntime, Deps]:
+    runtime = ServiceRuntime("offers", settings, description=DESCRIPTION, indexes=INDEXES)
+    deps = Deps(
+        store=MongoOfferStore(runtime.db),
+        publisher=runtime.publisher,
+        geo=default_geography(settings.basins_file),
+        rome=RomeReference(),
+        clock=utc_now,
+        region=settings.region,
+    )
+    return runtime, deps
+
+
+def build(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime, deps = build_runtime(settings)
+    register_consumers(runtime, deps, settings.batch_size)
+
+    async def republish_outbox() -> None:
+        await publish_outbox(deps)
+
+    runtime.on_started.append(republish_outbox)
+    return runtime.http_app([build_router(deps, runtime.publisher)])

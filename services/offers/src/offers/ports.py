@@ -1,0 +1,84 @@
+"""The interfaces the use cases need: the offer store, the event publisher, the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from offers.domain.refresh import Refresh
+from tdu_shared.kafka import Outgoing
+
+Doc = dict[str, Any]
+"""A stored offer or contact as a plain document (see adapters/mongo.py for its fields)."""
+
+
+@dataclass
+class Effects:
+    """Everything one batch changes in the store, written at once before its events are published."""
+
+    offers: list[Doc] = field(default_factory=list)  # whole documents, upserted by _id
+    contacts: list[Doc] = field(default_factory=list)  # whole documents, upserted by _id
+    refresh_touches: dict[str, str] = field(default_factory=dict)  # offer id -> refresh id that carried it
+    refresh_markers: list[tuple[str, str]] = field(default_factory=list)  # (refresh id, record marker)
+
+    def empty(self) -> bool:
+        return not (self.offers or self.contacts or self.refresh_touches or self.refresh_markers)
+
+
+@dataclass(frozen=True)
+class OfferQuery:
+    basin: str | None = None
+    rome: str | None = None
+    status: str | None = None
+    page: int = 1
+    size: int = 50
+
+
+class OfferStore(Protocol):
+    async def load_offers(self, ids: Sequence[str]) -> dict[str, Doc]: ...
+
+    async def load_contacts(self, person_ids: Sequence[str]) -> dict[str, Doc]: ...
+
+    async def blacklisted(self, offer_ids: Sequence[str], person_ids: Sequence[str]) -> set[str]:
+        """The given offer ids and employer person ids that are on the blacklist."""
+        ...
+
+    async def save(self, effects: Effects) -> None: ...
+
+    async def clear_outbox(self, offer_ids: Sequence[str], person_ids: Sequence[str]) -> None: ...
+
+    async def with_outbox(self, limit: int) -> tuple[list[Doc], list[Doc]]:
+        """Offers and contacts whose events may not have been published yet."""
+        ...
+
+    async def save_refresh(self, refresh: Refresh) -> None: ...
+
+    async def open_refresh(self, refresh_id: str) -> Refresh | None:
+        """The refresh if its end marker arrived and it is not closed yet."""
+        ...
+
+    async def refresh_seen(self, refresh_id: str) -> int: ...
+
+    async def missing_from_refresh(self, refresh: Refresh) -> list[Doc]: ...
+
+    async def close_refresh(self, refresh_id: str) -> None: ...
+
+    async def add_to_blacklist(
+        self, offer_id: str | None, person_id: str | None, added_at: datetime
+    ) -> None: ...
+
+    async def published_offers_of(self, offer_id: str | None, person_id: str | None) -> list[Doc]: ...
+
+    async def find_offers(self, query: OfferQuery) -> tuple[list[Doc], int]: ...
+
+    async def get_offer(self, offer_id: str) -> Doc | None: ...
+
+
+class Publisher(Protocol):
+    async def publish_many(self, items: Sequence[Outgoing]) -> None: ...
+
+
+class Clock(Protocol):
+    def __call__(self) -> datetime: ...
