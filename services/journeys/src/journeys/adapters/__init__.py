@@ -1,0 +1,1 @@
+"""Implementations of the ports: MongoDB stores, the Kafka outbox relay."""

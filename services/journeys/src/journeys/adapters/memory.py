@@ -1,0 +1,185 @@
+"""In-memory implementations of the ports, for unit tests and benchmarks (they behave as the Mongo ones)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from journeys.domain.model import Journey
+from journeys.domain.timers import Timer
+from journeys.ports import Contact, JourneyQuery, OfferView, OutboxItem, Page, Pending, StoredTimer, Write
+
+
+@dataclass
+class _Row:
+    journey: Journey
+    outbox: list[OutboxItem] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    lease: datetime | None = None
+    anonymised: bool = False
+
+
+class MemoryJourneys:
+    def __init__(self) -> None:
+        self.rows: dict[str, _Row] = {}
+
+    async def get(self, journey_id: str) -> Journey | None:
+        row = self.rows.get(journey_id)
+        return copy.deepcopy(row.journey) if row else None
+
+    async def seen(self, journey_id: str, key: str) -> bool:
+        row = self.rows.get(journey_id)
+        return row is not None and key in row.keys
+
+    async def create(self, write: Write) -> bool:
+        if write.journey.journey_id in self.rows:
+            return False
+        write.journey.revision = 1
+        keys = [write.command_key] if write.command_key else []
+        self.rows[write.journey.journey_id] = _Row(
+            copy.deepcopy(write.journey), list(write.outbox), list(write.timers), keys
+        )
+        return True
+
+    async def update(self, write: Write, expected_revision: int) -> bool:
+        row = self.rows.get(write.journey.journey_id)
+        if row is None or row.journey.revision != expected_revision:
+            return False
+        write.journey.revision = expected_revision + 1
+        row.journey = copy.deepcopy(write.journey)
+        row.outbox += write.outbox
+        row.timers += write.timers
+        row.keys += [k for k in (write.command_key, write.reminder_id) if k]
+        return True
+
+    async def find(self, query: JourneyQuery, skip: int, limit: int) -> Page:
+        wanted = {k: v for k, v in vars(query).items() if v is not None}
+        found = [
+            r.journey
+            for r in self.rows.values()
+            if all(getattr(r.journey, k) == v for k, v in wanted.items())
+        ]
+        found.sort(key=lambda j: (-j.created_at.timestamp(), j.journey_id))
+        return Page([copy.deepcopy(j) for j in found[skip : skip + limit]], len(found))
+
+    async def all(self, basin: str | None = None) -> list[Journey]:
+        return [
+            copy.deepcopy(r.journey) for r in self.rows.values() if basin is None or r.journey.basin == basin
+        ]
+
+    async def pending(self, limit: int, now: datetime, lease_s: float) -> list[Pending]:
+        claimed: list[Pending] = []
+        for jid, row in self.rows.items():
+            if (row.outbox or row.timers) and (row.lease is None or row.lease < now) and len(claimed) < limit:
+                row.lease = now + timedelta(seconds=lease_s)
+                claimed.append(Pending(jid, row.journey.revision, list(row.outbox), list(row.timers)))
+        return claimed
+
+    async def relayed(self, journey_id: str, event_ids: Sequence[str], timer_ids: Sequence[str]) -> None:
+        row = self.rows[journey_id]
+        row.outbox = [i for i in row.outbox if i.event_id not in event_ids]
+        row.timers = [t for t in row.timers if t.timer_id not in timer_ids]
+        row.lease = None
+
+    async def forget_person(self, person_id: str) -> int:
+        count = 0
+        for row in self.rows.values():
+            if row.journey.seeker_id == person_id:
+                row.outbox = [i for i in row.outbox if not (i.topic == "contacts" and i.key == person_id)]
+                row.anonymised = True
+                count += 1
+        return count
+
+
+@dataclass
+class _TimerRow:
+    timer: Timer
+    status: str
+    next_at: datetime
+
+
+class MemoryTimers:
+    def __init__(self) -> None:
+        self.timers: dict[str, _TimerRow] = {}
+
+    async def arm(self, timers: Sequence[Timer]) -> None:
+        for t in timers:
+            self.timers.setdefault(t.timer_id, _TimerRow(t, "pending", t.due_at))
+
+    async def claim_due(self, now: datetime, lease_s: float) -> StoredTimer | None:
+        due = [
+            (row.next_at, tid)
+            for tid, row in self.timers.items()
+            if row.status == "pending" and row.next_at <= now
+        ]
+        if not due:
+            return None
+        _, tid = min(due)
+        row = self.timers[tid]
+        row.next_at = now + timedelta(seconds=lease_s)
+        t = row.timer
+        return StoredTimer(tid, t.journey_id, t.kind, t.due_at, t.marker)
+
+    async def finish(self, timer_id: str, status: str, now: datetime) -> None:
+        self.timers[timer_id].status = status
+
+    def status(self, timer_id: str) -> str:
+        return self.timers[timer_id].status
+
+
+class MemoryOffers:
+    def __init__(self) -> None:
+        self.offers: dict[str, OfferView] = {}
+
+    async def get(self, offer_id: str) -> OfferView | None:
+        return self.offers.get(offer_id)
+
+    async def save(self, offer: OfferView) -> bool:
+        known = self.offers.get(offer.offer_id)
+        if known is not None and known.evaluated_at >= offer.evaluated_at:
+            return False
+        self.offers[offer.offer_id] = offer
+        return True
+
+
+class MemoryContacts:
+    def __init__(self) -> None:
+        self.contacts: dict[str, Contact] = {}
+
+    async def get(self, person_id: str) -> Contact | None:
+        found = self.contacts.get(person_id)
+        return copy.deepcopy(found) if found else None
+
+    async def save(self, contact: Contact) -> None:
+        self.contacts[contact.person_id] = copy.deepcopy(contact)
+
+    async def delete(self, person_id: str) -> bool:
+        return self.contacts.pop(person_id, None) is not None
+
+
+class MemoryPublisher:
+    def __init__(self) -> None:
+        self.sent: list[OutboxItem] = []
+        self.tombstones: list[tuple[str, str | None]] = []
+
+    async def publish(self, items: Sequence[OutboxItem]) -> None:
+        self.sent += items
+
+    async def tombstone(self, person_id: str, basin: str | None) -> None:
+        self.tombstones.append((person_id, basin))
+
+
+class FixedClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.moment = now
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, **delta: float) -> None:
+        self.moment += timedelta(**delta)

@@ -1,0 +1,337 @@
+"""HTTP API for front ends and partners.
+
+The actor is named by the ``X-Actor-Role`` and ``X-Actor-Id`` headers (authentication is out of scope for
+now: a gateway in front must set them). Commands carry an idempotency key (``Idempotency-Key`` header or
+``command_id`` in the body). 403: wrong role or not a party to the journey; 409: transition not allowed
+now (with ``allowed_actions``) or offer not eligible; 422: invalid body or a broken rule.
+"""
+
+# No ``from __future__ import annotations`` here: the action routes are built in a loop and FastAPI must
+# see their request models as real classes.
+
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from journeys import handlers
+from journeys.domain.kpis import Period
+from journeys.domain.model import Actor, Journey
+from journeys.domain.transitions import (
+    Action,
+    GuardRefused,
+    RoleRefused,
+    TransitionRefused,
+    allowed_actions,
+    check_party,
+)
+from journeys.handlers import CONTACT_FIELDS, Conflict, NotFound, OfferNotEligible, Ports
+from journeys.ports import JourneyQuery, Publisher
+from tdu_shared.contracts import journeys as contracts
+from tdu_shared.contracts.journeys import JourneyCommand, JourneyState, OnJourney, Role
+
+ACTION_PATHS: dict[Action, str] = {
+    Action.DECLINE_APPLICATION: "decline",
+    Action.SCHEDULE_IMMERSION: "schedule-immersion",
+    Action.RESCHEDULE_IMMERSION: "reschedule-immersion",
+    Action.RECORD_IMMERSION_OUTCOME: "immersion-outcome",
+    Action.SIGN_HIRING_PROMISE: "hiring-promise",
+    Action.SIGN_TRAINING_COMMITMENT: "training-commitment",
+    Action.CONFIRM_TRAINING_START: "training-start",
+    Action.COMPLETE_TRAINING: "training-completion",
+    Action.RECORD_HIRE: "hire",
+    Action.RECORD_FOLLOW_UP: "follow-up",
+    Action.ABANDON_JOURNEY: "abandon",
+    Action.CORRECT_STEP: "correction",
+}
+ENVELOPE_FIELDS = {"command_id", "actor_role", "actor_id", "journey_id"}
+
+
+def actor_of(
+    x_actor_role: Annotated[Role, Header(description="Role of whoever acts.")],
+    x_actor_id: Annotated[str, Header(min_length=1, max_length=200, description="Id of whoever acts.")],
+) -> Actor:
+    return Actor(x_actor_role, x_actor_id)
+
+
+ActorDep = Annotated[Actor, Depends(actor_of)]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", description="Idempotency key (or command_id in the body).")
+]
+
+
+def request_model(command: type[JourneyCommand]) -> type[BaseModel]:
+    """The command's own fields (its validation included); the actor comes from the headers."""
+    own: dict[str, Any] = {
+        name: (info.annotation, info)
+        for name, info in command.model_fields.items()
+        if name not in ENVELOPE_FIELDS
+    }
+    return create_model(
+        f"{command.__name__}Request",
+        __config__=ConfigDict(extra="forbid"),
+        command_id=(str | None, Field(None, min_length=1, max_length=200, description="Idempotency key.")),
+        **own,
+    )
+
+
+class StepView(BaseModel):
+    at: datetime
+    action: str
+    from_state: JourneyState | None
+    to_state: JourneyState
+    actor_role: Role | None
+    actor_id: str | None
+    details: dict[str, Any]
+
+
+class JourneyView(BaseModel):
+    """A journey as the API shows it: ids only, never a person's name, e-mail or phone."""
+
+    journey_id: str
+    revision: int
+    state: JourneyState
+    offer_id: str
+    offer_title: str | None
+    region: str
+    basin: str | None
+    seeker_id: str
+    employer_id: str | None
+    session_id: str | None
+    provider_id: str | None
+    immersion_starts_on: date | None
+    immersion_ends_on: date | None
+    immersion_place: str | None
+    immersion_outcome: str | None
+    promise_signed: bool
+    commitment_signed: bool
+    planned_start: date | None
+    training_started_on: date | None
+    training_completed_on: date | None
+    contract_start: date | None
+    contract_type: str | None
+    contract_months: int | None
+    follow_ups: dict[str, bool]
+    abandoned_at_step: JourneyState | None
+    abandon_reason: str | None
+    abandoned_by: Role | None
+    created_at: datetime
+    updated_at: datetime
+    history: list[StepView]
+    allowed_actions: list[str] = Field(description="Actions the caller may take now.")
+    replayed: bool = Field(False, description="True when this answer is for a repeated command.")
+
+    @classmethod
+    def of(cls, journey: Journey, actor: Actor, replayed: bool = False) -> "JourneyView":
+        data = {k: v for k, v in vars(journey).items() if k not in ("sessions", "history")}
+        steps = [StepView(**vars(s)) for s in journey.history]
+        return cls(
+            **data,
+            history=steps,
+            allowed_actions=allowed_actions(journey.state, actor.role),
+            replayed=replayed,
+        )
+
+
+class JourneyPage(BaseModel):
+    items: list[JourneyView]
+    total: int
+    page: int
+    page_size: int
+
+
+class ContactUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: str | None = Field(None, min_length=1, max_length=100)
+    last_name: str | None = Field(None, min_length=1, max_length=100)
+    email: str | None = Field(None, max_length=254)
+    phone: str | None = Field(None, max_length=20)
+    postal_code: str | None = Field(None, pattern=r"^\d{5}$")
+    education_level: str | None = None
+    jobseeker_status: str | None = None
+    consent_email: bool | None = None
+    consent_sms: bool | None = None
+
+
+def _command_id(body: BaseModel, header: str | None) -> str:
+    key = getattr(body, "command_id", None) or header
+    if not key:
+        raise HTTPException(
+            422,
+            [
+                {
+                    "loc": ["body", "command_id"],
+                    "type": "missing",
+                    "msg": "command_id (ou l'en-tête Idempotency-Key) est obligatoire",
+                }
+            ],
+        )
+    return str(key)
+
+
+def _build(
+    command: type[JourneyCommand], body: BaseModel, actor: Actor, key: str, **extra: Any
+) -> JourneyCommand:
+    try:
+        return command(
+            **body.model_dump(exclude={"command_id"}),
+            command_id=key,
+            actor_role=actor.role,
+            actor_id=actor.actor_id,
+            **extra,
+        )
+    except ValidationError as exc:
+        raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from None
+
+
+def _self_or_operator(actor: Actor, person_id: str) -> None:
+    if actor.role not in (Role.BASIN_OPERATOR, Role.PARTNER_SYSTEM) and actor.actor_id != person_id:
+        raise RoleRefused("seule la personne concernée ou un opérateur peut faire cela")
+
+
+def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIRouter:
+    api = APIRouter(tags=["journeys"])
+    application_model = request_model(contracts.SubmitApplication)
+
+    @api.post(
+        "/journeys",
+        status_code=201,
+        response_model=JourneyView,
+        summary="Apply to an eligible offer (seeker profile in the body)",
+    )
+    async def apply(
+        body: Annotated[application_model, Body()],  # type: ignore[valid-type]
+        actor: ActorDep,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        command = _build(contracts.SubmitApplication, body, actor, _command_id(body, idempotency_key))
+        result = await handlers.execute(command, ports)
+        view = JourneyView.of(result.journey, actor, result.replayed)
+        return JSONResponse(view.model_dump(mode="json"), status_code=200 if result.replayed else 201)
+
+    for action, path in ACTION_PATHS.items():
+        _add_action(api, ports, action, path)
+
+    @api.get("/journeys/{journey_id}", response_model=JourneyView, summary="A journey with its history")
+    async def read(journey_id: str, actor: ActorDep) -> JourneyView:
+        journey = await ports.journeys.get(journey_id)
+        if journey is None:
+            raise NotFound(f"parcours {journey_id} inconnu")
+        check_party(journey, actor)
+        return JourneyView.of(journey, actor)
+
+    @api.get("/journeys", response_model=JourneyPage, summary="Journeys per basin, employer or seeker, paged")
+    async def list_journeys(
+        actor: ActorDep,
+        basin: str | None = None,
+        employer_id: str | None = None,
+        seeker_id: str | None = None,
+        state: JourneyState | None = None,
+        page: Annotated[int, Query(ge=1)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=max_page_size)] = 50,
+    ) -> JourneyPage:
+        query = JourneyQuery(
+            basin=basin, employer_id=employer_id, seeker_id=seeker_id, state=state.value if state else None
+        )
+        own = {Role.SEEKER: "seeker_id", Role.EMPLOYER: "employer_id", Role.TRAINING_PROVIDER: "provider_id"}
+        if actor.role in own:  # parties only ever see their own journeys
+            query = JourneyQuery(**{**vars(query), own[actor.role]: actor.actor_id})
+        found = await ports.journeys.find(query, (page - 1) * page_size, page_size)
+        return JourneyPage(
+            items=[JourneyView.of(j, actor) for j in found.items],
+            total=found.total,
+            page=page,
+            page_size=page_size,
+        )
+
+    @api.get("/kpis", summary="KPIs of the region and of each basin over a period (default: this year)")
+    async def read_kpis(
+        actor: ActorDep,
+        basin: str | None = None,
+        start: Annotated[
+            date | None, Query(alias="from", description="First day (default 1 January).")
+        ] = None,
+        end: Annotated[
+            date | None, Query(alias="to", description="Day after the last (default today+1).")
+        ] = None,
+    ) -> dict[str, Any]:
+        if actor.role not in (Role.BASIN_OPERATOR, Role.PARTNER_SYSTEM):
+            raise RoleRefused("les indicateurs sont réservés aux opérateurs et partenaires")
+        return await handlers.compute_kpis(ports, period_of(start, end, ports.clock.now()), basin)
+
+    @api.get("/contacts/{person_id}", summary="A person's contact details (the person or an operator)")
+    async def read_contact(person_id: str, actor: ActorDep) -> dict[str, Any]:
+        _self_or_operator(actor, person_id)
+        contact = await ports.contacts.get(person_id)
+        if contact is None:
+            raise NotFound(f"personne {person_id} inconnue")
+        return vars(contact)
+
+    @api.patch("/contacts/{person_id}", summary="Change a person's details or consent")
+    async def change_contact(person_id: str, body: ContactUpdate, actor: ActorDep) -> dict[str, Any]:
+        _self_or_operator(actor, person_id)
+        changes = body.model_dump(exclude_unset=True)
+        contact = await handlers.update_contact(
+            person_id, {k: v for k, v in changes.items() if k in CONTACT_FIELDS}, ports, publisher
+        )
+        return vars(contact)
+
+    @api.delete("/contacts/{person_id}", summary="Erase a person's personal data (journeys stay, anonymised)")
+    async def erase(person_id: str, actor: ActorDep) -> dict[str, Any]:
+        _self_or_operator(actor, person_id)
+        count = await handlers.erase_person(person_id, ports, publisher)
+        return {"erased": person_id, "journeys_anonymised": count}
+
+    return api
+
+
+def _add_action(api: APIRouter, ports: Ports, action: Action, path: str) -> None:
+    command_class: type[OnJourney] = getattr(contracts, action.value)
+    model = request_model(command_class)
+
+    async def endpoint(
+        journey_id: str,
+        body: Annotated[model, Body()],  # type: ignore[valid-type]
+        actor: ActorDep,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JourneyView:
+        command = _build(
+            command_class, body, actor, _command_id(body, idempotency_key), journey_id=journey_id
+        )
+        result = await handlers.execute(command, ports)
+        return JourneyView.of(result.journey, actor, result.replayed)
+
+    api.add_api_route(
+        f"/journeys/{{journey_id}}/{path}",
+        endpoint,
+        methods=["POST"],
+        response_model=JourneyView,
+        summary=f"{action.value} ({command_class.__doc__ or action.value})".strip(),
+        name=action.value,
+    )
+
+
+def period_of(start: date | None, end: date | None, now: datetime) -> Period:
+    start = start or date(now.year, 1, 1)
+    end_moment = datetime.combine(end, time(0, tzinfo=UTC)) if end else now
+    return Period(datetime.combine(start, time(0, tzinfo=UTC)), end_moment)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Domain refusals become clear HTTP answers."""
+
+    async def refused(_: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, TransitionRefused):
+            return JSONResponse({"detail": exc.reason, "allowed_actions": exc.allowed}, status_code=409)
+        if isinstance(exc, GuardRefused):
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "type": "rule", "msg": exc.reason}]}, status_code=422
+            )
+        status = {RoleRefused: 403, NotFound: 404, OfferNotEligible: 409, Conflict: 409}[type(exc)]
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    for error in (TransitionRefused, GuardRefused, RoleRefused, NotFound, OfferNotEligible, Conflict):
+        app.add_exception_handler(error, refused)

@@ -1,0 +1,136 @@
+"""The ``journeys`` command: run the service, fire timers, relay the outbox, print KPIs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+
+from journeys import handlers
+from journeys.adapters.kafka import KafkaPublisher
+from journeys.adapters.mongo import INDEXES, MongoContacts, MongoJourneys, MongoOffers, MongoTimers
+from journeys.api import period_of
+from journeys.handlers import Ports, SystemClock
+from journeys.main import build
+from journeys.ports import Clock
+from journeys.settings import Settings
+from tdu_shared.logs import configure_logging
+from tdu_shared.runtime import ServiceRuntime
+
+app = typer.Typer(
+    help="Trait d'Union journeys: application to hire, commitments, reminders and KPIs.", no_args_is_help=True
+)
+
+
+class AsOf:
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+def _clock(as_of: date | None) -> Clock:
+    return AsOf(datetime.combine(as_of, time(12, tzinfo=UTC))) if as_of else SystemClock()
+
+
+async def _with_ports(settings: Settings, clock: Clock, work: Any) -> Any:
+    runtime = ServiceRuntime("journeys", settings, indexes=INDEXES)
+    ports = Ports(
+        MongoJourneys(runtime.db),
+        MongoOffers(runtime.db),
+        MongoContacts(runtime.db),
+        MongoTimers(runtime.db),
+        clock,
+        settings.region,
+    )
+    await runtime.start(consumers=False)
+    try:
+        return await work(ports, KafkaPublisher(runtime.publisher))
+    finally:
+        await runtime.stop()
+
+
+@app.command()
+def serve() -> None:
+    """Run the HTTP API, the Kafka consumers, the outbox relay and the timer loop until stopped."""
+    settings = Settings()
+    configure_logging("journeys", settings.log_level, json=settings.log_json)
+    asyncio.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> None:
+    # The runtime's Kafka producer must be created inside a running event loop, so the app is built
+    # here rather than handed to tdu_shared.runtime.serve (which would build it before uvicorn's loop).
+    config = uvicorn.Config(
+        build(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+    await uvicorn.Server(config).serve()
+
+
+AsOfOption = Annotated[
+    datetime | None,
+    typer.Option("--as-of", formats=["%Y-%m-%d"], help="Act as if today were this day (UTC noon)."),
+]
+
+
+@app.command("fire-timers")
+def fire_timers(as_of: AsOfOption = None) -> None:
+    """Fire every timer due now (or as of a day), publish the reminders, and print how many fired."""
+    settings = Settings()
+    configure_logging("journeys", settings.log_level, json=settings.log_json)
+
+    async def work(ports: Ports, publisher: KafkaPublisher) -> int:
+        fired = await handlers.fire_due_timers(ports, lease_s=settings.timer_lease_s)
+        await handlers.relay_once(ports, publisher)
+        return fired
+
+    fired = asyncio.run(_with_ports(settings, _clock(as_of.date() if as_of else None), work))
+    typer.echo(json.dumps({"fired": fired}))
+
+
+@app.command()
+def relay() -> None:
+    """Publish every pending outbox event once (the running service does this continuously)."""
+    settings = Settings()
+    configure_logging("journeys", settings.log_level, json=settings.log_json)
+
+    async def work(ports: Ports, publisher: KafkaPublisher) -> int:
+        total = 0
+        while sent := await handlers.relay_once(ports, publisher, lease_s=settings.relay_lease_s):
+            total += sent
+        return total
+
+    typer.echo(json.dumps({"published": asyncio.run(_with_ports(settings, SystemClock(), work))}))
+
+
+DayOption = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])]
+
+
+@app.command()
+def kpis(
+    basin: Annotated[str | None, typer.Option(help="Only this basin (INSEE zone d'emploi code).")] = None,
+    start: Annotated[
+        datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First day (default 1 January).")
+    ] = None,
+    end: Annotated[
+        datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Day after the last (default now).")
+    ] = None,
+) -> None:
+    """Print the KPIs of the region and of each basin as JSON."""
+    settings = Settings()
+    configure_logging("journeys", settings.log_level, json=settings.log_json)
+
+    async def work(ports: Ports, publisher: KafkaPublisher) -> dict[str, Any]:
+        period = period_of(start.date() if start else None, end.date() if end else None, datetime.now(UTC))
+        return await handlers.compute_kpis(ports, period, basin)
+
+    typer.echo(json.dumps(asyncio.run(_with_ports(settings, SystemClock(), work)), indent=2))

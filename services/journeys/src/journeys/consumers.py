@@ -1,0 +1,77 @@
+"""Kafka subscribers: matching.eligibility feeds the offers read model; journeys.commands runs commands.
+
+A command refused by a rule (wrong role, invalid transition, broken guard, unknown journey or offer) goes
+to ``journeys.commands.dlq`` with the reason; its accepted twin produces events on ``journeys.events``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from faststream.kafka import KafkaMessage
+
+from journeys import handlers
+from journeys.domain.transitions import Refused, TransitionRefused
+from journeys.handlers import NotFound, OfferNotEligible, Ports
+from journeys.ports import OfferView
+from tdu_shared.contracts.journeys import JourneyCommand
+from tdu_shared.contracts.matching import OfferEligibilityChanged
+from tdu_shared.envelope import decode_event
+from tdu_shared.errors import Rejected
+from tdu_shared.kafka import Record, handle_records, records_of, subscriber_options
+from tdu_shared.runtime import ServiceRuntime
+from tdu_shared.topics import JOURNEYS_COMMANDS, MATCHING_ELIGIBILITY
+
+
+async def handle_eligibility(record: Record, ports: Ports) -> None:
+    if record.value is None:  # tombstone: the offer is gone
+        moment = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+        offer_id = record.key_text or ""
+        await ports.offers.save(OfferView(offer_id, False, moment, reasons=("offre supprimée",)))
+        return
+    envelope = decode_event(record.value, expected=MATCHING_ELIGIBILITY.event_types)
+    payload: OfferEligibilityChanged = envelope.payload
+    await handlers.on_eligibility_changed(payload, ports)
+
+
+async def handle_command(record: Record, ports: Ports) -> None:
+    envelope = decode_event(record.value, expected=JOURNEYS_COMMANDS.event_types)
+    command: JourneyCommand = envelope.payload
+    try:
+        await handlers.execute(command, ports, causation_id=envelope.event_id)
+    except TransitionRefused as exc:
+        raise Rejected(f"{exc.reason}; actions possibles : {', '.join(exc.allowed) or 'aucune'}") from None
+    except (Refused, NotFound, OfferNotEligible) as exc:
+        raise Rejected(str(exc)) from None
+
+
+def register_consumers(runtime: ServiceRuntime, ports: Ports) -> None:
+    eligibility_group = runtime.group_id("eligibility")
+    commands_group = runtime.group_id("commands")
+    eligibility_dlq = runtime.dead_letters(eligibility_group)
+    commands_dlq = runtime.dead_letters(commands_group)
+
+    @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
+        runtime.topic(MATCHING_ELIGIBILITY),
+        **subscriber_options(eligibility_group, batch=True),
+        title="matching.eligibility -> offers read model",
+        description="OfferEligibilityChanged: which offers accept applications, their employer and sessions.",
+    )
+    async def on_eligibility(message: KafkaMessage) -> None:
+        async def one(record: Record) -> None:
+            await handle_eligibility(record, ports)
+
+        await handle_records(records_of(message), one, eligibility_dlq)
+
+    @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
+        runtime.topic(JOURNEYS_COMMANDS),
+        **subscriber_options(commands_group),
+        title="journeys.commands",
+        description="Journey commands from partner systems (SubmitApplication ... CorrectStep); refusals go "
+        "to journeys.commands.dlq with the reason.",
+    )
+    async def on_command(message: KafkaMessage) -> None:
+        async def one(record: Record) -> None:
+            await handle_command(record, ports)
+
+        await handle_records(records_of(message), one, commands_dlq)

@@ -1,0 +1,1 @@
+"""Pure journey rules: the state machine, timers and KPIs. No I/O, no framework."""

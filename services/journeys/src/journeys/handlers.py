@@ -1,0 +1,391 @@
+"""Use cases: a command (from HTTP or ``journeys.commands``), a timer or an event, plus the ports.
+
+Every change of a journey is ONE document update holding the new state, its history line and the events
+to publish (the outbox); the relay publishes them afterwards. A command's idempotency key is recorded in
+the same update, so a repeated command changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from journeys.domain import transitions
+from journeys.domain.kpis import Period, kpis
+from journeys.domain.model import Actor, Journey, SessionOption
+from journeys.domain.timers import still_due, timers_after_change
+from journeys.domain.transitions import Action, Fact
+from journeys.ports import (
+    Clock,
+    Contact,
+    Contacts,
+    JourneyStore,
+    Offers,
+    OfferView,
+    OutboxItem,
+    Publisher,
+    TimerStore,
+    Write,
+)
+from tdu_shared.contracts.contacts import ContactUpserted
+from tdu_shared.contracts.journeys import (
+    JourneyCommand,
+    JourneyReminderDue,
+    OnJourney,
+    Role,
+    SubmitApplication,
+)
+from tdu_shared.contracts.matching import OfferEligibilityChanged
+from tdu_shared.envelope import Payload, encode, model_for, new_envelope
+from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS
+
+log = structlog.get_logger(__name__)
+PRODUCER = "journeys"
+JOURNEY_IDS = uuid.UUID("6f1d7c8e-2b1a-4c36-9f57-1f0a7d1f3c21")
+
+
+class NotFound(Exception):
+    """No such journey (404)."""
+
+
+class OfferNotEligible(Exception):
+    """The offer is unknown or not eligible (409)."""
+
+
+class Conflict(Exception):
+    """The journey kept changing under us; the caller may retry (409)."""
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class Ports:
+    journeys: JourneyStore
+    offers: Offers
+    contacts: Contacts
+    timers: TimerStore
+    clock: Clock
+    region: str
+    after_write: Callable[[], None] = field(default=lambda: None)
+    """Called after every journey write (wakes the relay; a fault-injection switch may crash here)."""
+
+
+@dataclass(frozen=True)
+class Result:
+    journey: Journey
+    replayed: bool = False
+
+
+def now_ms(clock: Clock) -> datetime:
+    """The store keeps milliseconds: work at that precision so markers compare equal after a reload."""
+    moment = clock.now().astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def command_key(command: JourneyCommand) -> str:
+    """Idempotency key, scoped to the actor so two partner systems cannot collide."""
+    return f"{command.actor_role.value}:{command.actor_id}:{command.command_id}"
+
+
+def journey_id_for(command: SubmitApplication) -> str:
+    return str(uuid.uuid5(JOURNEY_IDS, command_key(command)))
+
+
+# ---------------------------------------------------------------- envelopes
+
+
+def event_item(
+    journey: Journey, fact: Fact, actor: Actor | None, causation_id: UUID | None, now: datetime
+) -> OutboxItem:
+    model: type[Any] = model_for(fact.event_type)
+    payload = model(
+        journey_id=journey.journey_id,
+        offer_id=journey.offer_id,
+        seeker_id=journey.seeker_id,
+        employer_id=journey.employer_id,
+        session_id=journey.session_id,
+        provider_id=journey.provider_id,
+        from_state=fact.from_state,
+        to_state=fact.to_state,
+        actor_role=actor.role if actor else None,
+        actor_id=actor.actor_id if actor else None,
+        **fact.fields,
+    )
+    return _item(payload, journey.journey_id, JOURNEYS_EVENTS.name, journey, causation_id, now)
+
+
+def _item(
+    payload: Payload, key: str, topic: str, journey: Journey, causation_id: UUID | None, now: datetime
+) -> OutboxItem:
+    envelope = new_envelope(
+        payload,
+        producer=PRODUCER,
+        region=journey.region,
+        basin=journey.basin,
+        correlation_id=UUID(journey.journey_id),
+        causation_id=causation_id,
+        occurred_at=now,
+    )
+    return OutboxItem(str(envelope.event_id), topic, key, encode(envelope).decode())
+
+
+def contact_payload(contact: Contact) -> ContactUpserted:
+    return ContactUpserted(
+        person_id=contact.person_id,
+        role=contact.role,
+        display_name=contact.display_name,
+        email=contact.email,
+        phone=contact.phone,
+        consent_email=contact.consent_email,
+        consent_sms=contact.consent_sms,
+    )
+
+
+def contact_item(contact: Contact, region: str, now: datetime) -> OutboxItem:
+    envelope = new_envelope(
+        contact_payload(contact), producer=PRODUCER, region=region, basin=contact.basin, occurred_at=now
+    )
+    return OutboxItem(str(envelope.event_id), CONTACTS.name, contact.person_id, encode(envelope).decode())
+
+
+# ---------------------------------------------------------------- commands
+
+
+async def submit_application(
+    command: SubmitApplication, ports: Ports, causation_id: UUID | None = None
+) -> Result:
+    journey_id = journey_id_for(command)
+    existing = await ports.journeys.get(journey_id)
+    if existing is not None:
+        return Result(existing, replayed=True)
+    offer = await ports.offers.get(command.offer_id)
+    if offer is None:
+        raise OfferNotEligible(f"offre {command.offer_id} inconnue")
+    if not offer.eligible:
+        why = "; ".join(offer.reasons) or "aucune session financée liée"
+        raise OfferNotEligible(f"offre {command.offer_id} non éligible : {why}")
+    actor = Actor(command.actor_role, command.actor_id)
+    seeker_id = command.seeker_id or (command.actor_id if actor.role == Role.SEEKER else str(uuid.uuid4()))
+    now = now_ms(ports.clock)
+    journey = Journey(
+        journey_id=journey_id,
+        offer_id=offer.offer_id,
+        region=ports.region,
+        basin=offer.basin,
+        seeker_id=seeker_id,
+        state=transitions.S.APPLIED,
+        created_at=now,
+        updated_at=now,
+        offer_title=offer.title,
+        employer_id=offer.employer_id,
+        sessions=list(offer.sessions),
+    )
+    decision = transitions.start(journey, actor, now)
+    contact = await _save_applicant(command, seeker_id, offer, ports)
+    outbox = [event_item(decision.journey, f, actor, causation_id, now) for f in decision.facts]
+    outbox.append(contact_item(contact, ports.region, now))
+    write = Write(decision.journey, outbox, timers_after_change(decision.journey, now), command_key(command))
+    if not await ports.journeys.create(write):
+        stored = await ports.journeys.get(journey_id)
+        if stored is None:
+            raise Conflict("parcours en cours de création, réessayez")
+        return Result(stored, replayed=True)
+    ports.after_write()
+    log.info("journey started", journey_id=journey_id, offer_id=offer.offer_id, basin=offer.basin)
+    return Result(decision.journey)
+
+
+async def _save_applicant(
+    command: SubmitApplication, seeker_id: str, offer: OfferView, ports: Ports
+) -> Contact:
+    known = await ports.contacts.get(seeker_id)
+    contact = Contact(
+        person_id=seeker_id,
+        role=Role.SEEKER,
+        first_name=command.first_name,
+        last_name=command.last_name,
+        email=command.email,
+        phone=command.phone,
+        postal_code=command.postal_code,
+        education_level=command.education_level,
+        jobseeker_status=command.jobseeker_status,
+        consent_email=command.consent_email,
+        consent_sms=command.consent_sms,
+        basin=known.basin if known else offer.basin,
+    )
+    await ports.contacts.save(contact)
+    return contact
+
+
+COMMAND_FIELDS = {"command_id", "actor_role", "actor_id", "journey_id"}
+
+
+async def act(
+    command: OnJourney, ports: Ports, causation_id: UUID | None = None, attempts: int = 5
+) -> Result:
+    """Apply a command to an existing journey, retrying when another write won the race."""
+    key, actor = command_key(command), Actor(command.actor_role, command.actor_id)
+    params: dict[str, Any] = {
+        k: getattr(command, k) for k in type(command).model_fields if k not in COMMAND_FIELDS
+    }
+    for _ in range(attempts):
+        journey = await ports.journeys.get(command.journey_id)
+        if journey is None:
+            raise NotFound(f"parcours {command.journey_id} inconnu")
+        if await ports.journeys.seen(journey.journey_id, key):
+            return Result(journey, replayed=True)
+        now = now_ms(ports.clock)
+        decision = transitions.decide(journey, Action(command.event_type), actor, params, now)
+        outbox = [event_item(decision.journey, f, actor, causation_id, now) for f in decision.facts]
+        write = Write(decision.journey, outbox, timers_after_change(decision.journey, now), key)
+        if await ports.journeys.update(write, journey.revision):
+            ports.after_write()
+            return Result(decision.journey)
+    raise Conflict(f"le parcours {command.journey_id} change trop vite, réessayez")
+
+
+async def execute(command: JourneyCommand, ports: Ports, causation_id: UUID | None = None) -> Result:
+    if isinstance(command, SubmitApplication):
+        return await submit_application(command, ports, causation_id)
+    if isinstance(command, OnJourney):
+        return await act(command, ports, causation_id)
+    raise TypeError(f"not a journey command: {type(command).__name__}")
+
+
+# ---------------------------------------------------------------- timers
+
+
+async def fire_due_timers(ports: Ports, lease_s: float = 60, limit: int = 1000) -> int:
+    """Fire every due timer (each claimed atomically, so two instances never fire one). Returns how many."""
+    fired = 0
+    for _ in range(limit):
+        now = now_ms(ports.clock)
+        timer = await ports.timers.claim_due(now, lease_s)
+        if timer is None:
+            break
+        status = await _fire(
+            timer.timer_id, timer.journey_id, timer.kind, timer.marker, timer.due_at, ports, now
+        )
+        await ports.timers.finish(timer.timer_id, status, now)
+        fired += status == "fired"
+    return fired
+
+
+async def _fire(
+    timer_id: str, journey_id: str, kind: Any, marker: str, due_at: datetime, ports: Ports, now: datetime
+) -> str:
+    for _ in range(5):
+        journey = await ports.journeys.get(journey_id)
+        if journey is None or not still_due(kind, marker, journey):
+            return "skipped"
+        if await ports.journeys.seen(journey_id, timer_id):
+            return "fired"
+        payload_fact = Fact(
+            JourneyReminderDue.event_type,
+            journey.state,
+            journey.state,
+            {"kind": kind, "due_on": due_at.date()},
+        )
+        item = event_item(journey, payload_fact, None, None, now)
+        if await ports.journeys.update(Write(journey, [item], reminder_id=timer_id), journey.revision):
+            ports.after_write()
+            return "fired"
+    raise Conflict(f"timer {timer_id}: journey keeps changing")
+
+
+# ---------------------------------------------------------------- relay
+
+
+async def relay_once(ports: Ports, publisher: Publisher, limit: int = 200, lease_s: float = 10) -> int:
+    """Publish pending outbox events and arm pending timers, then mark them done. Returns events sent."""
+    sent = 0
+    for pending in await ports.journeys.pending(limit, now_ms(ports.clock), lease_s):
+        if pending.outbox:
+            await publisher.publish(pending.outbox)
+        await ports.timers.arm(pending.timers)
+        await ports.journeys.relayed(
+            pending.journey_id, [i.event_id for i in pending.outbox], [t.timer_id for t in pending.timers]
+        )
+        sent += len(pending.outbox)
+    return sent
+
+
+# ---------------------------------------------------------------- contacts
+
+
+CONTACT_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "postal_code",
+    "education_level",
+    "jobseeker_status",
+    "consent_email",
+    "consent_sms",
+)
+
+
+async def update_contact(
+    person_id: str, changes: dict[str, Any], ports: Ports, publisher: Publisher
+) -> Contact:
+    """Change a person's details or consent and publish the new ContactUpserted."""
+    contact = await ports.contacts.get(person_id)
+    if contact is None:
+        raise NotFound(f"personne {person_id} inconnue")
+    for name, value in changes.items():
+        if name in CONTACT_FIELDS:
+            setattr(contact, name, value)
+    await ports.contacts.save(contact)
+    await publisher.publish([contact_item(contact, ports.region, now_ms(ports.clock))])
+    return contact
+
+
+async def erase_person(person_id: str, ports: Ports, publisher: Publisher) -> int:
+    """GDPR erasure: personal data leaves this service, a tombstone leaves on ``contacts``; journeys stay."""
+    contact = await ports.contacts.get(person_id)
+    anonymised = await ports.journeys.forget_person(person_id)
+    await ports.contacts.delete(person_id)
+    await publisher.tombstone(person_id, contact.basin if contact else None)
+    log.info("person erased", person_id=person_id, journeys=anonymised)
+    return anonymised
+
+
+# ---------------------------------------------------------------- eligibility read model
+
+
+def offer_view(event: OfferEligibilityChanged) -> OfferView:
+    offer = event.offer
+    sessions = tuple(
+        SessionOption(s.session_id, s.provider_contact_id, s.start_date) for s in event.linked_sessions
+    )
+    return OfferView(
+        offer_id=event.offer_id,
+        eligible=event.eligible and offer is not None,
+        evaluated_at=event.evaluated_at,
+        title=offer.title if offer else None,
+        basin=offer.basin if offer else None,
+        employer_id=offer.employer_contact_id if offer else None,
+        sessions=sessions,
+        reasons=tuple(event.reasons),
+    )
+
+
+async def on_eligibility_changed(event: OfferEligibilityChanged, ports: Ports) -> bool:
+    return await ports.offers.save(offer_view(event))
+
+
+# ---------------------------------------------------------------- KPIs
+
+
+async def compute_kpis(ports: Ports, period: Period, basin: str | None = None) -> dict[str, Any]:
+    return kpis(await ports.journeys.all(basin), period, ports.region)

@@ -1,0 +1,163 @@
+"""Composition root: settings -> runtime, stores, publisher -> consumers, background loops, HTTP app."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+
+import structlog
+from fastapi import FastAPI
+
+from journeys import handlers
+from journeys.adapters.kafka import KafkaPublisher
+from journeys.adapters.mongo import INDEXES, MongoContacts, MongoJourneys, MongoOffers, MongoTimers
+from journeys.api import install_error_handlers, period_of, router
+from journeys.consumers import register_consumers
+from journeys.handlers import Ports, SystemClock
+from journeys.metrics import publish_gauges
+from journeys.ports import Clock
+from journeys.settings import Settings
+from tdu_shared.contracts.contacts import ContactUpserted
+from tdu_shared.contracts.journeys import (
+    ApplicationDeclined,
+    ApplicationSubmitted,
+    FollowUpRecorded,
+    HiringPromiseSigned,
+    ImmersionCompleted,
+    ImmersionRescheduled,
+    ImmersionScheduled,
+    JourneyAbandoned,
+    JourneyCommitted,
+    JourneyReminderDue,
+    SeekerHired,
+    StepCorrected,
+    TrainingCommitmentSigned,
+    TrainingCompleted,
+    TrainingStarted,
+)
+from tdu_shared.envelope import Envelope
+from tdu_shared.kafka import INFRASTRUCTURE_ERRORS
+from tdu_shared.runtime import ServiceRuntime
+from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS
+
+log = structlog.get_logger(__name__)
+CRASH_EXIT_CODE = 86
+
+JourneyEventUnion = (
+    ApplicationSubmitted
+    | ApplicationDeclined
+    | ImmersionScheduled
+    | ImmersionRescheduled
+    | ImmersionCompleted
+    | HiringPromiseSigned
+    | TrainingCommitmentSigned
+    | JourneyCommitted
+    | TrainingStarted
+    | TrainingCompleted
+    | SeekerHired
+    | FollowUpRecorded
+    | JourneyAbandoned
+    | StepCorrected
+    | JourneyReminderDue
+)
+
+
+def build(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """The whole service as a FastAPI app; its lifespan starts consumers, the relay and the timer loop."""
+    settings = settings or Settings()
+    runtime = ServiceRuntime(
+        "journeys", settings, description="Seeker, employer and training journeys.", indexes=INDEXES
+    )
+    wake_relay = asyncio.Event()
+
+    def after_write() -> None:
+        if settings.journeys_test_crash_after_write:
+            log.warning("fault injection: exiting between the journey write and the publish")
+            os._exit(CRASH_EXIT_CODE)
+        wake_relay.set()
+
+    ports = Ports(
+        MongoJourneys(runtime.db),
+        MongoOffers(runtime.db),
+        MongoContacts(runtime.db),
+        MongoTimers(runtime.db),
+        clock or SystemClock(),
+        settings.region,
+        after_write,
+    )
+    publisher = KafkaPublisher(runtime.publisher)
+    register_consumers(runtime, ports)
+    _declare_publishers(runtime)
+
+    async def relay() -> None:
+        while await handlers.relay_once(ports, publisher, lease_s=settings.relay_lease_s):
+            pass
+
+    async def timers() -> None:
+        await handlers.fire_due_timers(ports, lease_s=settings.timer_lease_s)
+
+    async def gauges() -> None:
+        now = ports.clock.now()
+        publish_gauges(await handlers.compute_kpis(ports, period_of(None, None, now)))
+
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start_loops() -> None:
+        tasks.extend(
+            [
+                asyncio.create_task(_loop("relay", relay, settings.relay_interval_s, wake_relay)),
+                asyncio.create_task(_loop("timers", timers, settings.timer_interval_s)),
+                asyncio.create_task(_loop("kpi-gauges", gauges, settings.kpi_refresh_s)),
+            ]
+        )
+
+    async def stop_loops() -> None:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+
+    runtime.on_started.append(start_loops)
+    runtime.on_stopping.append(stop_loops)
+    app = runtime.http_app([router(ports, publisher, settings.max_page_size)])
+    install_error_handlers(app)
+    app.state.ports = ports
+    app.state.runtime = runtime
+    return app
+
+
+def _declare_publishers(runtime: ServiceRuntime) -> None:
+    """AsyncAPI documentation only: events leave through the outbox relay and EventPublisher."""
+    runtime.broker.publisher(
+        runtime.topic(JOURNEYS_EVENTS),
+        schema=Envelope[JourneyEventUnion],
+        description=JOURNEYS_EVENTS.description,
+    )
+    runtime.broker.publisher(
+        runtime.topic(CONTACTS), schema=Envelope[ContactUpserted], description=CONTACTS.description
+    )
+
+
+async def _loop(
+    name: str, work: Callable[[], Awaitable[None]], interval_s: float, wake: asyncio.Event | None = None
+) -> None:
+    """Run ``work`` at start, then every ``interval_s`` (or as soon as ``wake`` is set); never dies."""
+    while True:
+        if wake is not None:
+            wake.clear()
+        try:
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except INFRASTRUCTURE_ERRORS as exc:
+            log.warning(f"{name} loop: infrastructure unavailable, will retry", error=repr(exc))
+        except Exception:
+            log.exception(f"{name} loop failed, will retry")
+        if wake is None:
+            await asyncio.sleep(interval_s)
+            continue
+        with suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), interval_s)

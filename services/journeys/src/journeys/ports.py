@@ -1,0 +1,177 @@
+"""What the use cases need from the outside world, as typing.Protocol interfaces."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from journeys.domain.model import Journey, SessionOption
+from journeys.domain.timers import Timer
+from tdu_shared.contracts.journeys import ReminderKind, Role
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class OfferView:
+    """What journeys keeps of ``matching.eligibility``: enough to accept an application."""
+
+    offer_id: str
+    eligible: bool
+    evaluated_at: datetime
+    title: str | None = None
+    basin: str | None = None
+    employer_id: str | None = None
+    sessions: tuple[SessionOption, ...] = ()
+    reasons: tuple[str, ...] = ()
+
+
+class Offers(Protocol):
+    async def get(self, offer_id: str) -> OfferView | None: ...
+
+    async def save(self, offer: OfferView) -> bool:
+        """Store ``offer`` unless a newer evaluation is stored; True when stored."""
+        ...
+
+
+@dataclass
+class Contact:
+    """Personal data of one person: lives only here and on the ``contacts`` topic."""
+
+    person_id: str
+    role: Role
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    postal_code: str | None = None
+    education_level: str | None = None
+    jobseeker_status: str | None = None
+    consent_email: bool = False
+    consent_sms: bool = False
+    basin: str | None = None
+    """Basin of the first application: the person's partition on ``contacts`` stays the same."""
+
+    @property
+    def display_name(self) -> str | None:
+        names = [n for n in (self.first_name, self.last_name) if n]
+        return " ".join(names) or None
+
+
+class Contacts(Protocol):
+    async def get(self, person_id: str) -> Contact | None: ...
+
+    async def save(self, contact: Contact) -> None: ...
+
+    async def delete(self, person_id: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """An event waiting in a journey document to be published."""
+
+    event_id: str
+    topic: str
+    """Registry name of the topic (``journeys.events``, ``contacts``), without the environment prefix."""
+    key: str
+    body: str
+    """The envelope as JSON."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A journey with events (and timers) the relay has not handled yet."""
+
+    journey_id: str
+    revision: int
+    outbox: list[OutboxItem]
+    timers: list[Timer]
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Journey]
+    total: int
+
+
+@dataclass(frozen=True)
+class JourneyQuery:
+    basin: str | None = None
+    employer_id: str | None = None
+    seeker_id: str | None = None
+    provider_id: str | None = None
+    state: str | None = None
+
+
+@dataclass
+class Write:
+    """One journey document update: new state, and what it adds to the outbox, timers and processed keys."""
+
+    journey: Journey
+    outbox: list[OutboxItem] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)
+    command_key: str | None = None
+    reminder_id: str | None = None
+
+
+class JourneyStore(Protocol):
+    async def get(self, journey_id: str) -> Journey | None: ...
+
+    async def seen(self, journey_id: str, key: str) -> bool:
+        """Whether a command key (or a fired timer id) was already applied to this journey."""
+        ...
+
+    async def create(self, write: Write) -> bool:
+        """Insert a new journey; False when it already exists."""
+        ...
+
+    async def update(self, write: Write, expected_revision: int) -> bool:
+        """Replace the journey's state if its revision is still ``expected_revision``; bumps it."""
+        ...
+
+    async def find(self, query: JourneyQuery, skip: int, limit: int) -> Page: ...
+
+    async def all(self, basin: str | None = None) -> list[Journey]: ...
+
+    async def pending(self, limit: int, now: datetime, lease_s: float) -> list[Pending]:
+        """Claim up to ``limit`` journeys with unpublished events for ``lease_s`` seconds (one relay each)."""
+        ...
+
+    async def relayed(self, journey_id: str, event_ids: Sequence[str], timer_ids: Sequence[str]) -> None:
+        """Remove published events and armed timers from the journey's outbox."""
+        ...
+
+    async def forget_person(self, person_id: str) -> int:
+        """Drop pending contact events of ``person_id``; mark their journeys anonymised. Returns how many."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredTimer:
+    timer_id: str
+    journey_id: str
+    kind: ReminderKind
+    due_at: datetime
+    marker: str
+
+
+class TimerStore(Protocol):
+    async def arm(self, timers: Sequence[Timer]) -> None:
+        """Store timers that are not stored yet (same id: no change)."""
+        ...
+
+    async def claim_due(self, now: datetime, lease_s: float) -> StoredTimer | None:
+        """Atomically take one due timer for ``lease_s`` seconds; None when nothing is due."""
+        ...
+
+    async def finish(self, timer_id: str, status: str, now: datetime) -> None: ...
+
+
+class Publisher(Protocol):
+    async def publish(self, items: Sequence[OutboxItem]) -> None: ...
+
+    async def tombstone(self, person_id: str, basin: str | None) -> None: ...
