@@ -120,6 +120,7 @@ def raw_of_submitted(payload: SessionSubmitted) -> RawSession:
         provider_siret=payload.provider_siret,
         provider_name=payload.provider_name,
         funders=tuple(RawFunder(code) for code in payload.funders),
+        funded_places=None if payload.funded_places is None else str(payload.funded_places),
         hours_total=None if payload.hours is None else str(payload.hours),
     )
 
@@ -134,6 +135,9 @@ def event_id(session_id: str, revision: int, event_type: str) -> UUID:
 
 class DryRun:
     """Counts only: no store, no broker."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
 
     async def accept(self, sessions: Sequence[Session]) -> None:
         return None
@@ -294,6 +298,8 @@ async def import_catalogue(
     if report.error is None:
         await sink.complete(source, seen)
         report.complete = True
+    report.published, report.updated = sink.counts.get("published", 0), sink.counts.get("updated", 0)
+    report.unchanged, report.withdrawn = sink.counts.get("unchanged", 0), sink.counts.get("withdrawn", 0)
     return report
 
 

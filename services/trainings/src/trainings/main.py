@@ -62,8 +62,6 @@ class Service:
                 batch_size=self.settings.import_batch_size,
                 on_progress=on_progress,
             )
-        for name, count in sync.counts.items():
-            setattr(report, name, count)
         return report
 
 

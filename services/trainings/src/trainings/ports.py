@@ -57,6 +57,9 @@ class Clock(Protocol):
 class SessionSink(Protocol):
     """Where normalised sessions of an import go: the catalogue, or nowhere for a dry run."""
 
+    counts: dict[str, int]
+    """Sessions published, updated, unchanged and withdrawn so far."""
+
     async def accept(self, sessions: Sequence[Session]) -> None: ...
 
     async def complete(self, source: str, seen: set[str]) -> None: ...

@@ -52,6 +52,8 @@ class RawSession:
     provider_name: str | None = None
     provider_email: str | None = None
     funders: tuple[RawFunder, ...] = ()
+    funded_places: str | None = None
+    """Places funded, when the source states a total rather than places per funder."""
     hours_total: str | None = None
     hours_centre: str | None = None
     hours_company: str | None = None

@@ -323,6 +323,6 @@ def normalise(raw: RawSession, source: str, ref: Reference) -> Session | Rejecti
         provider=Provider(siret, clean(raw.provider_name), email, contact_id_of(siret, email)),
         funders=funders,
         region_funded=REGION_FUNDER in funders,
-        funded_places=funded_places_of(raw.funders),
+        funded_places=parse_count(raw.funded_places) if raw.funded_places else funded_places_of(raw.funders),
         hours=hours_of(raw),
     )
