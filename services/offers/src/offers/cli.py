@@ -95,7 +95,9 @@ def import_file(
 
 
 def dry_run_counts(file: Path, source: str, partner: str | None) -> dict[str, Any]:
-    """read/accepted/rejected and reasons (rejections, and why accepted offers are kept out or flagged)."""
+    """read/accepted/rejected, and reasons: 'rejected:<field or cause>' for records that can never be offers,
+    and for accepted ones why they are kept out of matching or flagged (interim, unlocated, rome_rolled_up ...).
+    """
     geo, rome = default_geography(), RomeReference()
     counts: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
@@ -103,13 +105,13 @@ def dry_run_counts(file: Path, source: str, partner: str | None) -> dict[str, An
         counts["read"] += 1
         if isinstance(record, Unreadable):
             counts["rejected"] += 1
-            reasons["not_json"] += 1
+            reasons["rejected:not JSON"] += 1
             continue
         try:
             prepared = prepare(source, record, partner, geo, rome)
         except InvalidRecord as exc:
             counts["rejected"] += 1
-            reasons[exc.reason.split(":")[0]] += 1
+            reasons[f"rejected:{exc.reason.split(':')[0]}"] += 1
             continue
         counts["accepted"] += 1
         reasons.update(prepared.offer.notes)
