@@ -49,7 +49,7 @@ async def test_an_employer_cannot_apply() -> None:
 
 
 async def test_application_writes_the_journey_and_its_events_in_one_outbox() -> None:
-    ports, publisher = await ready()
+    ports, _publisher = await ready()
     result = await handlers.execute(application(), ports)
 
     journey = result.journey
@@ -107,7 +107,7 @@ async def test_relay_publishes_each_pending_event_once_and_arms_timers() -> None
 
 
 async def test_a_claimed_outbox_is_not_published_twice_by_two_relays() -> None:
-    ports, publisher = await ready()
+    ports, _publisher = await ready()
     await handlers.execute(application(), ports)
     now = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
     first = await ports.journeys.pending(10, now, 10)
@@ -116,7 +116,7 @@ async def test_a_claimed_outbox_is_not_published_twice_by_two_relays() -> None:
 
 
 async def test_events_written_while_the_relay_publishes_are_kept() -> None:
-    ports, publisher = await ready()
+    ports, _publisher = await ready()
     jid = (await handlers.execute(application(), ports)).journey.journey_id
     [pending] = await ports.journeys.pending(10, datetime(2027, 1, 4, 9, tzinfo=UTC), 10)
     schedule = ScheduleImmersion(
