@@ -1,0 +1,150 @@
+"""HTTP answers: 201/200 on replay, 403 wrong role, 409 with the allowed actions, 422 with field errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from journeys import handlers
+from journeys.api import install_error_handlers, router
+from journeys.testing import EMPLOYER_ID, SEEKER_ID, eligibility, memory_ports
+
+SEEKER = {"X-Actor-Role": "seeker", "X-Actor-Id": SEEKER_ID}
+EMPLOYER = {"X-Actor-Role": "employer", "X-Actor-Id": EMPLOYER_ID}
+OPERATOR = {"X-Actor-Role": "basin_operator", "X-Actor-Id": "O1"}
+APPLY: dict[str, Any] = {
+    "command_id": "apply-1",
+    "offer_id": "OFFER-1",
+    "seeker_id": SEEKER_ID,
+    "first_name": "Camille",
+    "last_name": "Durand",
+    "email": "camille@example.org",
+    "phone": "0612345678",
+    "postal_code": "57000",
+    "consent_email": True,
+    "consent_sms": True,
+}
+
+
+@pytest.fixture
+async def client() -> httpx.AsyncClient:
+    ports, publisher = memory_ports()
+    await handlers.on_eligibility_changed(eligibility(), ports)
+    app = FastAPI()
+    app.include_router(router(ports, publisher))
+    install_error_handlers(app)
+    app.state.ports = ports
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+async def test_apply_creates_then_a_replay_answers_200_with_the_same_journey(
+    client: httpx.AsyncClient,
+) -> None:
+    first = await client.post("/journeys", json=APPLY, headers=SEEKER)
+    again = await client.post("/journeys", json=APPLY, headers=SEEKER)
+    assert first.status_code == 201 and first.json()["state"] == "applied"
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    assert again.json()["journey_id"] == first.json()["journey_id"]
+
+
+async def test_invalid_application_answers_422_with_field_errors(client: httpx.AsyncClient) -> None:
+    response = await client.post("/journeys", json={**APPLY, "postal_code": "57"}, headers=SEEKER)
+    assert response.status_code == 422
+    assert ["body", "postal_code"] in [e["loc"] for e in response.json()["detail"]]
+
+
+async def test_missing_idempotency_key_answers_422(client: httpx.AsyncClient) -> None:
+    body = {k: v for k, v in APPLY.items() if k != "command_id"}
+    response = await client.post("/journeys", json=body, headers=SEEKER)
+    assert response.status_code == 422
+    with_header = await client.post("/journeys", json=body, headers={**SEEKER, "Idempotency-Key": "k-1"})
+    assert with_header.status_code == 201
+
+
+async def test_unknown_offer_answers_409(client: httpx.AsyncClient) -> None:
+    response = await client.post("/journeys", json={**APPLY, "offer_id": "NOPE"}, headers=SEEKER)
+    assert response.status_code == 409 and "inconnue" in response.json()["detail"]
+
+
+async def test_invalid_transition_answers_409_with_the_actions_allowed_now(client: httpx.AsyncClient) -> None:
+    jid = (await client.post("/journeys", json=APPLY, headers=SEEKER)).json()["journey_id"]
+    response = await client.post(
+        f"/journeys/{jid}/hire",
+        headers=EMPLOYER,
+        json={"command_id": "h-1", "contract_start": "2027-09-01", "contract_type": "CDI"},
+    )
+    assert response.status_code == 409
+    assert response.json()["allowed_actions"] == ["DeclineApplication", "ScheduleImmersion", "AbandonJourney"]
+
+
+async def test_wrong_role_answers_403(client: httpx.AsyncClient) -> None:
+    jid = (await client.post("/journeys", json=APPLY, headers=SEEKER)).json()["journey_id"]
+    response = await client.post(
+        f"/journeys/{jid}/decline", headers=SEEKER, json={"command_id": "d-1", "reason": "je ne veux plus"}
+    )
+    assert response.status_code == 403
+
+
+async def test_another_employer_cannot_read_or_act(client: httpx.AsyncClient) -> None:
+    jid = (await client.post("/journeys", json=APPLY, headers=SEEKER)).json()["journey_id"]
+    other = {"X-Actor-Role": "employer", "X-Actor-Id": "E2"}
+    assert (await client.get(f"/journeys/{jid}", headers=other)).status_code == 403
+    response = await client.post(
+        f"/journeys/{jid}/decline", headers=other, json={"command_id": "d", "reason": "x"}
+    )
+    assert response.status_code == 403
+
+
+async def test_broken_rule_answers_422(client: httpx.AsyncClient) -> None:
+    jid = (await client.post("/journeys", json=APPLY, headers=SEEKER)).json()["journey_id"]
+    response = await client.post(
+        f"/journeys/{jid}/schedule-immersion",
+        headers=EMPLOYER,
+        json={"command_id": "s-1", "starts_on": "2027-02-03", "ends_on": "2027-02-01", "place": "Metz"},
+    )
+    assert response.status_code == 422
+
+
+async def test_unknown_role_header_answers_422(client: httpx.AsyncClient) -> None:
+    response = await client.get("/journeys", headers={"X-Actor-Role": "boss", "X-Actor-Id": "B"})
+    assert response.status_code == 422
+
+
+async def test_journey_reads_with_its_history_and_no_personal_data(client: httpx.AsyncClient) -> None:
+    jid = (await client.post("/journeys", json=APPLY, headers=SEEKER)).json()["journey_id"]
+    await client.post(
+        f"/journeys/{jid}/schedule-immersion",
+        headers=EMPLOYER,
+        json={"command_id": "s-1", "starts_on": "2027-02-01", "ends_on": "2027-02-03", "place": "Metz"},
+    )
+    response = await client.get(f"/journeys/{jid}", headers=EMPLOYER)
+    body = response.json()
+    assert [s["action"] for s in body["history"]] == ["SubmitApplication", "ScheduleImmersion"]
+    assert "Durand" not in response.text and "camille@example.org" not in response.text
+
+
+async def test_lists_are_paged_and_parties_see_only_their_own(client: httpx.AsyncClient) -> None:
+    for n in range(3):
+        await client.post("/journeys", json={**APPLY, "command_id": f"a-{n}"}, headers=SEEKER)
+    page = (await client.get("/journeys?basin=4410&page=2&page_size=2", headers=OPERATOR)).json()
+    assert (page["total"], len(page["items"])) == (3, 1)
+    other = {"X-Actor-Role": "employer", "X-Actor-Id": "E2"}
+    assert (await client.get("/journeys", headers=other)).json()["total"] == 0
+
+
+async def test_kpis_are_for_operators(client: httpx.AsyncClient) -> None:
+    await client.post("/journeys", json=APPLY, headers=SEEKER)
+    assert (await client.get("/kpis", headers=SEEKER)).status_code == 403
+    kpis = (await client.get("/kpis?from=2027-01-01&to=2028-01-01", headers=OPERATOR)).json()
+    assert kpis["region"]["journeys"] == 1 and kpis["basins"]["4410"]["states"] == {"applied": 1}
+
+
+async def test_erasure_is_for_the_person_or_an_operator(client: httpx.AsyncClient) -> None:
+    await client.post("/journeys", json=APPLY, headers=SEEKER)
+    assert (await client.delete(f"/contacts/{SEEKER_ID}", headers=EMPLOYER)).status_code == 403
+    response = await client.delete(f"/contacts/{SEEKER_ID}", headers=SEEKER)
+    assert response.json() == {"erased": SEEKER_ID, "journeys_anonymised": 1}
+    assert (await client.get(f"/contacts/{SEEKER_ID}", headers=OPERATOR)).status_code == 404
