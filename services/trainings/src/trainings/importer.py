@@ -17,6 +17,7 @@ from typing import IO, TypeVar
 from tdu_shared.geo import commune_table, load_basins, region_of_departement
 from tdu_shared.rome import rome_referential
 from trainings.adapters.lheo import read_catalogue
+from trainings.domain.basins import BasinIndex
 from trainings.domain.model import ViolationLog
 from trainings.domain.normalise import Reference
 from trainings.domain.report import FormationResult, ImportReport, normalised
@@ -30,7 +31,8 @@ _DONE = object()
 @cache
 def reference(basins_file: str | None = None) -> Reference:
     """The offline reference data (communes, basins, ROME, regions), loaded once per process."""
-    return Reference(commune_table(), load_basins(basins_file), rome_referential(), region_of_departement())
+    basins, regions = load_basins(basins_file), region_of_departement()
+    return Reference(commune_table(), basins, rome_referential(), regions, BasinIndex(basins, regions))
 
 
 def source_of(path: str | Path) -> str:

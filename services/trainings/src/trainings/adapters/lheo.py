@@ -49,54 +49,85 @@ ALIASES = {
 }
 
 Element = Any  # lxml's _Element (its stubs are not installed)
-_NAMES: dict[str, str] = {}
+_NAMES: dict[object, str] = {}
 
 
 def name_of(tag: object) -> str:
     """The element's meaning: local name, lower-case, known misspellings mapped (comments -> '')."""
-    if not isinstance(tag, str):
-        return ""
     name = _NAMES.get(tag)
     if name is None:
-        local = tag.rsplit("}", 1)[-1].lower().replace("_", "-")
-        name = _NAMES[tag] = ALIASES.get(local, local)
+        if isinstance(tag, str):
+            local = tag.rsplit("}", 1)[-1].lower().replace("_", "-")
+            name = ALIASES.get(local, local)
+        else:
+            name = ""
+        _NAMES[tag] = name
     return name
 
 
-def kids(element: Element | None, name: str) -> list[Element]:
-    if element is None:
-        return []
-    return [c for c in element if name_of(c.tag) == name]
+class Node:
+    """An element with its children indexed by meaning on first use (each lookup is then a dict get)."""
+
+    __slots__ = ("_children", "element")
+
+    def __init__(self, element: Element) -> None:
+        self.element = element
+        self._children: dict[str, list[Node]] | None = None
+
+    def children(self) -> dict[str, list[Node]]:
+        if self._children is None:
+            index: dict[str, list[Node]] = {}
+            names = _NAMES
+            for child in self.element:
+                name = names.get(child.tag)
+                if name is None:
+                    name = name_of(child.tag)
+                index.setdefault(name, []).append(Node(child))
+            self._children = index
+        return self._children
+
+    @property
+    def text(self) -> str | None:
+        return self.element.text  # type: ignore[no-any-return]
+
+    @property
+    def line(self) -> int:
+        return self.element.sourceline or 0  # type: ignore[no-any-return]
+
+    def attribute(self, name: str) -> str | None:
+        value = self.element.get(name)
+        if value is None:
+            items = self.element.attrib.items()
+            value = next((v for k, v in items if k.rsplit("}", 1)[-1].lower() == name), None)
+        return value if value is None else str(value)
 
 
-def kid(element: Element | None, *path: str) -> Element | None:
+def kids(node: Node | None, name: str) -> list[Node]:
+    return [] if node is None else node.children().get(name, [])
+
+
+def kid(node: Node | None, *path: str) -> Node | None:
     for name in path:
-        if element is None:
+        if node is None:
             return None
-        element = next((c for c in element if name_of(c.tag) == name), None)
-    return element
+        found = node.children().get(name)
+        node = found[0] if found else None
+    return node
 
 
-def text(element: Element | None, *path: str) -> str | None:
-    found = kid(element, *path)
+def text(node: Node | None, *path: str) -> str | None:
+    found = kid(node, *path)
     return None if found is None else found.text
 
 
-def texts(element: Element | None, name: str) -> tuple[str, ...]:
-    return tuple(c.text for c in kids(element, name) if c.text)
-
-
-def attribute(element: Element, name: str) -> str | None:
-    value = element.get(name)
-    if value is None:
-        value = next((v for k, v in element.attrib.items() if k.rsplit("}", 1)[-1].lower() == name), None)
-    return value if value is None else str(value)
+def texts(node: Node | None, name: str) -> tuple[str, ...]:
+    return tuple(t for c in kids(node, name) if (t := c.text))
 
 
 # ---------------------------------------------------------------- formation -> raw sessions
 
 
-def address_of(adresse: Element | None) -> RawAddress | None:
+def address_of(adresse: Node | None) -> RawAddress | None:
     if adresse is None:
         return None
     geo = kid(adresse, "geolocalisation")
@@ -116,7 +147,7 @@ def _first(values: list[str | None]) -> str | None:
     return next((v for v in values if v and v.strip() and v.strip() != "-"), None)
 
 
-def provider_email(formation: Element, responsible: Element | None) -> str | None:
+def provider_email(formation: Node, responsible: Node | None) -> str | None:
     return _first(
         [
             text(responsible, "coordonnees-organisme", "coordonnees", "courriel"),
@@ -126,13 +157,14 @@ def provider_email(formation: Element, responsible: Element | None) -> str | Non
     )
 
 
-def read_formation(formation: Element) -> FormationRecord:
+def read_formation(element: Element) -> FormationRecord:
     """Every session of a formation, with what it inherits from its formation and action."""
+    formation = Node(element)
     domain = kid(formation, "domaine-formation")
     certifications = kids(formation, "certification")
     responsible = kid(formation, "organisme-formation-responsable")
     common: dict[str, Any] = {
-        "formation_id": attribute(formation, "numero"),
+        "formation_id": formation.attribute("numero"),
         "title": text(formation, "intitule-formation"),
         "objective": text(formation, "objectif-formation"),
         "rome_codes": texts(domain, "code-rome"),
@@ -148,25 +180,24 @@ def read_formation(formation: Element) -> FormationRecord:
     }
     actions = kids(formation, "action")
     sessions = tuple(s for action in actions for s in _action_sessions(action, common))
-    return FormationRecord(formation.sourceline or 0, len(actions), sessions)
+    return FormationRecord(formation.line, len(actions), sessions)
 
 
-def _action_sessions(action: Element, common: dict[str, Any]) -> Iterator[RawSession]:
+def _action_sessions(action: Node, common: dict[str, Any]) -> Iterator[RawSession]:
     place = address_of(kid(action, "lieu-de-formation", "coordonnees", "adresse"))
     funders = tuple(
         RawFunder(text(f, "code-financeur"), text(f, "nb-places-financees"))
         for f in kids(action, "organisme-financeur")
     )
     for session in kids(action, "session"):
-        registration = address_of(kid(session, "adresse-inscription", "adresse"))
         yield RawSession(
             **common,
-            action_id=attribute(action, "numero"),
-            session_number=attribute(session, "numero"),
+            action_id=action.attribute("numero"),
+            session_number=session.attribute("numero"),
             start=text(session, "periode", "debut"),
             end=text(session, "periode", "fin"),
             recruitment_state=text(session, "etat-recrutement"),
-            place=place or registration or RawAddress(),
+            place=place or address_of(kid(session, "adresse-inscription", "adresse")) or RawAddress(),
             funders=funders,
             hours_total=text(action, "nombre-heures-total"),
             hours_centre=text(action, "nombre-heures-centre"),

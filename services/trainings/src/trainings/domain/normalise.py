@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from tdu_shared.geo import (
@@ -21,6 +21,7 @@ from tdu_shared.geo import (
     valid_coordinates,
 )
 from tdu_shared.rome import ROME_CODE, RomeReferential
+from trainings.domain.basins import BasinIndex
 from trainings.domain.model import (
     REGION_FUNDER,
     Location,
@@ -50,6 +51,11 @@ class Reference:
     basins: BasinConfig
     rome: RomeReferential
     region_of_departement: dict[str, str]
+    basin_index: BasinIndex
+    place_memo: dict[RawAddress, tuple[Location, str | None, str | None]] = field(
+        default_factory=dict, compare=False
+    )
+    """Place, region and basin of each address already seen: catalogues repeat the same places a lot."""
 
 
 class InvalidValue(ValueError):
@@ -201,8 +207,22 @@ def resolve_commune(address: RawAddress, communes: CommuneTable) -> tuple[Commun
     return None, None if looks_postal else insee
 
 
+MEMO_LIMIT = 20_000
+"""Addresses remembered at most (a region's catalogue has a few thousand places): memory stays flat."""
+
+
 def locate(address: RawAddress, ref: Reference) -> tuple[Location, str | None, str | None]:
-    """The session's place, its region and its basin. Coordinates: given, else the commune centre."""
+    """The session's place, its region and its basin (remembered per address in a bounded memo)."""
+    found = ref.place_memo.get(address)
+    if found is None:
+        if len(ref.place_memo) >= MEMO_LIMIT:
+            ref.place_memo.clear()
+        found = ref.place_memo[address] = _locate(address, ref)
+    return found
+
+
+def _locate(address: RawAddress, ref: Reference) -> tuple[Location, str | None, str | None]:
+    """Coordinates: given, else the commune centre; region from the département; basin when located."""
     commune, insee = resolve_commune(address, ref.communes)
     postal = _postal_code(address.postal_code)
     departement = (
@@ -223,7 +243,7 @@ def locate(address: RawAddress, ref: Reference) -> tuple[Location, str | None, s
     label = ", ".join(p for p in (street, " ".join(p for p in (postal, city) if p)) if p) or None
     location = Location(label, street, postal, insee, city, departement, lat, lon, precision)
     region = ref.region_of_departement.get(departement or "") or _region_code(address.region)
-    return location, region, basin_of(location, region, ref.basins)
+    return location, region, basin_of(location, region, ref)
 
 
 def _region_code(text: str | None) -> str | None:
@@ -231,12 +251,11 @@ def _region_code(text: str | None) -> str | None:
     return value if value and re.fullmatch(r"\d{2}", value) else None
 
 
-def basin_of(place: Location, region: str | None, basins: BasinConfig) -> str | None:
+def basin_of(place: Location, region: str | None, ref: Reference) -> str | None:
     """The employment basin of a located place in the served region; None elsewhere or when unlocated."""
-    if region != basins.region or place.lat is None or place.lon is None:
+    if region != ref.basins.region or place.lat is None or place.lon is None:
         return None
-    basin = basins.basin_of(place.lat, place.lon, place.commune_insee)
-    return basin.code if basin else None
+    return ref.basin_index.basin_of(place.lat, place.lon, place.commune_insee)
 
 
 # ---------------------------------------------------------------- funding and hours
