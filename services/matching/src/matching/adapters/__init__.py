@@ -1,0 +1,1 @@
+"""Implementations of the ports: clock, MongoDB ledger, Kafka topic readers."""

@@ -1,0 +1,277 @@
+"""The seeker's search: eligible offers near a point, with their funded sessions.
+
+The index holds one slot per eligible offer in numpy arrays (position, ROME code and fiche, contract)
+plus the offer summary as opaque bytes and its linked sessions as packed indices into a shared session
+table: a few hundred bytes per offer, no Python object per offer beyond two small ``bytes``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from matching.domain.geometry import FloatArray, chord_of_km, km_of_chords, unit_vector
+from matching.domain.spatial import IntArray, PointSet
+
+MAX_RADIUS_KM = 100.0
+NO_DATE = np.iinfo(np.int32).max
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCard:
+    """What a seeker sees of a linked session."""
+
+    session_id: str
+    title: str
+    lat: float
+    lon: float
+    start_date: date | None = None
+    end_date: date | None = None
+    provider_name: str | None = None
+    provider_contact_id: str | None = None
+    commune_name: str | None = None
+    entry_level: str | None = None
+    funded_places: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """An eligible offer as the search index takes it in; ``summary`` is the offer summary as JSON bytes."""
+
+    offer_id: str
+    lat: float
+    lon: float
+    summary: bytes
+    sessions: tuple[SessionCard, ...]
+    rome_code: str | None = None
+    rome_fiche: str | None = None
+    contract_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    lat: float
+    lon: float
+    radius_km: float = 30.0
+    rome_code: str | None = None
+    rome_fiche: str | None = None
+    contract_type: str | None = None
+    entry_level: str | None = None
+    start_from: date | None = None
+    start_to: date | None = None
+    sort: Literal["distance", "date"] = "distance"
+    offset: int = 0
+    limit: int = 20
+
+    @property
+    def filters_sessions(self) -> bool:
+        return self.entry_level is not None or self.start_from is not None or self.start_to is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    offer: dict[str, Any]
+    distance_km: float
+    sessions: tuple[tuple[SessionCard, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    hits: tuple[Hit, ...]
+    offset: int
+    limit: int
+    has_more: bool
+
+
+class _Vocabulary:
+    """Strings as small integers (0 = none), so filters are numpy comparisons."""
+
+    def __init__(self) -> None:
+        self._codes: dict[str, int] = {}
+
+    def code(self, text: str | None) -> int:
+        if text is None:
+            return 0
+        return self._codes.setdefault(text, len(self._codes) + 1)
+
+    def known(self, text: str) -> int:
+        """The code of ``text``, or -1 (matches nothing) when never seen."""
+        return self._codes.get(text, -1)
+
+
+class _SessionTable:
+    """Every session ever linked, once: cards, positions, start days and entry levels by index."""
+
+    def __init__(self, vocabulary: _Vocabulary) -> None:
+        self._vocabulary = vocabulary
+        self.cards: list[SessionCard] = []
+        self._index: dict[str, int] = {}
+        self.xyz: FloatArray = np.empty((64, 3))
+        self.start: NDArray[np.int32] = np.zeros(64, dtype=np.int32)
+        self.level: NDArray[np.int32] = np.zeros(64, dtype=np.int32)
+
+    def __len__(self) -> int:
+        return len(self.cards)
+
+    def put(self, card: SessionCard) -> int:
+        index = self._index.get(card.session_id)
+        if index is None:
+            index = self._index[card.session_id] = len(self.cards)
+            self.cards.append(card)
+            if index == len(self.xyz):
+                self._grow()
+        elif self.cards[index] == card:
+            return index
+        self.cards[index] = card
+        self.xyz[index] = unit_vector(card.lat, card.lon)
+        self.start[index] = card.start_date.toordinal() if card.start_date else NO_DATE
+        self.level[index] = self._vocabulary.code(card.entry_level)
+        return index
+
+    def _grow(self) -> None:
+        size = len(self.xyz) * 2
+        self.xyz = np.resize(self.xyz, (size, 3))
+        self.start = np.resize(self.start, size)
+        self.level = np.resize(self.level, size)
+
+
+class _OfferPoints(PointSet):
+    """Eligible offers on the sphere with their filter fields in arrays aligned on the slots."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rome: NDArray[np.int32] = np.zeros(16, dtype=np.int32)
+        self.fiche: NDArray[np.int32] = np.zeros(16, dtype=np.int32)
+        self.contract: NDArray[np.int32] = np.zeros(16, dtype=np.int32)
+        self.summaries: list[bytes] = []
+        self.links: list[bytes] = []
+
+    def _on_grow(self, size: int) -> None:
+        self.rome, self.fiche, self.contract = (
+            np.resize(a, size) for a in (self.rome, self.fiche, self.contract)
+        )
+
+    def _on_compact(self, live: IntArray) -> None:
+        size = max(16, len(live) * 5 // 4)
+        for name in ("rome", "fiche", "contract"):
+            column = np.zeros(size, dtype=np.int32)
+            column[: len(live)] = getattr(self, name)[live]
+            setattr(self, name, column)
+        self.summaries = [self.summaries[i] for i in live]
+        self.links = [self.links[i] for i in live]
+
+
+class SearchIndex:
+    """Eligible offers by place, kept current from ``matching.eligibility``; ``search`` serves seekers."""
+
+    def __init__(self) -> None:
+        self._vocabulary = _Vocabulary()
+        self._sessions = _SessionTable(self._vocabulary)
+        self._points = _OfferPoints()
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+    def __contains__(self, offer_id: str) -> bool:
+        return offer_id in self._points
+
+    @property
+    def session_count(self) -> int:
+        return len(self._sessions)
+
+    def put(self, listing: Listing) -> None:
+        points, vocabulary = self._points, self._vocabulary
+        links = np.array([self._sessions.put(card) for card in listing.sessions], dtype=np.int32)
+        slot = points.put(listing.offer_id, unit_vector(listing.lat, listing.lon))
+        points.rome[slot] = vocabulary.code(listing.rome_code)
+        points.fiche[slot] = vocabulary.code(listing.rome_fiche)
+        points.contract[slot] = vocabulary.code(listing.contract_type)
+        points.summaries.append(listing.summary)
+        points.links.append(links.tobytes())
+
+    def remove(self, offer_id: str) -> None:
+        self._points.remove(offer_id)
+
+    def compact(self) -> None:
+        self._points.compact()
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        origin = unit_vector(query.lat, query.lon)
+        chord = chord_of_km(query.radius_km)
+        wanted = query.offset + query.limit + 1
+        if query.sort == "distance":
+            found = self._nearest_first(origin, chord, query, wanted)
+        else:
+            found = self._soonest_first(origin, chord, query)
+        page = found[query.offset : query.offset + query.limit]
+        hits = tuple(self._hit(origin, slot, chord_, sessions) for slot, chord_, sessions in page)
+        return SearchPage(hits, query.offset, query.limit, has_more=len(found) > query.offset + query.limit)
+
+    # ------------------------------------------------------------ internals
+
+    def _nearest_first(
+        self, origin: FloatArray, chord: float, query: SearchQuery, wanted: int
+    ) -> list[tuple[int, float, IntArray]]:
+        k = max(64, 2 * wanted)
+        while True:
+            chords, slots = self._points.nearest(origin, k, chord)
+            found = self._matching(slots, chords, query, stop_at=wanted)
+            if len(found) >= wanted or len(slots) < k or k >= len(self._points.ids):
+                return found
+            k *= 4
+
+    def _soonest_first(
+        self, origin: FloatArray, chord: float, query: SearchQuery
+    ) -> list[tuple[int, float, IntArray]]:
+        slots = self._points.within(origin, chord)
+        chords = np.linalg.norm(self._points.xyz[slots] - origin, axis=1)
+        found = self._matching(slots, chords, query, stop_at=None)
+        start = self._sessions.start
+        found.sort(key=lambda f: (int(start[f[2]].min()) if len(f[2]) else NO_DATE, f[1]))
+        return found
+
+    def _matching(
+        self, slots: IntArray, chords: FloatArray, query: SearchQuery, stop_at: int | None
+    ) -> list[tuple[int, float, IntArray]]:
+        points = self._points
+        keep = points.alive(slots)
+        if query.rome_code is not None:
+            keep &= points.rome[slots] == self._vocabulary.known(query.rome_code)
+        if query.rome_fiche is not None:
+            keep &= points.fiche[slots] == self._vocabulary.known(query.rome_fiche)
+        if query.contract_type is not None:
+            keep &= points.contract[slots] == self._vocabulary.known(query.contract_type)
+        found: list[tuple[int, float, IntArray]] = []
+        for slot, chord in zip(slots[keep], chords[keep], strict=True):
+            sessions = self._sessions_matching(np.frombuffer(points.links[slot], dtype=np.int32), query)
+            if len(sessions):
+                found.append((int(slot), float(chord), sessions))
+                if stop_at is not None and len(found) >= stop_at:
+                    break
+        return found
+
+    def _sessions_matching(self, sessions: NDArray[np.int32], query: SearchQuery) -> IntArray:
+        if not query.filters_sessions or len(sessions) == 0:
+            return sessions.astype(np.intp)
+        keep = np.ones(len(sessions), dtype=bool)
+        start = self._sessions.start[sessions]
+        if query.start_from is not None:
+            keep &= start >= query.start_from.toordinal()
+        if query.start_to is not None:
+            keep &= start <= query.start_to.toordinal()
+        if query.entry_level is not None:
+            keep &= self._sessions.level[sessions] == self._vocabulary.known(query.entry_level)
+        return sessions[keep].astype(np.intp)
+
+    def _hit(self, origin: FloatArray, slot: int, chord: float, sessions: IntArray) -> Hit:
+        km = km_of_chords(np.linalg.norm(self._sessions.xyz[sessions] - origin, axis=1))
+        order = np.argsort(km, kind="stable")
+        cards = self._sessions.cards
+        linked = tuple((cards[sessions[i]], round(float(km[i]), 3)) for i in order)
+        distance = round(float(km_of_chords(np.array([chord]))[0]), 3)
+        return Hit(json.loads(self._points.summaries[slot]), distance, linked)
