@@ -1,0 +1,3 @@
+from notifications.cli import app
+
+app()

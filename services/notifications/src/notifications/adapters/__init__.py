@@ -1,0 +1,1 @@
+"""Implementations of the ports: MongoDB stores, SMTP, the SMS HTTP API, Kafka, Jinja2 templates."""

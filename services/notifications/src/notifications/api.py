@@ -1,0 +1,117 @@
+"""HTTP API: unsubscribe links, inbound SMS (STOP), and the delivery log for operators."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from notifications import handlers
+from notifications.ports import ContactStore, DeliveryStore
+
+PAGE = """<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"><title>Trait d'Union</title></head>
+<body style="font-family: Arial, sans-serif; max-width: 600px; margin: 3em auto;">
+<h1>{title}</h1><p>{text}</p></body></html>"""
+
+
+class InboundSms(BaseModel):
+    sender: str = Field(min_length=3, max_length=20, description="Phone number the SMS came from.")
+    content: str = Field(max_length=1000, description="Text of the SMS ('STOP' opts the number out).")
+
+
+class InboundSmsResult(BaseModel):
+    stop: bool = Field(description="True when the SMS asked to stop.")
+    opted_out: int = Field(description="How many contacts with this number were opted out of SMS.")
+
+
+class UnsubscribeResult(BaseModel):
+    channel: Literal["email", "sms"]
+    unsubscribed: bool
+
+
+class DeliveryView(BaseModel):
+    delivery_id: str
+    journey_id: str | None
+    event_type: str
+    recipient_id: str
+    recipient_role: str
+    channel: str
+    template: str
+    status: str
+    reason: str | None
+    attempts: int
+    created_at: datetime
+    due_at: datetime | None
+
+
+def view(doc: dict[str, Any]) -> DeliveryView:
+    return DeliveryView(
+        delivery_id=doc["_id"],
+        journey_id=doc.get("journey_id"),
+        event_type=doc["event"]["event_type"],
+        recipient_id=doc["recipient_id"],
+        recipient_role=doc["audience"],
+        channel=doc["channel"],
+        template=doc["template"],
+        status=doc["status"],
+        reason=doc.get("reason"),
+        attempts=doc.get("attempts", 0),
+        created_at=doc["created_at"],
+        due_at=doc.get("due_at"),
+    )
+
+
+def router(
+    contacts: ContactStore, deliveries: DeliveryStore, link_secret: str, inbound_sms_key: str | None
+) -> APIRouter:
+    api = APIRouter(tags=["notifications"])
+
+    @api.get("/unsubscribe", response_class=HTMLResponse, summary="Unsubscribe link of every e-mail")
+    async def unsubscribe_page(token: Annotated[str, Query(max_length=500)]) -> HTMLResponse:
+        named = await handlers.unsubscribe(token, link_secret, contacts)
+        if named is None:
+            return HTMLResponse(
+                PAGE.format(
+                    title="Lien invalide", text="Ce lien de désinscription est invalide ou incomplet."
+                ),
+                400,
+            )
+        what = "e-mails" if named[1].value == "email" else "SMS"
+        return HTMLResponse(
+            PAGE.format(
+                title="Désinscription enregistrée", text=f"Vous ne recevrez plus de {what} de Trait d'Union."
+            )
+        )
+
+    @api.post("/unsubscribe", summary="One-click unsubscribe (List-Unsubscribe-Post)")
+    async def unsubscribe_one_click(token: Annotated[str, Query(max_length=500)]) -> UnsubscribeResult:
+        named = await handlers.unsubscribe(token, link_secret, contacts)
+        if named is None:
+            raise HTTPException(400, "lien de désinscription invalide")
+        return UnsubscribeResult(channel=named[1].value, unsubscribed=True)
+
+    @api.post("/sms/inbound", summary="Inbound SMS webhook: STOP opts the sender out of SMS")
+    async def inbound_sms(
+        body: InboundSms,
+        api_key: Annotated[str | None, Header(alias="api-key")] = None,
+    ) -> InboundSmsResult:
+        if inbound_sms_key is not None and api_key != inbound_sms_key:
+            raise HTTPException(401, "clé d'API invalide")
+        opted_out = await handlers.on_inbound_sms(body.sender, body.content, contacts)
+        return InboundSmsResult(
+            stop=" ".join(body.content.split()).upper() in handlers.STOP_WORDS, opted_out=len(opted_out)
+        )
+
+    @api.get("/deliveries", summary="Latest deliveries, by recipient or journey")
+    async def list_deliveries(
+        recipient_id: str | None = None,
+        journey_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> list[DeliveryView]:
+        docs = await deliveries.list(recipient_id=recipient_id, journey_id=journey_id, limit=limit)
+        return [view(d) for d in docs]
+
+    return api

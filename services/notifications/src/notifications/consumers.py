@@ -1,0 +1,118 @@
+"""Kafka subscribers: journey events become stored deliveries; contacts and tombstones update contacts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from faststream.kafka import KafkaMessage
+
+from notifications import handlers
+from notifications.domain.model import Contact, JourneyFacts
+from notifications.ports import Clock, ContactStore, DeliveryStore
+from notifications.worker import DeliveryLoop
+from tdu_shared.contracts.contacts import ContactUpserted
+from tdu_shared.contracts.journeys import JourneyEvent, JourneyReminderDue
+from tdu_shared.envelope import Envelope, decode_event
+from tdu_shared.errors import InvalidMessage
+from tdu_shared.kafka import Record, handle_records, records_of, subscriber_options
+from tdu_shared.runtime import ServiceRuntime
+from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS
+
+BASE_FIELDS = set(JourneyEvent.model_fields)
+
+
+def facts_of(envelope: Envelope[Any]) -> JourneyFacts:
+    """A journey event's envelope as the domain sees it; event-specific fields go to the templates."""
+    event = envelope.payload
+    if not isinstance(event, JourneyEvent):
+        raise InvalidMessage(f"{envelope.type} is not a journey event")
+    return JourneyFacts(
+        event_id=str(envelope.event_id),
+        event_type=envelope.type,
+        occurred_at=envelope.occurred_at,
+        region=envelope.region,
+        basin=envelope.basin,
+        journey_id=event.journey_id,
+        seeker_id=event.seeker_id,
+        employer_id=event.employer_id,
+        provider_id=event.provider_id,
+        reminder_kind=event.kind.value if isinstance(event, JourneyReminderDue) else None,
+        fields={
+            "offer_id": event.offer_id,
+            "session_id": event.session_id,
+            **event.model_dump(mode="json", exclude=BASE_FIELDS),
+        },
+    )
+
+
+def contact_of(event: ContactUpserted) -> Contact:
+    return Contact(
+        person_id=event.person_id,
+        role=event.role.value,
+        display_name=event.display_name,
+        email=event.email,
+        phone=event.phone,
+        consent_email=event.consent_email,
+        consent_sms=event.consent_sms,
+    )
+
+
+@dataclass
+class Wiring:
+    deliveries: DeliveryStore
+    contacts: ContactStore
+    clock: Clock
+    loop: DeliveryLoop
+
+
+def register(runtime: ServiceRuntime, wiring: Wiring) -> None:
+    journeys_group = runtime.group_id("journeys")
+    journeys_dlq = runtime.dead_letters(journeys_group)
+
+    @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
+        runtime.topic(JOURNEYS_EVENTS),
+        title="journeys.events -> deliveries",
+        description="Every journey event (Envelope[JourneyEvent subtypes], tdu_shared.contracts.journeys): "
+        "the messages it calls for are stored, then delivered by the delivery loop.",
+        **subscriber_options(journeys_group, batch=True),
+    )
+    async def on_journey_events(message: KafkaMessage) -> None:
+        facts = []
+        for record in records_of(message):
+            try:
+                facts.append(facts_of(decode_event(record.value, expected=JOURNEYS_EVENTS.event_types)))
+            except InvalidMessage as exc:
+                await journeys_dlq.send(record, exc.reason, type(exc).__name__)
+        if facts and await handlers.record_planned(facts, wiring.deliveries, wiring.clock):
+            wiring.loop.wake()
+
+    contacts_group = runtime.group_id("contacts")
+    contacts_dlq = runtime.dead_letters(contacts_group)
+
+    async def handle_contact(record: Record) -> None:
+        if record.value is None:
+            if not record.key_text:
+                raise InvalidMessage("tombstone without a person id key")
+            await handlers.on_contact_erased(record.key_text, wiring.contacts, wiring.deliveries)
+            return
+        envelope = decode_event(record.value, expected=CONTACTS.event_types)
+        released = await handlers.on_contact_upserted(
+            contact_of(envelope.payload),
+            envelope.occurred_at,
+            wiring.contacts,
+            wiring.deliveries,
+            wiring.clock,
+        )
+        if released:
+            wiring.loop.wake()
+
+    @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
+        runtime.topic(CONTACTS),
+        title="contacts -> directory",
+        description="ContactUpserted (tdu_shared.contracts.contacts, v1 upcast to v2) keeps names, addresses "
+        "and consent; a tombstone erases the person.",
+        **subscriber_options(contacts_group, batch=True),
+    )
+    async def on_contacts(message: KafkaMessage) -> None:
+        await handle_records(records_of(message), handle_contact, contacts_dlq)

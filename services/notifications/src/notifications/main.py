@@ -1,0 +1,104 @@
+"""Composition root: settings -> stores, senders, dispatcher, consumers, HTTP app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from email.utils import parseaddr
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI
+
+from notifications import api, consumers
+from notifications.adapters.kafka import KafkaOutcomePublisher
+from notifications.adapters.mongo import INDEXES, MongoContactStore, MongoDeliveryStore
+from notifications.adapters.operators import load_operators
+from notifications.adapters.rendering import JinjaRenderer
+from notifications.adapters.sms_http import HttpSmsSender
+from notifications.adapters.smtp import SmtpSender
+from notifications.domain.policy import Rules
+from notifications.handlers import Dispatcher, Links, Retry
+from notifications.settings import Settings
+from notifications.worker import DeliveryLoop
+from tdu_shared.contracts.notifications import DeliveryRecorded
+from tdu_shared.envelope import Envelope
+from tdu_shared.runtime import ServiceRuntime
+from tdu_shared.topics import NOTIFICATIONS_DELIVERIES
+
+DESCRIPTION = "E-mails and SMS to seekers, employers, training providers and operators, never twice."
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def rules_of(settings: Settings) -> Rules:
+    return Rules(
+        timezone=ZoneInfo(settings.timezone),
+        quiet_start=time.fromisoformat(settings.quiet_start),
+        quiet_end=time.fromisoformat(settings.quiet_end),
+        daily_cap=settings.daily_cap,
+        contact_wait=timedelta(seconds=settings.contact_wait_s),
+        contact_retry=timedelta(seconds=settings.contact_retry_s),
+    )
+
+
+@dataclass
+class Service:
+    runtime: ServiceRuntime
+    dispatcher: Dispatcher
+    loop: DeliveryLoop
+    app: FastAPI
+
+
+def build_service(settings: Settings) -> Service:
+    runtime = ServiceRuntime("notifications", settings, description=DESCRIPTION, indexes=INDEXES)
+    deliveries = MongoDeliveryStore(runtime.db)
+    contacts = MongoContactStore(runtime.db)
+    sms = HttpSmsSender(
+        settings.sms_api_base_url, settings.sms_api_key, settings.sms_sender, timeout_s=settings.sms_timeout_s
+    )
+    email = SmtpSender(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.mail_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        use_tls=settings.smtp_use_tls,
+        start_tls=settings.smtp_starttls,
+        timeout_s=settings.smtp_timeout_s,
+    )
+    mail_domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "traitdunion.eu"
+    clock = SystemClock()
+    dispatcher = Dispatcher(
+        deliveries=deliveries,
+        contacts=contacts,
+        operators=load_operators(settings.operators_file),
+        email=email,
+        sms=sms,
+        renderer=JinjaRenderer(),
+        publisher=KafkaOutcomePublisher(runtime.publisher),
+        clock=clock,
+        rules=rules_of(settings),
+        links=Links(settings.frontend_base_url, settings.base_url(), settings.link_secret, mail_domain),
+        retry=Retry(settings.max_attempts, settings.retry_base_s, settings.retry_max_s),
+        lease=timedelta(seconds=settings.delivery_lease_s),
+        batch_size=settings.dispatch_batch,
+    )
+    loop = DeliveryLoop(dispatcher, settings.dispatch_poll_s)
+    consumers.register(runtime, consumers.Wiring(deliveries, contacts, clock, loop))
+    runtime.broker.publisher(
+        runtime.topic(NOTIFICATIONS_DELIVERIES),
+        schema=Envelope[DeliveryRecorded],
+        description="What became of every message: sent, failed, skipped or deferred, with the reason.",
+    )
+    runtime.on_started.append(loop.start)
+    runtime.on_stopping.append(loop.stop)
+    runtime.on_stopping.append(sms.close)
+    routers = [api.router(contacts, deliveries, settings.link_secret, settings.inbound_sms_key)]
+    return Service(runtime, dispatcher, loop, runtime.http_app(routers))
+
+
+def build(settings: Settings | None = None) -> FastAPI:
+    return build_service(settings or Settings()).app

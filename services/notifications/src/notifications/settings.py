@@ -1,0 +1,61 @@
+"""Settings of the notifications service (environment variable = field name in upper case)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from tdu_shared.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    mongodb_database: str = Field("notifications", description="Database owned by this service.")
+    http_port: int = Field(8005, description="Port the HTTP API listens on.")
+
+    smtp_host: str = Field("127.0.0.1", description="SMTP relay host (Brevo, Mailpit, a regional relay).")
+    smtp_port: int = Field(1025, description="SMTP relay port.")
+    smtp_username: str | None = Field(None, description="SMTP login, when the relay wants one.")
+    smtp_password: str | None = Field(None, description="SMTP password.")
+    smtp_use_tls: bool = Field(False, description="Implicit TLS (port 465).")
+    smtp_starttls: bool | None = Field(
+        None, description="STARTTLS: true, false, or null to use it when offered."
+    )
+    smtp_timeout_s: float = Field(10.0, gt=0, description="Timeout of one SMTP conversation, seconds.")
+    mail_from: str = Field(
+        "Trait d'Union <notifications@traitdunion.eu>", description="From: of every e-mail."
+    )
+
+    sms_api_base_url: str = Field("http://127.0.0.1:8025", description="Base URL of the SMS provider API.")
+    sms_api_key: str = Field("dev-key", description="API key of the SMS provider (header api-key).")
+    sms_sender: str = Field(
+        "TraitUnion", max_length=11, description="Sender name of SMS (11 characters max)."
+    )
+    sms_timeout_s: float = Field(10.0, gt=0, description="Timeout of one SMS API call, seconds.")
+    inbound_sms_key: str | None = Field(None, description="Key the SMS provider's inbound webhook must send.")
+
+    frontend_base_url: str = Field("http://127.0.0.1:3000", description="Web front end (journey pages).")
+    link_secret: str = Field("change-me", description="Secret signing unsubscribe links (HMAC-SHA256).")
+    operators_file: str | None = Field(None, description="YAML file of basin operators; a demo file ships.")
+
+    timezone: str = Field("Europe/Paris", description="Time zone of quiet hours and of the daily cap.")
+    quiet_start: str = Field("21:00", description="No SMS from this local time ...")
+    quiet_end: str = Field("08:00", description="... until this one: deferred, not dropped.")
+    daily_cap: int = Field(
+        10, ge=1, description="Messages one person (operators excepted) gets per day at most."
+    )
+    contact_wait_s: float = Field(86_400, gt=0, description="How long a message waits for a missing contact.")
+    contact_retry_s: float = Field(
+        300, gt=0, description="Retry period of a message waiting for its contact."
+    )
+
+    max_attempts: int = Field(5, ge=1, description="Provider calls before a transient failure becomes final.")
+    retry_base_s: float = Field(2.0, gt=0, description="First retry delay; doubles at each attempt.")
+    retry_max_s: float = Field(600.0, gt=0, description="Longest retry delay.")
+    delivery_lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="A claimed delivery not finished after this long is taken back (crash recovery).",
+    )
+    dispatch_batch: int = Field(64, ge=1, description="Deliveries claimed and sent together.")
+    dispatch_poll_s: float = Field(
+        1.0, gt=0, description="How often due deliveries are looked for when idle."
+    )

@@ -1,0 +1,177 @@
+"""Stand-ins for the demo platform and the tests: an SMTP mail catcher and an SMS provider server.
+
+- :class:`MailCatcher`: a real SMTP server (aiosmtpd) writing each message to a folder as ``.eml`` and a
+  JSON-lines index. Like a relay that deduplicates, it keeps one copy per Message-ID and counts the rest.
+- :func:`sms_standin_app`: the SMS provider's HTTP contract (Brevo-shaped) recording what it receives in a
+  JSON-lines file, listing it at ``GET /received``; ``fail_next`` answers make tests of failures easy.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+
+@dataclass
+class CaughtMail:
+    message_id: str
+    mail_from: str
+    rcpt_to: list[str]
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str]
+    received_at: float
+
+
+@dataclass
+class MailCatcher:
+    """An SMTP server on ``host:port`` keeping what it accepts (in memory and, with ``folder``, on disk)."""
+
+    host: str = "127.0.0.1"
+    port: int = 1025
+    folder: Path | None = None
+    dedupe: bool = True
+    messages: list[CaughtMail] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    _seen: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _controller: Controller | None = None
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content or b""
+        raw = raw if isinstance(raw, bytes) else raw.encode()
+        parsed = message_from_bytes(raw, policy=policy.default)
+        message_id = str(parsed.get("Message-ID", "")) or f"<{uuid.uuid4().hex}@catcher>"
+        with self._lock:
+            if self.dedupe and message_id in self._seen:
+                self.duplicates.append(message_id)
+                return "250 OK (duplicate Message-ID, not delivered again)"
+            self._seen.add(message_id)
+            text_part = parsed.get_body(preferencelist=("plain",))
+            html_part = parsed.get_body(preferencelist=("html",))
+            mail = CaughtMail(
+                message_id=message_id,
+                mail_from=envelope.mail_from or "",
+                rcpt_to=list(envelope.rcpt_tos),
+                subject=str(parsed.get("Subject", "")),
+                text=text_part.get_content() if text_part else "",
+                html=html_part.get_content() if html_part else "",
+                headers={k: str(v) for k, v in parsed.items()},
+                received_at=time.time(),
+            )
+            self.messages.append(mail)
+            if self.folder is not None:
+                self._write(raw, mail)
+        return "250 OK"
+
+    def _write(self, raw: bytes, mail: CaughtMail) -> None:
+        assert self.folder is not None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"{len(self.messages):06d}-{uuid.uuid4().hex[:8]}.eml"
+        (self.folder / name).write_bytes(raw)
+        entry = {
+            "file": name,
+            "message_id": mail.message_id,
+            "from": mail.mail_from,
+            "to": mail.rcpt_to,
+            "subject": mail.subject,
+            "received_at": datetime.fromtimestamp(mail.received_at, UTC).isoformat(),
+        }
+        with (self.folder / "index.jsonl").open("a", encoding="utf-8") as index:
+            index.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    def start(self) -> MailCatcher:
+        self._controller = Controller(self, hostname=self.host, port=self.port, ready_timeout=10)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def to(self, address: str) -> list[CaughtMail]:
+        return [m for m in self.messages if address in m.rcpt_to]
+
+
+def sms_standin_app(record_file: Path | None = None, api_key: str | None = None) -> FastAPI:
+    """The SMS provider's API contract, recording every accepted SMS."""
+    app = FastAPI(title="SMS provider stand-in (Brevo-shaped)")
+    received: list[dict[str, Any]] = []
+    failures: list[int] = []
+    app.state.received = received
+    app.state.failures = failures
+
+    def check_key(key: str | None) -> None:
+        if api_key is not None and key != api_key:
+            raise HTTPException(401, "Key not found")
+
+    @app.post("/v3/transactionalSMS/sms", status_code=201)
+    async def send_sms(request: Request, api_key_header: str | None = Header(None, alias="api-key")) -> Any:
+        check_key(api_key_header)
+        body = await request.json()
+        if failures:
+            return JSONResponse({"code": "failure", "message": "forced failure"}, status_code=failures.pop(0))
+        missing = [f for f in ("sender", "recipient", "content") if not body.get(f)]
+        if missing or not str(body.get("recipient", "")).isdigit():
+            return JSONResponse(
+                {"code": "invalid_parameter", "message": f"invalid or missing {missing or 'recipient'}"},
+                status_code=400,
+            )
+        entry = {
+            "messageId": len(received) + 1,
+            "sender": body["sender"],
+            "recipient": body["recipient"],
+            "content": body["content"],
+            "type": body.get("type"),
+            "tag": body.get("tag"),
+            "received_at": datetime.now(UTC).isoformat(),
+        }
+        received.append(entry)
+        if record_file is not None:
+            with record_file.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        return {"reference": uuid.uuid4().hex, "messageId": entry["messageId"], "smsCount": 1}
+
+    @app.get("/v3/transactionalSMS/statistics/events")
+    async def events(
+        tags: str | None = None, api_key_header: str | None = Header(None, alias="api-key")
+    ) -> Any:
+        check_key(api_key_header)
+        chosen = [r for r in received if tags is None or r["tag"] == tags]
+        return {
+            "events": [
+                {
+                    "messageId": r["messageId"],
+                    "phoneNumber": r["recipient"],
+                    "event": "sent",
+                    "tag": r["tag"],
+                    "date": r["received_at"],
+                }
+                for r in chosen
+            ]
+        }
+
+    @app.get("/received")
+    async def list_received() -> list[dict[str, Any]]:
+        return received
+
+    @app.post("/fail-next")
+    async def fail_next(status: int = 503, count: int = 1) -> dict[str, int]:
+        failures.extend([status] * count)
+        return {"pending_failures": len(failures)}
+
+    return app
