@@ -31,6 +31,7 @@ INDEXES = [
 """The delivery key is the document ``_id``: the unique index that makes a replayed event a no-op."""
 
 DUPLICATE_KEY = 11000
+BULK_CHUNK = 8
 
 
 def _facts_doc(f: JourneyFacts) -> Document:
@@ -126,8 +127,10 @@ class MongoDeliveryStore:
         return [delivery_of(d, d["_id"] in in_flight) for d in sorted(claimed, key=lambda d: d["due_at"])]
 
     async def record(self, outcomes: Sequence[Outcome]) -> None:
-        if outcomes:
-            await self._col.bulk_write([_outcome_update(o) for o in outcomes], ordered=False)
+        updates = [_outcome_update(o) for o in outcomes]
+        # small bulk writes: FerretDB (SQLite) was seen to hang on a bulk update of 100 documents
+        for start in range(0, len(updates), BULK_CHUNK):
+            await self._col.bulk_write(updates[start : start + BULK_CHUNK], ordered=True)
 
     async def unreported(self, limit: int = 500) -> list[Outcome]:
         docs = await self._col.find({"unreported": True}).limit(limit).to_list()
