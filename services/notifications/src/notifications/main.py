@@ -22,6 +22,7 @@ from notifications.settings import Settings
 from notifications.worker import DeliveryLoop
 from tdu_shared.contracts.notifications import DeliveryRecorded
 from tdu_shared.envelope import Envelope
+from tdu_shared.mongo import ensure_indexes
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import NOTIFICATIONS_DELIVERIES
 
@@ -44,6 +45,12 @@ def rules_of(settings: Settings) -> Rules:
     )
 
 
+async def create_indexes(runtime: ServiceRuntime) -> None:
+    """One index per call: FerretDB 1.24 panics when createIndexes names several that already exist."""
+    for spec in INDEXES:
+        await ensure_indexes(runtime.db, [spec])
+
+
 @dataclass
 class Service:
     runtime: ServiceRuntime
@@ -53,7 +60,7 @@ class Service:
 
 
 def build_service(settings: Settings) -> Service:
-    runtime = ServiceRuntime("notifications", settings, description=DESCRIPTION, indexes=INDEXES)
+    runtime = ServiceRuntime("notifications", settings, description=DESCRIPTION)
     deliveries = MongoDeliveryStore(runtime.db)
     contacts = MongoContactStore(runtime.db)
     sms = HttpSmsSender(
@@ -93,6 +100,7 @@ def build_service(settings: Settings) -> Service:
         schema=Envelope[DeliveryRecorded],
         description="What became of every message: sent, failed, skipped or deferred, with the reason.",
     )
+    runtime.on_started.append(lambda: create_indexes(runtime))
     runtime.on_started.append(loop.start)
     runtime.on_stopping.append(loop.stop)
     runtime.on_stopping.append(sms.close)

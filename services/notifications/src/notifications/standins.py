@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -44,6 +45,8 @@ class MailCatcher:
     port: int = 1025
     folder: Path | None = None
     dedupe: bool = True
+    delay_s: float = 0.0
+    """Wait this long before answering each message, as a slow relay does (tests of crashes in flight)."""
     messages: list[CaughtMail] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set)
@@ -51,6 +54,8 @@ class MailCatcher:
     _controller: Controller | None = None
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         raw = envelope.original_content or envelope.content or b""
         raw = raw if isinstance(raw, bytes) else raw.encode()
         parsed = message_from_bytes(raw, policy=policy.default)

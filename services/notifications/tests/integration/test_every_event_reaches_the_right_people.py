@@ -64,7 +64,7 @@ EVENTS: list[j.JourneyEvent] = [
     *[j.JourneyReminderDue(**BASE, kind=kind, due_on=D1) for kind in j.ReminderKind],
 ]
 
-S, E, P, O = SEEKER[3], EMPLOYER[3], PROVIDER[3], OPERATOR_EMAIL
+S, E, P, OP = SEEKER[3], EMPLOYER[3], PROVIDER[3], OPERATOR_EMAIL
 EXPECTED_EMAILS: dict[str, set[tuple[str, str]]] = {
     "ApplicationSubmitted": {
         (S, "Votre candidature « Soudeur » est envoyée"),
@@ -83,18 +83,18 @@ EXPECTED_EMAILS: dict[str, set[tuple[str, str]]] = {
     "HiringPromiseSigned": {(S, "Promesse d'embauche signée : Soudeur TIG")},
     "TrainingCommitmentSigned": {(E, "Engagement en formation signé"), (P, "Engagement en formation signé")},
     "JourneyCommitted": {
-        (x, "Parcours engagé : promesse d'embauche et formation signées") for x in (S, E, P, O)
+        (x, "Parcours engagé : promesse d'embauche et formation signées") for x in (S, E, P, OP)
     },
     "TrainingStarted": {(E, "La formation a commencé")},
     "TrainingCompleted": {(S, "Formation terminée le 28/05/2027"), (E, "Formation terminée le 28/05/2027")},
-    "SeekerHired": {(S, "Embauche confirmée"), (O, "Embauche confirmée")},
-    "FollowUpRecorded": {(O, "Suivi à 6 mois : en emploi")},
-    "JourneyAbandoned": {(x, "Parcours arrêté") for x in (S, E, P, O)},
+    "SeekerHired": {(S, "Embauche confirmée"), (OP, "Embauche confirmée")},
+    "FollowUpRecorded": {(OP, "Suivi à 6 mois : en emploi")},
+    "JourneyAbandoned": {(x, "Parcours arrêté") for x in (S, E, P, OP)},
     "StepCorrected": {(S, "Votre parcours a été mis à jour"), (E, "Votre parcours a été mis à jour")},
     "employer_no_answer_7d": {(E, "Une candidature attend votre réponse")},
     "employer_no_answer_10d": {
         (E, "Une candidature attend votre réponse"),
-        (O, "Employeur sans réponse depuis 10 jours"),
+        (OP, "Employeur sans réponse depuis 10 jours"),
     },
     "immersion_tomorrow": {
         (S, "Rappel : l'immersion commence demain"),
@@ -106,7 +106,7 @@ EXPECTED_EMAILS: dict[str, set[tuple[str, str]]] = {
     },
     "follow_up_6m": {(S, "Six mois après votre embauche : où en êtes-vous ?")},
     "follow_up_12m": {(S, "Un an après votre embauche : où en êtes-vous ?")},
-    "journey_idle_14d": {(O, "Parcours inactif depuis 14 jours")},
+    "journey_idle_14d": {(OP, "Parcours inactif depuis 14 jours")},
 }
 EXPECTED_SMS = {  # (phone as sent, a piece of the text) per SMS
     ("33612345678", 'votre candidature "Soudeur" est envoyée'),
@@ -231,10 +231,11 @@ async def test_every_journey_event_reaches_the_right_people(
     assert "poste pourvu en interne" in declined.text and declined.text.startswith("Bonjour Camille Martin,")
     employer_mail = next(m for m in mail_catcher.to(E) if m.subject.startswith("Nouvelle candidature"))
     assert "https://app.test/employeur/parcours/J-1" in employer_mail.text
-    operator_mail = next(m for m in mail_catcher.to(O) if m.subject == "Parcours inactif depuis 14 jours")
+    operator_mail = next(m for m in mail_catcher.to(OP) if m.subject == "Parcours inactif depuis 14 jours")
     assert "https://app.test/operateur/parcours/J-1" in operator_mail.text
 
-    sms = httpx.get(f"{sms_standin}/received").json()
+    async with httpx.AsyncClient() as client:
+        sms = (await client.get(f"{sms_standin}/received")).json()
     assert len(sms) == SMS_COUNT
     assert all(len(s["content"]) <= 160 and s["type"] == "transactional" for s in sms)
     for phone, text in EXPECTED_SMS:
