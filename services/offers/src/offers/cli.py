@@ -95,8 +95,8 @@ def import_file(
 
 
 def dry_run_counts(file: Path, source: str, partner: str | None) -> dict[str, Any]:
-    """read/accepted/rejected, and reasons: 'rejected:<field or cause>' for records that can never be offers,
-    and for accepted ones why they are kept out of matching or flagged (interim, unlocated, rome_rolled_up ...).
+    """read/accepted/rejected, and reasons: 'rejected:<field or cause>' for records that can never be
+    offers, and for accepted ones why they are kept out of matching or flagged (interim, unlocated ...).
     """
     geo, rome = default_geography(), RomeReference()
     counts: Counter[str] = Counter()

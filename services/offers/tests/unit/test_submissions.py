@@ -54,7 +54,7 @@ async def test_newer_version_replaces_the_offer_and_emits_offer_updated() -> Non
 
 
 async def test_older_version_is_ignored() -> None:
-    deps, store, publisher = fake_deps()
+    deps, _, publisher = fake_deps()
     await submit_batch([ft(dateActualisation="2024-11-29T10:00:00Z")], deps)
     publisher.clear()
     result = await submit_batch([ft(intitule="ancienne version")], deps)
