@@ -139,7 +139,7 @@ class Dispatcher:
     async def _report(self, outcomes: Sequence[Outcome]) -> None:
         if outcomes:
             await self.publisher.publish(outcomes)
-            await self.deliveries.mark_reported([o.delivery.key for o in outcomes])
+            await self.deliveries.mark_reported([o.report_key for o in outcomes])
 
     async def _deliver_in_slot(self, delivery: Delivery, contact: Contact, address: str, day: str) -> Outcome:
         async with self._slots:

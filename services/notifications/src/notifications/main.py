@@ -92,6 +92,7 @@ def build_service(settings: Settings) -> Service:
         retry=Retry(settings.max_attempts, settings.retry_base_s, settings.retry_max_s),
         lease=timedelta(seconds=settings.delivery_lease_s),
         batch_size=settings.dispatch_batch,
+        concurrency=settings.dispatch_concurrency,
     )
     loop = DeliveryLoop(dispatcher, settings.dispatch_poll_s)
     consumers.register(runtime, consumers.Wiring(deliveries, contacts, clock, loop))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,17 @@ class Outcome:
     provider_message_id: str | None = None
     parts_sent: int = 0
     sent_day: str | None = None
+    report_id: str | None = None
+
+    @property
+    def report_key(self) -> str:
+        """Key of this outcome's report: the delivery key, or one per deferral reason."""
+        if self.report_id:
+            return self.report_id
+        if self.published == "deferred":
+            digest = hashlib.sha256((self.reason or "").encode()).hexdigest()[:8]
+            return f"{self.delivery.key}:deferred:{digest}"
+        return self.delivery.key
 
 
 class Clock(Protocol):

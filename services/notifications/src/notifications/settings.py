@@ -55,7 +55,8 @@ class Settings(ServiceSettings):
         gt=0,
         description="A claimed delivery not finished after this long is taken back (crash recovery).",
     )
-    dispatch_batch: int = Field(64, ge=1, description="Deliveries claimed and sent together.")
+    dispatch_batch: int = Field(256, ge=1, description="Deliveries claimed and sent together.")
+    dispatch_concurrency: int = Field(32, ge=1, description="Provider calls under way at once.")
     dispatch_poll_s: float = Field(
         1.0, gt=0, description="How often due deliveries are looked for when idle."
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from notifications.domain.model import Channel, Contact, Delivery, Status
 from notifications.domain.policy import normalise_phone
-from notifications.ports import EmailMessage, Outcome
+from notifications.ports import EmailMessage, Outcome, PublishedStatus
 
 
 @dataclass
@@ -27,7 +27,7 @@ class StoredDelivery:
     reason: str | None = None
     sent_day: str | None = None
     provider_message_id: str | None = None
-    reported_status: str | None = None
+    reported_status: PublishedStatus | None = None
     unreported: bool = False
 
 
@@ -80,14 +80,21 @@ class MemoryDeliveryStore:
 
     async def unreported(self, limit: int) -> list[Outcome]:
         return [
-            Outcome(s.delivery, s.delivery.status, s.reported_status, s.reason, s.delivery.attempts)  # type: ignore[arg-type]
+            Outcome(
+                s.delivery,
+                s.delivery.status,
+                s.reported_status,
+                s.reason,
+                s.delivery.attempts,
+                report_id=s.delivery.key,
+            )
             for s in self.items.values()
             if s.unreported
         ][:limit]
 
     async def mark_reported(self, keys: Sequence[str]) -> None:
         for key in keys:
-            self.items[key].unreported = False
+            self.items[key.split(":")[0]].unreported = False
 
     async def sent_on(self, recipient_ids: Sequence[str], day: str) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -17,21 +17,27 @@ from notifications.domain.policy import normalise_phone
 from notifications.ports import Outcome
 from tdu_shared.mongo import Document, IndexSpec, asc
 
+DELIVERY_KEYS = "delivery_keys"
+OUTBOX = "outbox"
+IN_FLIGHT = "in_flight"
 DELIVERIES = "deliveries"
+UNREPORTED = "unreported"
 CONTACTS = "contacts"
 
 INDEXES = [
-    IndexSpec(DELIVERIES, asc("status", "due_at")),
+    IndexSpec(OUTBOX, asc("due_at")),
+    IndexSpec(OUTBOX, asc("recipient_id")),
+    IndexSpec(IN_FLIGHT, asc("lease_until")),
     IndexSpec(DELIVERIES, asc("recipient_id", "sent_day")),
-    IndexSpec(DELIVERIES, asc("claim")),
     IndexSpec(DELIVERIES, asc("journey_id")),
-    IndexSpec(DELIVERIES, asc("unreported")),
+    IndexSpec(DELIVERY_KEYS, asc("recipient_id")),
     IndexSpec(CONTACTS, asc("phone_normalised")),
 ]
-"""The delivery key is the document ``_id``: the unique index that makes a replayed event a no-op."""
+"""A delivery key is the ``_id`` in ``delivery_keys``: the unique index that makes a replay a no-op."""
 
 DUPLICATE_KEY = 11000
 BULK_CHUNK = 8
+FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED)
 
 
 def _facts_doc(f: JourneyFacts) -> Document:
@@ -89,77 +95,116 @@ def delivery_of(doc: Document, was_in_flight: bool = False) -> Delivery:
     )
 
 
-def _due(now: datetime) -> Document:
-    return {
-        "$or": [
-            {"status": Status.PENDING.value, "due_at": {"$lte": now}},
-            {"status": Status.SENDING.value, "lease_until": {"$lte": now}},
-        ]
-    }
-
-
 class MongoDeliveryStore:
+    """Deliveries in four collections, shaped for a store where updates cost more as a collection grows
+    (FerretDB on SQLite scans on update):
+
+    - ``delivery_keys``: insert-only, one document per key ever planned (the no-double-send guard);
+    - ``outbox``: the deliveries not final yet (pending, deferred): small; updated only to reschedule;
+    - ``in_flight``: a document per delivery being sent (its lease), inserted BEFORE the provider call:
+      one left behind by a dead process makes the next attempt ask whether the message already went;
+    - ``deliveries``: insert-only log of final outcomes (sent, failed, skipped);
+    - ``unreported``: final outcomes not yet published on ``notifications.deliveries``.
+    """
+
     def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._col = db[DELIVERIES]
+        self._keys = db[DELIVERY_KEYS]
+        self._outbox = db[OUTBOX]
+        self._in_flight = db[IN_FLIGHT]
+        self._log = db[DELIVERIES]
+        self._unreported = db[UNREPORTED]
+        self._sent_counts: dict[str, dict[str, int]] = {}
 
     async def add(self, deliveries: Sequence[Delivery]) -> list[str]:
-        try:
-            await self._col.insert_many([delivery_doc(d) for d in deliveries], ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            known = {deliveries[e["index"]].key for e in errors}
-            return [d.key for d in deliveries if d.key not in known]
-        return [d.key for d in deliveries]
+        keys = [{"_id": d.key, "recipient_id": d.recipient_id} for d in deliveries]
+        new = await _insert_new(self._keys, keys)
+        # a key known already is normally in the outbox or the log; in neither, the process died between
+        # the two inserts and the delivery is planned again (rare: only a replay gets here)
+        fresh = [d for d in deliveries if d.key in new or not await self._anywhere(d.key)]
+        await _insert_new(self._outbox, [delivery_doc(d) for d in fresh])
+        return [d.key for d in fresh]
+
+    async def _anywhere(self, key: str) -> bool:
+        for col in (self._outbox, self._log):
+            if await col.find_one({"_id": key}, {"_id": 1}) is not None:
+                return True
+        return False
 
     async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
-        due = await self._col.find(_due(now), {"status": 1}).sort("due_at", 1).limit(limit).to_list()
-        if not due:
-            return []
-        in_flight = {d["_id"] for d in due if d["status"] == Status.SENDING.value}
+        expired = await self._in_flight.find({"lease_until": {"$lte": now}}).to_list()
+        if expired:  # their process died (or outlived its lease): the deliveries are up for grabs again
+            await self._in_flight.delete_many(
+                {"_id": {"$in": [e["_id"] for e in expired]}, "lease_until": {"$lte": now}}
+            )
+        ambiguous = {e["_id"] for e in expired}
+        due = await self._outbox.find({"due_at": {"$lte": now}}).sort("due_at", 1).limit(2 * limit).to_list()
+        finished = [d["_id"] for d in due if d["_id"] in ambiguous and await self._in_log(d["_id"])]
+        if finished:  # final already (the process died between the log and the outbox): nothing to send
+            await self._outbox.delete_many({"_id": {"$in": finished}})
+        due = [d for d in due if d["_id"] not in finished][:limit]
         token = uuid.uuid4().hex
-        await self._col.update_many(
-            {"_id": {"$in": [d["_id"] for d in due]}, **_due(now)},
-            {"$set": {"status": Status.SENDING.value, "claim": token, "lease_until": lease_until}},
+        ours = await _insert_new(
+            self._in_flight, [{"_id": d["_id"], "lease_until": lease_until, "claim": token} for d in due]
         )
-        claimed = await self._col.find({"claim": token}).to_list()
-        return [delivery_of(d, d["_id"] in in_flight) for d in sorted(claimed, key=lambda d: d["due_at"])]
+        return [delivery_of(d, d["_id"] in ambiguous) for d in due if d["_id"] in ours]
+
+    async def _in_log(self, key: str) -> bool:
+        return await self._log.find_one({"_id": key}, {"_id": 1}) is not None
 
     async def record(self, outcomes: Sequence[Outcome]) -> None:
-        updates = [_outcome_update(o) for o in outcomes]
+        final = [o for o in outcomes if o.status in FINAL]
+        waiting = [_outcome_update(o) for o in outcomes if o.status not in FINAL]
+        if final:
+            await _insert_new(self._log, [_final_doc(o) for o in final])
+            await _insert_new(self._unreported, [_report_doc(o) for o in final if o.published])
+            self._count_sent(final)
+            await self._outbox.delete_many({"_id": {"$in": [o.delivery.key for o in final]}})
         # small bulk writes: FerretDB (SQLite) was seen to hang on a bulk update of 100 documents
-        for start in range(0, len(updates), BULK_CHUNK):
-            await self._col.bulk_write(updates[start : start + BULK_CHUNK], ordered=True)
+        for start in range(0, len(waiting), BULK_CHUNK):
+            await self._outbox.bulk_write(waiting[start : start + BULK_CHUNK], ordered=True)
+        await self._in_flight.delete_many({"_id": {"$in": [o.delivery.key for o in outcomes]}})
+        # 'deferred' news, keyed apart from the final outcome of the same delivery
+        await _insert_new(
+            self._unreported, [_report_doc(o) for o in outcomes if o.status not in FINAL and o.published]
+        )
+
+    def _count_sent(self, final: Sequence[Outcome]) -> None:
+        for o in final:
+            if o.sent_day and o.sent_day in self._sent_counts:
+                counts = self._sent_counts[o.sent_day]
+                counts[o.delivery.recipient_id] = counts.get(o.delivery.recipient_id, 0) + 1
 
     async def unreported(self, limit: int = 500) -> list[Outcome]:
-        docs = await self._col.find({"unreported": True}).limit(limit).to_list()
+        docs = await self._unreported.find().limit(limit).to_list()
         return [
             Outcome(
-                delivery_of(d),
-                Status(d["status"]),
-                d["reported_status"],
+                delivery_of(d["delivery"]),
+                Status(d["delivery"]["status"]),
+                d["published"],
                 d.get("reason"),
                 d.get("attempts", 0),
                 provider_message_id=d.get("provider_message_id"),
-                parts_sent=d.get("parts_sent", 0),
+                report_id=d["_id"],
             )
             for d in docs
         ]
 
     async def mark_reported(self, keys: Sequence[str]) -> None:
         if keys:
-            await self._col.update_many({"_id": {"$in": list(keys)}}, {"$set": {"unreported": False}})
+            await self._unreported.delete_many({"_id": {"$in": list(keys)}})
 
     async def sent_on(self, recipient_ids: Sequence[str], day: str) -> dict[str, int]:
-        pipeline: list[Document] = [
-            {"$match": {"recipient_id": {"$in": list(recipient_ids)}, "sent_day": day}},
-            {"$group": {"_id": "$recipient_id", "n": {"$sum": 1}}},
-        ]
-        return {row["_id"]: row["n"] async for row in await self._col.aggregate(pipeline)}
+        """Counted in memory: loaded once per day from the log (one scan), then kept up by record()."""
+        if day not in self._sent_counts:
+            counts: dict[str, int] = {}
+            async for doc in self._log.find({"sent_day": day}, {"recipient_id": 1}):
+                counts[doc["recipient_id"]] = counts.get(doc["recipient_id"], 0) + 1
+            self._sent_counts = {day: counts}
+        counts = self._sent_counts[day]
+        return {r: counts[r] for r in recipient_ids if r in counts}
 
     async def wake(self, recipient_id: str, now: datetime) -> int:
-        result = await self._col.update_many(
+        result = await self._outbox.update_many(
             {
                 "recipient_id": recipient_id,
                 "status": Status.PENDING.value,
@@ -171,18 +216,66 @@ class MongoDeliveryStore:
         return result.modified_count
 
     async def erase_recipient(self, recipient_id: str) -> int:
-        return (await self._col.delete_many({"recipient_id": recipient_id})).deleted_count
+        erased = 0
+        for col in (self._outbox, self._log, self._keys):
+            erased += (await col.delete_many({"recipient_id": recipient_id})).deleted_count
+        await self._unreported.delete_many({"delivery.recipient_id": recipient_id})
+        return erased
 
     async def list(
         self, *, recipient_id: str | None, journey_id: str | None, limit: int
     ) -> list[dict[str, Any]]:
         query = {k: v for k, v in {"recipient_id": recipient_id, "journey_id": journey_id}.items() if v}
-        cursor = self._col.find(query, {"event.fields": 0, "claim": 0}).sort("created_at", -1).limit(limit)
-        return await cursor.to_list()
+        docs = []
+        for col in (self._outbox, self._log):
+            docs += (
+                await col.find(query, {"event.fields": 0, "claim": 0})
+                .sort("created_at", -1)
+                .limit(limit)
+                .to_list()
+            )
+        return sorted(docs, key=lambda d: d["created_at"], reverse=True)[:limit]
 
-    async def count_by_status(self) -> dict[str, int]:
-        pipeline: list[Document] = [{"$group": {"_id": "$status", "n": {"$sum": 1}}}]
-        return {row["_id"]: row["n"] async for row in await self._col.aggregate(pipeline)}
+
+async def _insert_new(col: Any, docs: list[Document]) -> set[str]:
+    """Insert what is not there yet (by _id); the ids inserted now back."""
+    if not docs:
+        return set()
+    try:
+        await col.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        known = {docs[e["index"]]["_id"] for e in errors}
+        return {d["_id"] for d in docs if d["_id"] not in known}
+    return {d["_id"] for d in docs}
+
+
+def _final_doc(o: Outcome) -> Document:
+    doc = delivery_doc(o.delivery)
+    doc.update(
+        status=o.status.value,
+        reason=o.reason,
+        attempts=o.attempts,
+        parts_sent=o.parts_sent,
+        provider_message_id=o.provider_message_id,
+        sent_day=o.sent_day,
+    )
+    return doc
+
+
+def _report_doc(o: Outcome) -> Document:
+    delivery = delivery_doc(o.delivery)
+    delivery["status"] = o.status.value
+    return {
+        "_id": o.report_key,
+        "delivery": delivery,
+        "published": o.published,
+        "reason": o.reason,
+        "attempts": o.attempts,
+        "provider_message_id": o.provider_message_id,
+    }
 
 
 def _outcome_update(o: Outcome) -> UpdateOne:
@@ -192,16 +285,10 @@ def _outcome_update(o: Outcome) -> UpdateOne:
         "attempts": o.attempts,
         "parts_sent": o.parts_sent,
         "provider_message_id": o.provider_message_id,
+        "due_at": o.due_at,
+        "deferred_reason": o.reason,
     }
-    if o.status is Status.PENDING:
-        fields["due_at"] = o.due_at
-        fields["deferred_reason"] = o.reason
-    if o.sent_day:
-        fields["sent_day"] = o.sent_day
-    if o.published:
-        fields["unreported"] = True
-        fields["reported_status"] = o.published
-    return UpdateOne({"_id": o.delivery.key}, {"$set": fields, "$unset": {"claim": "", "lease_until": ""}})
+    return UpdateOne({"_id": o.delivery.key}, {"$set": fields})
 
 
 class MongoContactStore:
