@@ -75,6 +75,7 @@ def build_service(settings: Settings) -> Service:
         use_tls=settings.smtp_use_tls,
         start_tls=settings.smtp_starttls,
         timeout_s=settings.smtp_timeout_s,
+        pool_size=settings.dispatch_concurrency,
     )
     mail_domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "traitdunion.eu"
     clock = SystemClock()
@@ -105,6 +106,7 @@ def build_service(settings: Settings) -> Service:
     runtime.on_started.append(loop.start)
     runtime.on_stopping.append(loop.stop)
     runtime.on_stopping.append(sms.close)
+    runtime.on_stopping.append(email.close)
     routers = [api.router(contacts, deliveries, settings.link_secret, settings.inbound_sms_key)]
     return Service(runtime, dispatcher, loop, runtime.http_app(routers))
 
