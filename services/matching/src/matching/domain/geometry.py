@@ -17,7 +17,8 @@ _CHORD_SLACK = 1.000001
 
 
 def unit_vector(lat: float, lon: float) -> FloatArray:
-    return unit_vectors(np.array([lat]), np.array([lon]))[0]
+    vector: FloatArray = unit_vectors(np.array([lat]), np.array([lon]))[0]
+    return vector
 
 
 def unit_vectors(lats: FloatArray, lons: FloatArray) -> FloatArray:

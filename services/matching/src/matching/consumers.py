@@ -1,0 +1,185 @@
+"""Kafka subscribers: raw records -> decoded events (bad ones to the DLQ) -> use cases.
+
+- offers.state: this instance's share of the partitions (consumer group). When partitions are assigned,
+  their offers are rebuilt from the compacted topic before anything else; revoked ones are forgotten.
+- trainings.sessions: read in full by every matcher (a private group, from the beginning): the catalogue.
+- matching.eligibility: read in full by every search replica (a private group): the search index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import structlog
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from faststream.kafka import KafkaMessage
+
+from matching.adapters.kafka import CatchUp, read_partitions
+from matching.domain.search import SearchIndex
+from matching.handlers import MatchingService, apply_eligibility
+from tdu_shared.contracts.matching import OfferEligibilityChanged
+from tdu_shared.envelope import Envelope, decode_event
+from tdu_shared.errors import InvalidMessage
+from tdu_shared.kafka import INFRASTRUCTURE_ERRORS, DeadLetters, Record, records_of, subscriber_options
+from tdu_shared.runtime import ServiceRuntime
+from tdu_shared.topics import (
+    MATCHING_ELIGIBILITY,
+    OFFERS_STATE,
+    TRAININGS_SESSIONS,
+    TopicSpec,
+    basin_partition,
+)
+
+log = structlog.get_logger(__name__)
+
+
+async def decode_all(
+    records: Sequence[Record], spec: TopicSpec, dead_letters: DeadLetters
+) -> list[Envelope[Any]]:
+    """The records' events, in order; undecodable or unexpected ones go to the DLQ with the reason."""
+    events = []
+    for record in records:
+        try:
+            events.append(decode_event(record.value, expected=spec.event_types))
+        except InvalidMessage as exc:
+            await dead_letters.send(record, exc.reason, type(exc).__name__)
+    return events
+
+
+async def apply_or_dead_letter(
+    records: Sequence[Record],
+    events: list[Envelope[Any]],
+    apply: Callable[[list[Envelope[Any]]], Awaitable[Any]],
+    dead_letters: DeadLetters,
+) -> None:
+    """Apply the batch; when it fails for a reason other than the infrastructure, retry event by event so
+    only the culprit is dead-lettered (``handle_records``'s rules)."""
+    try:
+        await apply(events)
+    except INFRASTRUCTURE_ERRORS:
+        raise
+    except Exception:
+        log.exception("batch failed; retrying one event at a time")
+        by_id = {str(e.event_id): e for e in events}
+        for record in records:
+            event_id = record.headers.get("event-id", b"").decode()
+            event = by_id.get(event_id)
+            if event is None:
+                continue
+            try:
+                await apply([event])
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception as exc:
+                await dead_letters.send(record, f"handler failed: {exc!r}", type(exc).__name__)
+
+
+class OfferPartitions(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Rebuilds the offers of newly owned partitions from offers.state; forgets those no longer owned."""
+
+    def __init__(self, runtime: ServiceRuntime, service: MatchingService, catalogue: CatchUp) -> None:
+        self._runtime = runtime
+        self._service = service
+        self._catalogue = catalogue
+        self.owned: set[int] = set()
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Nothing yet: the partitions may come back in the next assignment (eager rebalance)."""
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        now = {tp.partition for tp in assigned}
+        lost, gained = self.owned - now, now - self.owned
+        topic = self._runtime.topic(OFFERS_STATE)
+        if lost:
+            count = await self._runtime.publisher.partition_count(topic)
+            forgotten = self._service.forget_offers(lambda o: basin_partition(o.basin, count) not in lost)
+            log.info("offer partitions revoked", partitions=sorted(lost), offers_forgotten=forgotten)
+        self.owned = now
+        if gained:
+            await self._catalogue.ready.wait()
+            await self._rebuild(topic, gained)
+
+    async def _rebuild(self, topic: str, partitions: set[int]) -> None:
+        bootstrap, rebuilt, published = self._runtime.settings.kafka_bootstrap_servers, 0, 0
+        async for records in read_partitions(bootstrap, topic, partitions):
+            events = []
+            for record in records:
+                try:
+                    events.append(decode_event(record.value, expected=OFFERS_STATE.event_types))
+                except InvalidMessage:
+                    continue  # the group consumer dead-letters it when it reads it
+            published += await self._service.on_offer_events(events)
+            rebuilt += len(events)
+        log.info(
+            "offer partitions rebuilt", partitions=sorted(partitions), events=rebuilt, published=published
+        )
+
+
+def register_matcher(
+    runtime: ServiceRuntime, service: MatchingService, catalogue: CatchUp, instance: str
+) -> None:
+    offers_group = runtime.group_id("offers")
+    offers_dead_letters = runtime.dead_letters(offers_group)
+    listener = OfferPartitions(runtime, service, catalogue)
+
+    @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
+        runtime.topic(OFFERS_STATE),
+        listener=listener,
+        **subscriber_options(offers_group, batch=True),
+        title="offers.state (OfferPublished, OfferUpdated, OfferWithdrawn)",
+        description="Offers of the basins of the partitions this instance owns: each event re-evaluates its "
+        "offer; OfferEligibilityChanged is published when the result changes.",
+    )
+    async def on_offers(message: KafkaMessage) -> None:
+        records = records_of(message)
+        events = await decode_all(records, OFFERS_STATE, offers_dead_letters)
+        await catalogue.ready.wait()
+        await apply_or_dead_letter(records, events, service.on_offer_events, offers_dead_letters)
+
+    catalogue_group = runtime.group_id(f"catalogue-{instance}")
+    catalogue_dead_letters = runtime.dead_letters(catalogue_group)
+
+    @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
+        runtime.topic(TRAININGS_SESSIONS),
+        **subscriber_options(catalogue_group, batch=True),
+        title="trainings.sessions (SessionPublished, SessionUpdated, SessionWithdrawn)",
+        description="The whole catalogue, read from the beginning by every matcher: a session event "
+        "re-evaluates only the offers of its fiches within reach.",
+    )
+    async def on_sessions(message: KafkaMessage) -> None:
+        records = records_of(message)
+        events = await decode_all(records, TRAININGS_SESSIONS, catalogue_dead_letters)
+        await apply_or_dead_letter(records, events, service.on_session_events, catalogue_dead_letters)
+        catalogue.observe(records)
+
+    runtime.broker.publisher(
+        runtime.topic(MATCHING_ELIGIBILITY),
+        schema=Envelope[OfferEligibilityChanged],
+        description="OfferEligibilityChanged, keyed by offer id, partitioned by basin, only when the result "
+        "(eligible or not, linked sessions and distances) changes.",
+    )
+
+
+def register_search(runtime: ServiceRuntime, index: SearchIndex, loaded: CatchUp, instance: str) -> None:
+    group = runtime.group_id(f"search-{instance}")
+    dead_letters = runtime.dead_letters(group)
+
+    async def apply(events: list[Envelope[Any]]) -> None:
+        apply_eligibility(index, events)
+
+    @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
+        runtime.topic(MATCHING_ELIGIBILITY),
+        **subscriber_options(group, batch=True, max_records=2000),
+        title="matching.eligibility (OfferEligibilityChanged)",
+        description="Read from the beginning by every search replica: eligible offers enter the in-memory "
+        "search index, others leave it.",
+    )
+    async def on_eligibility(message: KafkaMessage) -> None:
+        records = records_of(message)
+        events = await decode_all(records, MATCHING_ELIGIBILITY, dead_letters)
+        await apply_or_dead_letter(records, events, apply, dead_letters)
+        was_ready = loaded.ready.is_set()
+        loaded.observe(records)
+        if loaded.ready.is_set() and not was_ready:
+            index.compact()

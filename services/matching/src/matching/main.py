@@ -1,0 +1,87 @@
+"""Composition root: settings -> runtime, adapters, matcher and/or search index -> the FastAPI app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, FastAPI
+
+from matching.adapters.clock import FixedClock, SystemClock
+from matching.adapters.kafka import CatchUp, end_offsets
+from matching.adapters.mongo import INDEXES, MongoEligibilityLedger
+from matching.api import search_router
+from matching.consumers import register_matcher, register_search
+from matching.domain.matcher import Matcher
+from matching.domain.search import SearchIndex
+from matching.handlers import MatchingService
+from matching.ports import Clock
+from matching.settings import Settings
+from tdu_shared.geo import BasinConfig, load_basins
+from tdu_shared.runtime import ServiceRuntime
+from tdu_shared.topics import MATCHING_ELIGIBILITY, TRAININGS_SESSIONS
+
+DESCRIPTION = (
+    "Which offers come with a region-funded training near the workplace (matching.eligibility), "
+    "and the seekers' search over them."
+)
+
+
+@dataclass
+class Components:
+    """What the app is made of, reachable from tests through ``app.state.components``."""
+
+    runtime: ServiceRuntime
+    basins: BasinConfig
+    service: MatchingService | None = None
+    catalogue: CatchUp = field(default_factory=CatchUp)
+    index: SearchIndex | None = None
+    loaded: CatchUp = field(default_factory=CatchUp)
+
+
+def clock_of(settings: Settings) -> Clock:
+    return FixedClock(settings.as_of) if settings.as_of else SystemClock()
+
+
+def matcher_of(basins: BasinConfig) -> Matcher:
+    radii = [b.radius_km for b in basins.basins] + [basins.default_radius_km]
+    return Matcher(basins.radius_km, max_radius_km=max(radii))
+
+
+def build(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = ServiceRuntime("matching", settings, description=DESCRIPTION, indexes=INDEXES)
+    parts = Components(runtime, load_basins(settings.basins_file))
+    bootstrap = settings.kafka_bootstrap_servers
+    routers: list[APIRouter] = []
+    if settings.role in ("all", "matcher"):
+        ledger = MongoEligibilityLedger(runtime.db)
+        parts.service = MatchingService(
+            matcher_of(parts.basins),
+            ledger,
+            runtime.publisher,
+            clock or clock_of(settings),
+            region=settings.region,
+            window_months=settings.window_months,
+        )
+        register_matcher(runtime, parts.service, parts.catalogue, settings.instance_id)
+
+        async def expect_catalogue() -> None:
+            topic = runtime.topic(TRAININGS_SESSIONS)
+            count = await runtime.publisher.partition_count(topic)
+            parts.catalogue.expect(await end_offsets(bootstrap, topic, count))
+
+        runtime.on_started.append(expect_catalogue)
+    if settings.role in ("all", "search"):
+        parts.index = SearchIndex()
+        register_search(runtime, parts.index, parts.loaded, settings.instance_id)
+        routers.append(search_router(parts.index, parts.loaded, settings.search_max_radius_km))
+
+        async def expect_eligibility() -> None:
+            topic = runtime.topic(MATCHING_ELIGIBILITY)
+            count = await runtime.publisher.partition_count(topic)
+            parts.loaded.expect(await end_offsets(bootstrap, topic, count))
+
+        runtime.on_started.append(expect_eligibility)
+    app = runtime.http_app(routers)
+    app.state.components = parts
+    return app
