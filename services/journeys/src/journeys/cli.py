@@ -12,7 +12,7 @@ import uvicorn
 
 from journeys import handlers
 from journeys.adapters.kafka import KafkaPublisher
-from journeys.adapters.mongo import INDEXES, MongoContacts, MongoJourneys, MongoOffers, MongoTimers
+from journeys.adapters.mongo import MongoContacts, MongoJourneys, MongoOffers, MongoTimers, ensure_indexes
 from journeys.api import period_of
 from journeys.handlers import Ports, SystemClock
 from journeys.main import build
@@ -39,7 +39,7 @@ def _clock(as_of: date | None) -> Clock:
 
 
 async def _with_ports(settings: Settings, clock: Clock, work: Any) -> Any:
-    runtime = ServiceRuntime("journeys", settings, indexes=INDEXES)
+    runtime = ServiceRuntime("journeys", settings)
     ports = Ports(
         MongoJourneys(runtime.db),
         MongoOffers(runtime.db),
@@ -49,6 +49,7 @@ async def _with_ports(settings: Settings, clock: Clock, work: Any) -> Any:
         settings.region,
     )
     await runtime.start(consumers=False)
+    await ensure_indexes(runtime.db)
     try:
         return await work(ports, KafkaPublisher(runtime.publisher))
     finally:

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from journeys import handlers
 from journeys.adapters.kafka import KafkaPublisher
-from journeys.adapters.mongo import INDEXES, MongoContacts, MongoJourneys, MongoOffers, MongoTimers
+from journeys.adapters.mongo import MongoContacts, MongoJourneys, MongoOffers, MongoTimers, ensure_indexes
 from journeys.api import install_error_handlers, period_of, router
 from journeys.consumers import register_consumers
 from journeys.handlers import Ports, SystemClock
@@ -67,9 +67,8 @@ JourneyEventUnion = (
 def build(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The whole service as a FastAPI app; its lifespan starts consumers, the relay and the timer loop."""
     settings = settings or Settings()
-    runtime = ServiceRuntime(
-        "journeys", settings, description="Seeker, employer and training journeys.", indexes=INDEXES
-    )
+    # Indexes are created by our own hook (see adapters.mongo.ensure_indexes), not by the runtime.
+    runtime = ServiceRuntime("journeys", settings, description="Seeker, employer and training journeys.")
     wake_relay = asyncio.Event()
 
     def after_write() -> None:
@@ -120,7 +119,10 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
             with suppress(asyncio.CancelledError):
                 await task
 
-    runtime.on_started.append(start_loops)
+    async def create_indexes() -> None:
+        await ensure_indexes(runtime.db)
+
+    runtime.on_started.extend([create_indexes, start_loops])
     runtime.on_stopping.append(stop_loops)
     app = runtime.http_app([router(ports, publisher, settings.max_page_size)])
     install_error_handlers(app)

@@ -41,6 +41,19 @@ INDEXES = [
 ]
 
 
+async def ensure_indexes(db: AsyncDatabase[Document], specs: Sequence[IndexSpec] = INDEXES) -> None:
+    """Create the missing indexes, one at a time.
+
+    FerretDB 1.24 panics (and drops the connection) when ``create_indexes`` gets several indexes of which
+    some already exist, so ``tdu_shared.mongo.ensure_indexes`` fails on every restart there.
+    """
+    for spec in specs:
+        model = spec.model()
+        existing = {ix["name"] async for ix in await db[spec.collection].list_indexes()}
+        if model.document["name"] not in existing:
+            await db[spec.collection].create_indexes([model])
+
+
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
