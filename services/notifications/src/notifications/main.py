@@ -95,7 +95,7 @@ def build_service(settings: Settings) -> Service:
         batch_size=settings.dispatch_batch,
         concurrency=settings.dispatch_concurrency,
     )
-    loop = DeliveryLoop(dispatcher, settings.dispatch_poll_s)
+    loop = DeliveryLoop(dispatcher, settings.dispatch_poll_s, settings.dispatch_linger_s)
     consumers.register(runtime, consumers.Wiring(deliveries, contacts, clock, loop))
     runtime.broker.publisher(
         runtime.topic(NOTIFICATIONS_DELIVERIES),

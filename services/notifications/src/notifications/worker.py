@@ -14,9 +14,10 @@ log = structlog.get_logger(__name__)
 
 
 class DeliveryLoop:
-    def __init__(self, dispatcher: Dispatcher, poll_s: float) -> None:
+    def __init__(self, dispatcher: Dispatcher, poll_s: float, linger_s: float = 0.0) -> None:
         self._dispatcher = dispatcher
         self._poll_s = poll_s
+        self._linger_s = linger_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -41,6 +42,8 @@ class DeliveryLoop:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_s)
+                # a moment for more messages to come: one batch of many costs the store less than many small
+                await asyncio.sleep(self._linger_s)
             self._wake.clear()
 
     async def _quietly(self, step: Callable[[], Awaitable[int]]) -> int:
