@@ -61,6 +61,7 @@ def _aware(moment: datetime) -> datetime:
 class MongoJourneys:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._col = db["journeys"]
+        self._sent = db["relayed_events"]
 
     async def get(self, journey_id: str) -> Journey | None:
         doc = await self._col.find_one({"_id": journey_id})
@@ -125,11 +126,15 @@ class MongoJourneys:
             )
             if doc is None:
                 break
+            outbox = [item_from_doc(i) for i in doc.get("outbox", [])]
+            already = {
+                d["_id"] async for d in self._sent.find({"_id": {"$in": [i.event_id for i in outbox]}})
+            }
             claimed.append(
                 Pending(
                     doc["_id"],
                     doc["revision"],
-                    [item_from_doc(i) for i in doc.get("outbox", [])],
+                    [i for i in outbox if i.event_id not in already],
                     [timer_from_doc(t) for t in doc.get("pending_timers", [])],
                 )
             )
@@ -137,11 +142,25 @@ class MongoJourneys:
 
     async def relayed(self, journey_id: str, event_ids: Sequence[str], timer_ids: Sequence[str]) -> None:
         sent, armed = set(event_ids), set(timer_ids)
+        # The ledger of published ids makes a second publication impossible even if a concurrent write
+        # brought an already published event back into the outbox.
+        if sent:
+            await self._sent.bulk_write(
+                [
+                    UpdateOne({"_id": e}, {"$setOnInsert": {"journey_id": journey_id}}, upsert=True)
+                    for e in sent
+                ],
+                ordered=False,
+            )
         while True:
             doc = await self._col.find_one({"_id": journey_id})
             if doc is None:
                 return
-            outbox = [i for i in doc.get("outbox", []) if i["event_id"] not in sent]
+            ledger = {
+                d["_id"]
+                async for d in self._sent.find({"_id": {"$in": [i["event_id"] for i in doc["outbox"]]}})
+            }
+            outbox = [i for i in doc.get("outbox", []) if i["event_id"] not in sent | ledger]
             timers = [t for t in doc.get("pending_timers", []) if timer_from_doc(t).timer_id not in armed]
             result = await self._col.update_one(
                 {"_id": journey_id, "revision": doc["revision"]},
