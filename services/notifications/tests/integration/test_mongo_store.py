@@ -1,0 +1,113 @@
+"""The MongoDB adapters against the real store: the guarantees the dispatcher relies on."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import pytest_asyncio
+from pymongo.asynchronous.database import AsyncDatabase
+
+from notifications.adapters.mongo import MongoContactStore, MongoDeliveryStore
+from notifications.domain.model import Audience, Channel, Contact, Delivery, JourneyFacts, Status
+from notifications.ports import Outcome
+from tdu_shared.mongo import Document, connect
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 3, 10, 11, 0, tzinfo=UTC)
+
+
+@pytest_asyncio.fixture
+async def db(mongodb_url: str, mongo_db_name: str) -> AsyncIterator[AsyncDatabase[Document]]:
+    client = connect(mongodb_url)
+    yield client[mongo_db_name]
+    await client.close()
+
+
+def delivery(key: str, recipient: str = "S1") -> Delivery:
+    facts = JourneyFacts(
+        "5d6f3c1e-0000-4000-8000-000000000001",
+        "ApplicationSubmitted",
+        NOW,
+        "44",
+        "4410",
+        "J1",
+        recipient,
+        None,
+        None,
+        None,
+        {"offer_title": "Soudeur"},
+    )
+    return Delivery(
+        key,
+        facts,
+        recipient,
+        Audience.SEEKER,
+        Channel.EMAIL,
+        "candidature_envoyee",
+        Status.PENDING,
+        0,
+        NOW,
+        NOW,
+    )
+
+
+async def test_a_key_is_stored_once_and_claimed_once(db: AsyncDatabase[Document]) -> None:
+    store = MongoDeliveryStore(db)
+    assert await store.add([delivery("k1"), delivery("k2")]) == ["k1", "k2"]
+    assert await store.add([delivery("k1")]) == []
+    claimed = await store.claim(NOW, NOW + timedelta(seconds=30), 10)
+    assert sorted(d.key for d in claimed) == ["k1", "k2"]
+    assert await MongoDeliveryStore(db).claim(NOW, NOW + timedelta(seconds=30), 10) == []  # another instance
+
+
+async def test_a_sent_delivery_is_never_planned_or_claimed_again(db: AsyncDatabase[Document]) -> None:
+    store = MongoDeliveryStore(db)
+    await store.add([delivery("k1")])
+    [claimed] = await store.claim(NOW, NOW + timedelta(seconds=30), 10)
+    await store.record([Outcome(claimed, Status.SENT, "sent", attempts=1, sent_day="2026-03-10")])
+    assert await store.add([delivery("k1")]) == []
+    assert await store.claim(NOW + timedelta(hours=1), NOW + timedelta(hours=2), 10) == []
+    assert await store.sent_on(["S1"], "2026-03-10") == {"S1": 1}
+    [report] = await store.unreported(10)
+    assert (report.delivery.key, report.published) == ("k1", "sent")
+    await store.mark_reported([report.report_key])
+    assert await store.unreported(10) == []
+
+
+async def test_a_claim_whose_lease_ran_out_comes_back_marked_in_flight(db: AsyncDatabase[Document]) -> None:
+    store = MongoDeliveryStore(db)
+    await store.add([delivery("k1")])
+    await store.claim(NOW, NOW + timedelta(seconds=2), 10)  # the process dies here
+    assert await store.claim(NOW + timedelta(seconds=1), NOW + timedelta(seconds=3), 10) == []
+    [again] = await store.claim(NOW + timedelta(seconds=2), NOW + timedelta(seconds=4), 10)
+    assert again.was_in_flight
+
+
+async def test_erasure_removes_deliveries_and_contact(db: AsyncDatabase[Document]) -> None:
+    store, contacts = MongoDeliveryStore(db), MongoContactStore(db)
+    await contacts.upsert(Contact("S1", "seeker", "Camille", "c@example.org", None, True, False), NOW)
+    await store.add([delivery("k1")])
+    assert await store.erase_recipient("S1") == 2  # the outbox entry and the key
+    await contacts.erase("S1")
+    assert await contacts.get_many(["S1"]) == {}
+    assert await store.claim(NOW, NOW + timedelta(seconds=30), 10) == []
+
+
+async def test_contact_update_keeps_opt_outs_and_ignores_stale_versions(db: AsyncDatabase[Document]) -> None:
+    contacts = MongoContactStore(db)
+    await contacts.upsert(
+        Contact("S1", "seeker", "Camille", "c@example.org", "06 12 34 56 78", True, True), NOW
+    )
+    await contacts.opt_out("S1", Channel.EMAIL)
+    await contacts.upsert(
+        Contact("S1", "seeker", "Camille B.", "c@example.org", None, True, True), NOW + timedelta(hours=1)
+    )
+    await contacts.upsert(
+        Contact("S1", "seeker", "Old", "old@example.org", None, True, True), NOW - timedelta(hours=1)
+    )
+    [stored] = (await contacts.get_many(["S1"])).values()
+    assert (stored.display_name, stored.opted_out_email, stored.known) == ("Camille B.", True, True)
+    assert await contacts.opt_out_phone("+33612345678") == []  # the newer version has no phone
