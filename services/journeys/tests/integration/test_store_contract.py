@@ -1,0 +1,126 @@
+"""One contract for the journey and timer stores, run on the in-memory fake and on the real store."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from journeys.adapters.memory import MemoryJourneys, MemoryTimers
+from journeys.adapters.mongo import MongoJourneys, MongoTimers, ensure_indexes
+from journeys.domain.model import Journey
+from journeys.domain.timers import Timer
+from journeys.ports import JourneyQuery, JourneyStore, OutboxItem, TimerStore, Write
+from tdu_shared.contracts.journeys import JourneyState, ReminderKind
+from tdu_shared.mongo import connect
+
+NOW = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", pytest.param("mongo", marks=pytest.mark.integration)])
+async def stores(request: pytest.FixtureRequest) -> AsyncIterator[tuple[JourneyStore, TimerStore]]:
+    if request.param == "memory":
+        yield MemoryJourneys(), MemoryTimers()
+        return
+    mongodb_url = request.getfixturevalue("mongodb_url")
+    name = f"contract{uuid.uuid4().hex[:10]}"
+    client = connect(mongodb_url)
+    await ensure_indexes(client[name])
+    await ensure_indexes(client[name])  # a restart: nothing to create, nothing fails
+    try:
+        yield MongoJourneys(client[name]), MongoTimers(client[name])
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+def journey(jid: str = "J1", seeker: str = "U1", basin: str = "4410", minutes: int = 0) -> Journey:
+    at = NOW + timedelta(minutes=minutes)
+    return Journey(
+        journey_id=jid,
+        offer_id="OFFER-1",
+        region="44",
+        basin=basin,
+        seeker_id=seeker,
+        state=JourneyState.APPLIED,
+        created_at=at,
+        updated_at=at,
+        employer_id="E1",
+    )
+
+
+def item(event_id: str, topic: str = "journeys.events", key: str = "J1") -> OutboxItem:
+    return OutboxItem(event_id, topic, key, "{}")
+
+
+async def test_a_journey_is_created_once(stores: tuple[JourneyStore, TimerStore]) -> None:
+    journeys, _ = stores
+    assert await journeys.create(Write(journey(), [item("e1")], command_key="k1"))
+    assert not await journeys.create(Write(journey(), [item("e2")], command_key="k2"))
+    stored = await journeys.get("J1")
+    assert stored is not None and stored.revision == 1 and await journeys.seen("J1", "k1")
+
+
+async def test_an_update_on_a_stale_revision_is_refused(stores: tuple[JourneyStore, TimerStore]) -> None:
+    journeys, _ = stores
+    await journeys.create(Write(journey()))
+    changed = journey()
+    changed.state = JourneyState.DECLINED
+    assert await journeys.update(Write(changed, [item("e2")], command_key="k2"), expected_revision=1)
+    assert not await journeys.update(Write(journey(), command_key="k3"), expected_revision=1)
+    stored = await journeys.get("J1")
+    assert stored is not None and (stored.state, stored.revision) == (JourneyState.DECLINED, 2)
+    assert await journeys.seen("J1", "k2") and not await journeys.seen("J1", "k3")
+
+
+async def test_pending_events_are_claimed_by_one_relay_and_removed_once_relayed(
+    stores: tuple[JourneyStore, TimerStore],
+) -> None:
+    journeys, _ = stores
+    await journeys.create(Write(journey(), [item("e1"), item("e2")]))
+    [claimed] = await journeys.pending(10, NOW, 10)
+    assert [i.event_id for i in claimed.outbox] == ["e1", "e2"]
+    assert await journeys.pending(10, NOW, 10) == []
+    await journeys.relayed("J1", ["e1", "e2"], [])
+    assert await journeys.pending(10, NOW + timedelta(minutes=1), 10) == []
+
+
+async def test_pages_are_filtered_and_newest_first(stores: tuple[JourneyStore, TimerStore]) -> None:
+    journeys, _ = stores
+    for n in range(3):
+        await journeys.create(Write(journey(f"J{n}", basin="4410", minutes=n)))
+    await journeys.create(Write(journey("N1", basin="4412")))
+    page = await journeys.find(JourneyQuery(basin="4410"), skip=0, limit=2)
+    assert page.total == 3 and [j.journey_id for j in page.items] == ["J2", "J1"]
+
+
+async def test_forgetting_a_person_drops_their_pending_contact_events(
+    stores: tuple[JourneyStore, TimerStore],
+) -> None:
+    journeys, _ = stores
+    await journeys.create(Write(journey(), [item("e1"), item("c1", "contacts", "U1")]))
+    assert await journeys.forget_person("U1") == 1
+    [claimed] = await journeys.pending(10, NOW, 10)
+    assert [i.event_id for i in claimed.outbox] == ["e1"]
+
+
+async def test_two_claimers_never_get_the_same_timer(stores: tuple[JourneyStore, TimerStore]) -> None:
+    _, timers = stores
+    timer = Timer("J1", ReminderKind.EMPLOYER_NO_ANSWER_7D, NOW, "applied")
+    await timers.arm([timer])
+    await timers.arm([timer])
+    claims = await asyncio.gather(*(timers.claim_due(NOW + timedelta(seconds=1), 60) for _ in range(4)))
+    assert [c.timer_id for c in claims if c is not None] == [timer.timer_id]
+    await timers.finish(timer.timer_id, "fired", NOW)
+    assert await timers.claim_due(NOW + timedelta(hours=2), 60) is None
+
+
+async def test_a_timer_not_yet_due_is_not_claimed(stores: tuple[JourneyStore, TimerStore]) -> None:
+    _, timers = stores
+    await timers.arm([Timer("J1", ReminderKind.FOLLOW_UP_6M, NOW + timedelta(days=1), "2027-01-01")])
+    assert await timers.claim_due(NOW, 60) is None
+    claimed = await timers.claim_due(NOW + timedelta(days=1), 60)
+    assert claimed is not None and claimed.kind == ReminderKind.FOLLOW_UP_6M
