@@ -1,7 +1,8 @@
 """Use cases: submissions in, stored offers and events out; refreshes; blacklist; outbox recovery.
 
-Every change follows one order: the new documents are written with the events they owe (their outbox),
-the events are published, then the outbox is cleared. A crash in between republishes the same events
+Every change follows one order: the events a batch owes are written to the outbox (one document per
+batch), the new documents are written, the events are published, then the outbox entry is deleted. A
+crash in between republishes the same events at the next batch or at start
 (same event ids) at the next delivery or at start, so nothing is lost and consumers can deduplicate.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID, uuid4, uuid5
 
 from offers.domain.contacts import employer_person_id
 from offers.domain.france_travail import parse_france_travail
@@ -23,7 +24,7 @@ from offers.domain.normalise import normalise
 from offers.domain.refresh import Refresh, refresh_complete
 from offers.domain.rome import RomeLookup
 from offers.domain.versions import Outcome, Stored, decide
-from offers.ports import Clock, Doc, Effects, OfferStore, Publisher
+from offers.ports import Clock, Doc, Effects, Entry, OfferStore, Publisher
 from offers.schema import parse_employer, parse_partner
 from tdu_shared.contracts.common import Place, Precision
 from tdu_shared.contracts.contacts import ContactUpserted
@@ -178,11 +179,11 @@ def _envelope(
     )
 
 
-def outbox_entry(spec: TopicSpec, key: str, envelope: Envelope[Any]) -> dict[str, str]:
+def outbox_entry(spec: TopicSpec, key: str, envelope: Envelope[Any]) -> Entry:
     return {"topic": spec.name, "key": key, "value": encode(envelope).decode()}
 
 
-def outgoing_of(entry: dict[str, str]) -> Outgoing:
+def outgoing_of(entry: Entry) -> Outgoing:
     return Outgoing(_SPECS[entry["topic"]], entry["key"], decode_event(entry["value"].encode()))
 
 
@@ -190,7 +191,7 @@ def stored_of(doc: Doc) -> Stored:
     return Stored(doc["revision"], doc["updated_at"], doc["fingerprint"], doc.get("withdrawn_reason"))
 
 
-def offer_doc(p: Prepared, state: OfferState, outbox: list[dict[str, str]], refresh_id: str | None) -> Doc:
+def offer_doc(p: Prepared, state: OfferState, refresh_id: str | None) -> Doc:
     return {
         "_id": state.offer_id,
         "status": "published",
@@ -211,29 +212,37 @@ def offer_doc(p: Prepared, state: OfferState, outbox: list[dict[str, str]], refr
         "notes": list(p.offer.notes),
         "state": state.model_dump(mode="json"),
         "last_refresh": refresh_id,
-        "outbox": outbox,
     }
 
 
-def withdrawn_doc(doc: Doc, reason: str, now: datetime, deps: Deps, sub: Submission | None = None) -> Doc:
+def withdrawn(
+    doc: Doc, reason: str, now: datetime, deps: Deps, sub: Submission | None = None
+) -> tuple[Doc, Entry]:
+    """The withdrawn document and the OfferWithdrawn it owes."""
     revision = doc["revision"] + 1
     payload = OfferWithdrawn(offer_id=doc["_id"], reason=reason, withdrawn_at=now)
-    envelope = _envelope(
-        payload, doc.get("basin"), deps, event_id("OfferWithdrawn", doc["_id"], revision), sub
-    )
+    eid = event_id("OfferWithdrawn", doc["_id"], revision)
+    entry = outbox_entry(OFFERS_STATE, doc["_id"], _envelope(payload, doc.get("basin"), deps, eid, sub))
     state = {**doc["state"], "revision": revision}
-    return {
-        **doc,
-        "status": "withdrawn",
-        "withdrawn_reason": reason,
-        "withdrawn_at": now,
-        "revision": revision,
-        "state": state,
-        "outbox": [*doc.get("outbox", []), outbox_entry(OFFERS_STATE, doc["_id"], envelope)],
-    }
+    changes = {"status": "withdrawn", "withdrawn_reason": reason, "withdrawn_at": now, "revision": revision}
+    return {**doc, **changes, "state": state}, entry
 
 
 # ---------------------------------------------------------------- submissions
+
+
+@dataclass
+class _Batch:
+    """What the batch's decisions have produced so far (documents as they are now, events owed)."""
+
+    stored: dict[str, Doc]
+    contacts: dict[str, Doc]
+    blacklist: set[str]
+    existing_offers: set[str]
+    existing_contacts: set[str]
+    written: dict[str, Doc] = field(default_factory=dict)
+    new_contacts: dict[str, Doc] = field(default_factory=dict)
+    outbox: list[Entry] = field(default_factory=list)
 
 
 async def submit_batch(items: Sequence[Submission], deps: Deps) -> BatchResult:
@@ -249,61 +258,53 @@ async def submit_batch(items: Sequence[Submission], deps: Deps) -> BatchResult:
     person_ids = list(dict.fromkeys(p.contact.person_id for _, p in prepared if p.contact))
     stored = await deps.store.load_offers(ids)
     contacts = await deps.store.load_contacts(person_ids)
-    blacklist = await deps.store.blacklisted(ids, person_ids)
+    batch = _Batch(
+        stored, contacts, await deps.store.blacklisted(ids, person_ids), set(stored), set(contacts)
+    )
     effects = Effects(refresh_markers=[(i.refresh_id, i.marker) for i in items if i.refresh_id and i.marker])
-    pending = [e for doc in stored.values() for e in doc.get("outbox", [])]
-    written: dict[str, Doc] = {}
-    new_contacts: dict[str, Doc] = {}
     for item, p in prepared:
-        outcome = _apply(item, p, stored, contacts, blacklist, written, new_contacts, deps)
-        result.outcomes[outcome] += 1
-        if item.refresh_id and p.state.offer_id not in written:
+        result.outcomes[_apply(item, p, batch, deps)] += 1
+        if item.refresh_id and p.state.offer_id not in batch.written:
             effects.refresh_touches[p.state.offer_id] = item.refresh_id
-    effects.offers, effects.contacts = list(written.values()), list(new_contacts.values())
-    await _commit(effects, pending, deps)
+    for offer_id, doc in batch.written.items():
+        (effects.changed_offers if offer_id in batch.existing_offers else effects.new_offers).append(doc)
+    for person_id, doc in batch.new_contacts.items():
+        (effects.changed_contacts if person_id in batch.existing_contacts else effects.new_contacts).append(
+            doc
+        )
+    effects.outbox = batch.outbox
+    await _commit(effects, deps)
     for refresh_id in {i.refresh_id for i in items if i.refresh_id}:
         await complete_refresh_if_done(refresh_id, deps)
     return result
 
 
-def _apply(
-    item: Submission,
-    p: Prepared,
-    stored: dict[str, Doc],
-    contacts: dict[str, Doc],
-    blacklist: set[str],
-    written: dict[str, Doc],
-    new_contacts: dict[str, Doc],
-    deps: Deps,
-) -> Outcome:
+def _apply(item: Submission, p: Prepared, batch: _Batch, deps: Deps) -> Outcome:
     offer_id = p.state.offer_id
-    doc = stored.get(offer_id)
-    banned = offer_id in blacklist or (p.contact is not None and p.contact.person_id in blacklist)
+    doc = batch.stored.get(offer_id)
+    banned = offer_id in batch.blacklist or (p.contact is not None and p.contact.person_id in batch.blacklist)
     outcome, revision = decide(stored_of(doc) if doc else None, p.state.updated_at, p.fingerprint, banned)
     if outcome is Outcome.BLACKLISTED and doc is not None and doc["status"] == "published":
-        written[offer_id] = stored[offer_id] = withdrawn_doc(doc, "blacklisted", deps.clock(), deps, item)
+        gone, entry = withdrawn(doc, "blacklisted", deps.clock(), deps, item)
+        batch.written[offer_id] = batch.stored[offer_id] = gone
+        batch.outbox.append(entry)
     if outcome not in (Outcome.PUBLISHED, Outcome.UPDATED):
         return outcome
     state = p.state.model_copy(update={"revision": revision})
     payload = OfferPublished(offer=state) if outcome is Outcome.PUBLISHED else OfferUpdated(offer=state)
     envelope = _envelope(payload, state.basin, deps, event_id(payload.event_type, offer_id, revision), item)
-    outbox = [*(doc or {}).get("outbox", []), outbox_entry(OFFERS_STATE, offer_id, envelope)]
-    written[offer_id] = stored[offer_id] = offer_doc(p, state, outbox, item.refresh_id)
+    batch.outbox.append(outbox_entry(OFFERS_STATE, offer_id, envelope))
+    batch.written[offer_id] = batch.stored[offer_id] = offer_doc(p, state, item.refresh_id)
     if p.contact is not None:
-        _contact_change(p.contact, state.basin, contacts, new_contacts, deps, item)
+        _contact_change(p.contact, state.basin, batch, deps, item)
     return outcome
 
 
 def _contact_change(
-    card: ContactCard,
-    basin: str | None,
-    contacts: dict[str, Doc],
-    new_contacts: dict[str, Doc],
-    deps: Deps,
-    item: Submission,
+    card: ContactCard, basin: str | None, batch: _Batch, deps: Deps, item: Submission
 ) -> None:
     fingerprint = hashlib.sha256(f"{card.email}|{card.display_name}".encode()).hexdigest()
-    known = contacts.get(card.person_id)
+    known = batch.contacts.get(card.person_id)
     if known is not None and known["fingerprint"] == fingerprint:
         return
     payload = ContactUpserted(
@@ -314,30 +315,29 @@ def _contact_change(
         consent_email=True,
         consent_sms=False,
     )
-    envelope = _envelope(payload, basin, deps, event_id("ContactUpserted", card.person_id, fingerprint), item)
+    eid = event_id("ContactUpserted", card.person_id, fingerprint)
+    batch.outbox.append(outbox_entry(CONTACTS, card.person_id, _envelope(payload, basin, deps, eid, item)))
     doc = {
         "_id": card.person_id,
         "email": card.email,
         "display_name": card.display_name,
         "fingerprint": fingerprint,
-        "outbox": [outbox_entry(CONTACTS, card.person_id, envelope)],
     }
-    contacts[card.person_id] = new_contacts[card.person_id] = doc
+    batch.contacts[card.person_id] = batch.new_contacts[card.person_id] = doc
 
 
-async def _commit(effects: Effects, pending: list[dict[str, str]], deps: Deps) -> None:
+async def _commit(effects: Effects, deps: Deps) -> int:
+    """Outbox, then documents, then events, then the outbox entries are gone. Returns events published."""
+    pending = await deps.store.pending_outbox()
+    batch_id = uuid4().hex if effects.outbox else None
     if not effects.empty():
-        await deps.store.save(effects)
-    outbox = [e for d in effects.offers for e in d["outbox"]] + [
-        e for d in effects.contacts for e in d["outbox"]
-    ]
-    seen = {e["value"] for e in outbox}
-    outbox = [e for e in pending if e["value"] not in seen] + outbox
-    if outbox:
-        await deps.publisher.publish_many([outgoing_of(e) for e in outbox])
-        offer_ids = list(dict.fromkeys(e["key"] for e in outbox if e["topic"] == OFFERS_STATE.name))
-        person_ids = list(dict.fromkeys(e["key"] for e in outbox if e["topic"] == CONTACTS.name))
-        await deps.store.clear_outbox(offer_ids, person_ids)
+        await deps.store.save(effects, batch_id)
+    seen = {e["value"] for e in effects.outbox}
+    entries = [e for _, es in pending for e in es if e["value"] not in seen] + effects.outbox
+    if entries:
+        await deps.publisher.publish_many([outgoing_of(e) for e in entries])
+        await deps.store.clear_outbox([b for b, _ in pending] + ([batch_id] if batch_id else []))
+    return len(entries)
 
 
 # ---------------------------------------------------------------- refreshes
@@ -355,13 +355,13 @@ async def complete_refresh_if_done(refresh_id: str, deps: Deps) -> int:
     if refresh is None or not refresh_complete(refresh, await deps.store.refresh_seen(refresh_id)):
         return 0
     now = deps.clock()
-    docs = [
-        withdrawn_doc(d, "missing_from_refresh", now, deps)
+    changes = [
+        withdrawn(d, "missing_from_refresh", now, deps)
         for d in await deps.store.missing_from_refresh(refresh)
     ]
-    await _commit(Effects(offers=docs), [], deps)
+    await _commit(Effects(changed_offers=[d for d, _ in changes], outbox=[e for _, e in changes]), deps)
     await deps.store.close_refresh(refresh_id)
-    return len(docs)
+    return len(changes)
 
 
 # ---------------------------------------------------------------- blacklist and recovery
@@ -372,17 +372,14 @@ async def blacklist(offer_id: str | None, employer_email: str | None, deps: Deps
     person_id = employer_person_id(employer_email) if employer_email else None
     now = deps.clock()
     await deps.store.add_to_blacklist(offer_id, person_id, now)
-    docs = [
-        withdrawn_doc(d, "blacklisted", now, deps)
+    changes = [
+        withdrawn(d, "blacklisted", now, deps)
         for d in await deps.store.published_offers_of(offer_id, person_id)
     ]
-    await _commit(Effects(offers=docs), [], deps)
-    return [d["_id"] for d in docs]
+    await _commit(Effects(changed_offers=[d for d, _ in changes], outbox=[e for _, e in changes]), deps)
+    return [d["_id"] for d, _ in changes]
 
 
-async def publish_outbox(deps: Deps, limit: int = 10_000) -> int:
+async def publish_outbox(deps: Deps) -> int:
     """Publish what a crash left in the outbox (at start). Returns the number of events published."""
-    offers, contacts = await deps.store.with_outbox(limit)
-    entries = [e for d in offers + contacts for e in d["outbox"]]
-    await _commit(Effects(), entries, deps)
-    return len(entries)
+    return await _commit(Effects(), deps)

@@ -12,19 +12,32 @@ from tdu_shared.kafka import Outgoing
 
 Doc = dict[str, Any]
 """A stored offer or contact as a plain document (see adapters/mongo.py for its fields)."""
+Entry = dict[str, str]
+"""An event owed to Kafka: {"topic": registry name, "key": ..., "value": encoded envelope}."""
 
 
 @dataclass
 class Effects:
     """Everything one batch changes in the store, written at once before its events are published."""
 
-    offers: list[Doc] = field(default_factory=list)  # whole documents, upserted by _id
-    contacts: list[Doc] = field(default_factory=list)  # whole documents, upserted by _id
+    new_offers: list[Doc] = field(default_factory=list)  # whole documents, not stored yet
+    changed_offers: list[Doc] = field(default_factory=list)  # whole documents replacing stored ones
+    new_contacts: list[Doc] = field(default_factory=list)
+    changed_contacts: list[Doc] = field(default_factory=list)
+    outbox: list[Entry] = field(default_factory=list)  # events owed, in publishing order
     refresh_touches: dict[str, str] = field(default_factory=dict)  # offer id -> refresh id that carried it
     refresh_markers: list[tuple[str, str]] = field(default_factory=list)  # (refresh id, record marker)
 
     def empty(self) -> bool:
-        return not (self.offers or self.contacts or self.refresh_touches or self.refresh_markers)
+        return not (
+            self.new_offers
+            or self.changed_offers
+            or self.new_contacts
+            or self.changed_contacts
+            or self.outbox
+            or self.refresh_touches
+            or self.refresh_markers
+        )
 
 
 @dataclass(frozen=True)
@@ -45,13 +58,15 @@ class OfferStore(Protocol):
         """The given offer ids and employer person ids that are on the blacklist."""
         ...
 
-    async def save(self, effects: Effects) -> None: ...
-
-    async def clear_outbox(self, offer_ids: Sequence[str], person_ids: Sequence[str]) -> None: ...
-
-    async def with_outbox(self, limit: int) -> tuple[list[Doc], list[Doc]]:
-        """Offers and contacts whose events may not have been published yet."""
+    async def save(self, effects: Effects, outbox_id: str | None) -> None:
+        """Write the outbox entry (under ``outbox_id``) first, then the documents."""
         ...
+
+    async def pending_outbox(self) -> list[tuple[str, list[Entry]]]:
+        """Outbox entries whose events may not have been published yet (a crash, a broker outage)."""
+        ...
+
+    async def clear_outbox(self, outbox_ids: Sequence[str]) -> None: ...
 
     async def save_refresh(self, refresh: Refresh) -> None: ...
 

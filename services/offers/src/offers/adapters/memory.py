@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from offers.domain.refresh import Refresh, scope_filter
-from offers.ports import Doc, Effects, OfferQuery
+from offers.ports import Doc, Effects, Entry, OfferQuery
 
 
 class InMemoryOfferStore:
@@ -18,6 +18,7 @@ class InMemoryOfferStore:
         self.blacklist: set[str] = set()
         self.refreshes: dict[str, tuple[Refresh, bool]] = {}
         self.refresh_records: dict[str, str] = {}
+        self.outbox: dict[str, list[Entry]] = {}
         self.saves = 0
 
     async def load_offers(self, ids: Sequence[str]) -> dict[str, Doc]:
@@ -29,30 +30,26 @@ class InMemoryOfferStore:
     async def blacklisted(self, offer_ids: Sequence[str], person_ids: Sequence[str]) -> set[str]:
         return {i for i in [*offer_ids, *person_ids] if i in self.blacklist}
 
-    async def save(self, effects: Effects) -> None:
+    async def save(self, effects: Effects, outbox_id: str | None) -> None:
         self.saves += 1
-        for doc in effects.offers:
+        if effects.outbox and outbox_id:
+            self.outbox[outbox_id] = copy.deepcopy(effects.outbox)
+        for doc in [*effects.new_offers, *effects.changed_offers]:
             self.offers[doc["_id"]] = copy.deepcopy(doc)
         for offer_id, refresh_id in effects.refresh_touches.items():
             if offer_id in self.offers:
                 self.offers[offer_id]["last_refresh"] = refresh_id
-        for doc in effects.contacts:
+        for doc in [*effects.new_contacts, *effects.changed_contacts]:
             self.contacts[doc["_id"]] = copy.deepcopy(doc)
         for refresh_id, marker in effects.refresh_markers:
             self.refresh_records[f"{refresh_id}:{marker}"] = refresh_id
 
-    async def clear_outbox(self, offer_ids: Sequence[str], person_ids: Sequence[str]) -> None:
-        for i in offer_ids:
-            if i in self.offers:
-                self.offers[i]["outbox"] = []
-        for i in person_ids:
-            if i in self.contacts:
-                self.contacts[i]["outbox"] = []
+    async def pending_outbox(self) -> list[tuple[str, list[Entry]]]:
+        return [(k, copy.deepcopy(v)) for k, v in self.outbox.items()]
 
-    async def with_outbox(self, limit: int) -> tuple[list[Doc], list[Doc]]:
-        offers = [copy.deepcopy(d) for d in self.offers.values() if d.get("outbox")][:limit]
-        contacts = [copy.deepcopy(d) for d in self.contacts.values() if d.get("outbox")][:limit]
-        return offers, contacts
+    async def clear_outbox(self, outbox_ids: Sequence[str]) -> None:
+        for outbox_id in outbox_ids:
+            self.outbox.pop(outbox_id, None)
 
     async def save_refresh(self, refresh: Refresh) -> None:
         closed = self.refreshes.get(refresh.refresh_id, (refresh, False))[1]

@@ -3,24 +3,29 @@
 Collections:
 - ``offers``: one document per offer id: public state (``state``), status, revision, fingerprint, the
   fields queries filter on (basin, rome_fiche, rome_code, departement, source, partner), the refresh that
-  last carried it, and the ``outbox`` of events not yet acknowledged by Kafka. No personal data.
+  last carried it. No personal data.
 - ``contacts``: employer contacts (personal data) by opaque person id, apart from the offers.
 - ``blacklist``: ``offer:<id>`` and ``employer:<hash>`` entries.
 - ``refreshes`` and ``refresh_records``: end markers of full refreshes and the records seen for each.
+- ``outbox``: one document per batch holding the events it owes, deleted once Kafka acknowledged them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import DESCENDING, ReplaceOne, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from offers.domain.refresh import Refresh, scope_filter
-from offers.ports import Doc, Effects, OfferQuery
+from offers.ports import Doc, Effects, Entry, OfferQuery
 from tdu_shared.mongo import IndexSpec, asc
+
+DUPLICATE_KEY = 11000
 
 INDEXES = [
     IndexSpec("offers", asc("status", "basin", "rome_fiche")),
@@ -34,6 +39,20 @@ INDEXES = [
 ]
 
 
+async def _insert_or_replace(collection: AsyncCollection[Doc], new: list[Doc], changed: list[Doc]) -> None:
+    replace = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in changed]
+    if new:
+        try:
+            await collection.insert_many(new, ordered=False)
+        except BulkWriteError as exc:  # stored meanwhile by another consumer: replace those
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+            failed = {e["op"]["_id"] for e in exc.details["writeErrors"]}
+            replace += [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in new if d["_id"] in failed]
+    if replace:
+        await collection.bulk_write(replace, ordered=False)
+
+
 class MongoOfferStore:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self.offers = db["offers"]
@@ -41,6 +60,7 @@ class MongoOfferStore:
         self.blacklist = db["blacklist"]
         self.refreshes = db["refreshes"]
         self.refresh_records = db["refresh_records"]
+        self.outbox = db["outbox"]
 
     async def load_offers(self, ids: Sequence[str]) -> dict[str, Doc]:
         if not ids:
@@ -59,35 +79,33 @@ class MongoOfferStore:
         found = self.blacklist.find({"_id": {"$in": keys}}, {"value": 1})
         return {d["value"] async for d in found}
 
-    async def save(self, effects: Effects) -> None:
-        if effects.offers or effects.refresh_touches:
-            ops: list[Any] = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in effects.offers]
-            ops += [
+    async def save(self, effects: Effects, outbox_id: str | None) -> None:
+        """New documents with insert_many (FerretDB upserts cost a scan each), changed ones replaced."""
+        if effects.outbox and outbox_id:
+            await self.outbox.insert_one(
+                {"_id": outbox_id, "events": effects.outbox, "at": datetime.now(UTC)}
+            )
+        await _insert_or_replace(self.offers, effects.new_offers, effects.changed_offers)
+        if effects.refresh_touches:
+            touches = [
                 UpdateOne({"_id": i}, {"$set": {"last_refresh": r}})
                 for i, r in effects.refresh_touches.items()
             ]
-            await self.offers.bulk_write(ops, ordered=False)
-        if effects.contacts:
-            contact_ops = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in effects.contacts]
-            await self.contacts.bulk_write(contact_ops, ordered=False)
+            await self.offers.bulk_write(touches, ordered=False)
+        await _insert_or_replace(self.contacts, effects.new_contacts, effects.changed_contacts)
         if effects.refresh_markers:
-            marker_ops = [
+            markers = [
                 UpdateOne({"_id": f"{r}:{m}"}, {"$set": {"refresh_id": r}}, upsert=True)
                 for r, m in effects.refresh_markers
             ]
-            await self.refresh_records.bulk_write(marker_ops, ordered=False)
+            await self.refresh_records.bulk_write(markers, ordered=False)
 
-    async def clear_outbox(self, offer_ids: Sequence[str], person_ids: Sequence[str]) -> None:
-        if offer_ids:
-            await self.offers.update_many({"_id": {"$in": list(offer_ids)}}, {"$set": {"outbox": []}})
-        if person_ids:
-            await self.contacts.update_many({"_id": {"$in": list(person_ids)}}, {"$set": {"outbox": []}})
+    async def pending_outbox(self) -> list[tuple[str, list[Entry]]]:
+        return [(d["_id"], d["events"]) async for d in self.outbox.find({}).sort("at", 1)]
 
-    async def with_outbox(self, limit: int) -> tuple[list[Doc], list[Doc]]:
-        pending = {"outbox.topic": {"$exists": True}}
-        offers = [d async for d in self.offers.find(pending).limit(limit)]
-        contacts = [d async for d in self.contacts.find(pending).limit(limit)]
-        return offers, contacts
+    async def clear_outbox(self, outbox_ids: Sequence[str]) -> None:
+        for outbox_id in outbox_ids:
+            await self.outbox.delete_one({"_id": outbox_id})
 
     async def save_refresh(self, refresh: Refresh) -> None:
         doc = {
@@ -147,9 +165,9 @@ class MongoOfferStore:
         if query.rome:
             match["$or"] = [{"rome_fiche": query.rome}, {"rome_code": query.rome}]
         total = await self.offers.count_documents(match)
-        cursor = self.offers.find(match, {"outbox": 0}).sort([("updated_at", DESCENDING), ("_id", 1)])
+        cursor = self.offers.find(match).sort([("updated_at", DESCENDING), ("_id", 1)])
         docs = [d async for d in cursor.skip((query.page - 1) * query.size).limit(query.size)]
         return docs, total
 
     async def get_offer(self, offer_id: str) -> Doc | None:
-        return await self.offers.find_one({"_id": offer_id}, {"outbox": 0})
+        return await self.offers.find_one({"_id": offer_id})
