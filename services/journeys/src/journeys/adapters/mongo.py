@@ -68,7 +68,9 @@ class MongoJourneys:
         return journey_from_doc(doc) if doc else None
 
     async def seen(self, journey_id: str, key: str) -> bool:
-        return await self._col.count_documents({"_id": journey_id, "keys": key}) > 0
+        # Filter on _id alone: FerretDB scans the whole collection for any other filter.
+        doc = await self._col.find_one({"_id": journey_id}, {"keys": 1})
+        return doc is not None and key in doc.get("keys", [])
 
     async def create(self, write: Write) -> bool:
         doc = journey_to_doc(write.journey)
