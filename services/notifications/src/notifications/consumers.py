@@ -84,8 +84,8 @@ def register(runtime: ServiceRuntime, wiring: Wiring) -> None:
                 facts.append(facts_of(decode_event(record.value, expected=JOURNEYS_EVENTS.event_types)))
             except InvalidMessage as exc:
                 await journeys_dlq.send(record, exc.reason, type(exc).__name__)
-        if facts and await handlers.record_planned(facts, wiring.deliveries, wiring.clock):
-            wiring.loop.wake()
+        if facts:
+            wiring.loop.offer(await handlers.record_planned(facts, wiring.deliveries, wiring.clock))
 
     contacts_group = runtime.group_id("contacts")
     contacts_dlq = runtime.dead_letters(contacts_group)

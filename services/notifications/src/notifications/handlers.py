@@ -41,15 +41,17 @@ STOP_WORDS = {"STOP", "STOP SMS", "ARRET", "ARRÊT", "DESINSCRIPTION"}
 
 async def record_planned(
     events: Sequence[JourneyFacts], deliveries: DeliveryStore, clock: Clock
-) -> list[str]:
-    """Store every message the events call for (pending, due now). A replayed event adds nothing."""
+) -> list[Delivery]:
+    """Store every message the events call for (pending, due now); the new ones back.
+    A replayed event adds nothing."""
     now = clock.now()
     planned = [
         Delivery(m.key, facts, m.recipient_id, m.audience, m.channel, m.template, Status.PENDING, 0, now, now)
         for facts in events
         for m in plan(facts)
     ]
-    return await deliveries.add(planned) if planned else []
+    new = set(await deliveries.add(planned)) if planned else set()
+    return [d for d in planned if d.key in new]
 
 
 # ---------------------------------------------------------------- delivering
@@ -105,10 +107,14 @@ class Dispatcher:
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.concurrency)
 
-    async def run_once(self) -> int:
-        """Claim due deliveries, decide, send, record, publish. Returns how many were claimed."""
+    async def run_once(self, fresh: Sequence[Delivery] = ()) -> int:
+        """Claim due deliveries (``fresh`` ones just stored, else those the store finds due), decide, send,
+        record, publish. Returns how many were claimed."""
         now = self.clock.now()
-        claimed = await self.deliveries.claim(now, now + self.lease, self.batch_size)
+        if fresh:
+            claimed = await self.deliveries.claim_these(fresh, now + self.lease)
+        else:
+            claimed = await self.deliveries.claim(now, now + self.lease, self.batch_size)
         if not claimed:
             return 0
         recipients = sorted({d.recipient_id for d in claimed})

@@ -58,6 +58,9 @@ class DeliveryStore(Protocol):
     async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
         """Take up to ``limit`` due pending deliveries, and those whose lease ran out, as 'sending'."""
 
+    async def claim_these(self, deliveries: Sequence[Delivery], lease_until: datetime) -> list[Delivery]:
+        """Take these just-stored deliveries as 'sending' (those nobody else took). Saves a search."""
+
     async def record(self, outcomes: Sequence[Outcome]) -> None:
         """Store what became of claimed deliveries; those with ``published`` set stay 'unreported' until
         :meth:`mark_reported`, so an outcome is published even if the process dies in between."""

@@ -51,9 +51,10 @@ class Settings(ServiceSettings):
     retry_base_s: float = Field(2.0, gt=0, description="First retry delay; doubles at each attempt.")
     retry_max_s: float = Field(600.0, gt=0, description="Longest retry delay.")
     delivery_lease_s: float = Field(
-        60.0,
+        120.0,
         gt=0,
-        description="A claimed delivery not finished after this long is taken back (crash recovery).",
+        description="A claimed delivery not finished after this long is taken back (crash recovery); "
+        "keep it above the longest batch (SMTP_TIMEOUT_S x DISPATCH_BATCH / DISPATCH_CONCURRENCY).",
     )
     dispatch_batch: int = Field(256, ge=1, description="Deliveries claimed and sent together.")
     dispatch_concurrency: int = Field(32, ge=1, description="Provider calls under way at once.")

@@ -1,13 +1,16 @@
-"""The delivery loop: runs the dispatcher whenever new messages are stored, and every few seconds."""
+"""The delivery loop: sends what was just stored at once, and looks for due deliveries every few seconds."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import functools
+import time
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
+from notifications.domain.model import Delivery
 from notifications.handlers import Dispatcher
 
 log = structlog.get_logger(__name__)
@@ -18,10 +21,17 @@ class DeliveryLoop:
         self._dispatcher = dispatcher
         self._poll_s = poll_s
         self._linger_s = linger_s
+        self._fresh: list[Delivery] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
+    def offer(self, deliveries: Sequence[Delivery]) -> None:
+        """Deliveries just stored: sent without a search of the store."""
+        self._fresh.extend(deliveries)
+        self._wake.set()
+
     def wake(self) -> None:
+        """Something became due (a contact arrived): search the store now."""
         self._wake.set()
 
     async def start(self) -> None:
@@ -36,15 +46,25 @@ class DeliveryLoop:
 
     async def _run(self) -> None:
         await self._quietly(self._dispatcher.report_unreported)
+        last_search = 0.0
         while True:
-            claimed = await self._quietly(self._dispatcher.run_once)
-            if claimed:
+            if self._fresh:
+                size = self._dispatcher.batch_size
+                fresh, self._fresh = self._fresh[:size], self._fresh[size:]
+                await self._quietly(functools.partial(self._dispatcher.run_once, fresh))
+                continue
+            if self._wake.is_set() or time.monotonic() - last_search >= self._poll_s:
+                self._wake.clear()
+                last_search = time.monotonic()
+                if await self._quietly(self._dispatcher.run_once):
+                    self._wake.set()  # there may be more
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_s)
                 # a moment for more messages to come: one batch of many costs the store less than many small
                 await asyncio.sleep(self._linger_s)
-            self._wake.clear()
+                if self._fresh:
+                    self._wake.clear()
 
     async def _quietly(self, step: Callable[[], Awaitable[int]]) -> int:
         """One step; an error (store or broker away) is logged and the loop goes on after a pause."""

@@ -111,3 +111,11 @@ async def test_contact_update_keeps_opt_outs_and_ignores_stale_versions(db: Asyn
     [stored] = (await contacts.get_many(["S1"])).values()
     assert (stored.display_name, stored.opted_out_email, stored.known) == ("Camille B.", True, True)
     assert await contacts.opt_out_phone("+33612345678") == []  # the newer version has no phone
+
+
+async def test_just_stored_deliveries_are_claimed_by_one_instance_only(db: AsyncDatabase[Document]) -> None:
+    first, second = MongoDeliveryStore(db), MongoDeliveryStore(db)
+    await first.add([delivery("k1")])
+    assert [d.key for d in await first.claim_these([delivery("k1")], NOW + timedelta(seconds=30))] == ["k1"]
+    assert await second.claim_these([delivery("k1")], NOW + timedelta(seconds=30)) == []
+    assert await second.claim(NOW, NOW + timedelta(seconds=30), 10) == []

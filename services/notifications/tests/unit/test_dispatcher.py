@@ -85,7 +85,7 @@ class World:
             None,
             {"offer_title": "Soudeur", **fields},
         )
-        return await handlers.record_planned([facts], self.deliveries, self.clock)
+        return [d.key for d in await handlers.record_planned([facts], self.deliveries, self.clock)]
 
     def statuses(self) -> list[str]:
         return sorted(o.published or "" for o in self.published.published)
@@ -272,3 +272,16 @@ async def test_outcomes_not_published_before_a_crash_are_published_on_restart() 
     world.dispatcher.publisher = RecordingPublisher()
     assert await world.dispatcher.report_unreported() == 2
     assert await world.dispatcher.report_unreported() == 0
+
+
+async def test_just_stored_messages_are_sent_once_even_if_also_found_by_a_search() -> None:
+    world = World()
+    await world.know("S1", consent_sms=False)
+    facts = JourneyFacts(
+        EVENT_ID, "ApplicationSubmitted", NOON, "44", "4410", "J1", "S1", None, None, None, {}
+    )
+    fresh = await handlers.record_planned([facts], world.deliveries, world.clock)
+    assert await world.dispatcher.run_once(fresh) == 2
+    assert await world.dispatcher.run_once(fresh) == 0
+    assert await world.dispatcher.run_once() == 0
+    assert len(world.email.sent) == 1

@@ -60,6 +60,16 @@ class MemoryDeliveryStore:
             claimed.append(replace(s.delivery, was_in_flight=in_flight))
         return claimed
 
+    async def claim_these(self, deliveries: Sequence[Delivery], lease_until: datetime) -> list[Delivery]:
+        claimed = []
+        for d in deliveries:
+            s = self.items.get(d.key)
+            if s is not None and s.delivery.status is Status.PENDING:
+                s.delivery = replace(s.delivery, status=Status.SENDING)
+                s.lease_until = lease_until
+                claimed.append(s.delivery)
+        return claimed
+
     async def record(self, outcomes: Sequence[Outcome]) -> None:
         for o in outcomes:
             s = self.items[o.delivery.key]

@@ -148,6 +148,13 @@ class MongoDeliveryStore:
         )
         return [delivery_of(d, d["_id"] in ambiguous) for d in due if d["_id"] in ours]
 
+    async def claim_these(self, deliveries: Sequence[Delivery], lease_until: datetime) -> list[Delivery]:
+        token = uuid.uuid4().hex
+        ours = await _insert_new(
+            self._in_flight, [{"_id": d.key, "lease_until": lease_until, "claim": token} for d in deliveries]
+        )
+        return [d for d in deliveries if d.key in ours]
+
     async def _in_log(self, key: str) -> bool:
         return await self._log.find_one({"_id": key}, {"_id": 1}) is not None
 
