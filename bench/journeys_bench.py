@@ -29,6 +29,7 @@ from journeys.handlers import Ports
 from journeys.testing import EMPLOYER_ID, application, eligibility
 from tdu_shared.contracts import journeys as c
 from tdu_shared.contracts.journeys import JourneyState, Role
+from tdu_shared.logs import configure_logging
 from tdu_shared.mongo import connect
 
 app = typer.Typer(add_completion=False)
@@ -133,6 +134,7 @@ def main(
     ),
 ) -> None:
     """Measure KPI computation time and command/relay throughput; print one JSON object."""
+    configure_logging("journeys-bench", "WARNING", json=True)
     year = synthetic_year(kpi_journeys)
     started = time.perf_counter()
     report = kpis(year, Period(datetime(2027, 1, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC)), "44")
