@@ -40,7 +40,11 @@ class SessionResult(BaseModel):
 class OfferResult(BaseModel):
     offer: OfferSummary
     distance_km: float = Field(description="Great-circle distance from the seeker to the workplace, km.")
-    sessions: list[SessionResult] = Field(description="Linked funded sessions, nearest to the seeker first.")
+    sessions: list[SessionResult] = Field(
+        description="Linked funded sessions passing the session filters, nearest to the seeker first, "
+        "at most max_sessions."
+    )
+    session_count: int = Field(description="How many linked sessions pass the filters in all.")
 
 
 class SearchResponse(BaseModel):
@@ -133,6 +137,7 @@ def search_router(index: SearchIndex, loaded: CatchUp, max_radius_km: float = 10
         ] = "distance",
         offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        max_sessions: Annotated[int, Query(ge=1, le=50, description="Sessions shown per offer.")] = 5,
     ) -> SearchResponse:
         if not loaded.ready.is_set():
             raise HTTPException(503, detail="index de recherche en cours de chargement, réessayez")
@@ -156,6 +161,7 @@ def search_router(index: SearchIndex, loaded: CatchUp, max_radius_km: float = 10
                 sort=sort,
                 offset=offset,
                 limit=limit,
+                max_sessions=max_sessions,
             )
         )
         return SearchResponse(
@@ -176,6 +182,7 @@ def result_of(hit: Hit) -> OfferResult:
         offer=OfferSummary.model_validate(hit.offer),
         distance_km=hit.distance_km,
         sessions=[session_result(card, km) for card, km in hit.sessions],
+        session_count=hit.session_count,
     )
 
 

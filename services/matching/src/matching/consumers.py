@@ -83,6 +83,7 @@ class OfferPartitions(ConsumerRebalanceListener):  # type: ignore[misc]
         self._service = service
         self._catalogue = catalogue
         self.owned: set[int] = set()
+        """Partitions whose offers this instance holds (set once their rebuild is done)."""
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """Nothing yet: the partitions may come back in the next assignment (eager rebalance)."""
@@ -95,10 +96,10 @@ class OfferPartitions(ConsumerRebalanceListener):  # type: ignore[misc]
             count = await self._runtime.publisher.partition_count(topic)
             forgotten = self._service.forget_offers(lambda o: basin_partition(o.basin, count) not in lost)
             log.info("offer partitions revoked", partitions=sorted(lost), offers_forgotten=forgotten)
-        self.owned = now
         if gained:
             await self._catalogue.ready.wait()
             await self._rebuild(topic, gained)
+        self.owned = now
 
     async def _rebuild(self, topic: str, partitions: set[int]) -> None:
         bootstrap, rebuilt, published = self._runtime.settings.kafka_bootstrap_servers, 0, 0
@@ -118,7 +119,7 @@ class OfferPartitions(ConsumerRebalanceListener):  # type: ignore[misc]
 
 def register_matcher(
     runtime: ServiceRuntime, service: MatchingService, catalogue: CatchUp, instance: str
-) -> None:
+) -> OfferPartitions:
     offers_group = runtime.group_id("offers")
     offers_dead_letters = runtime.dead_letters(offers_group)
     listener = OfferPartitions(runtime, service, catalogue)
@@ -159,6 +160,7 @@ def register_matcher(
         description="OfferEligibilityChanged, keyed by offer id, partitioned by basin, only when the result "
         "(eligible or not, linked sessions and distances) changes.",
     )
+    return listener
 
 
 def register_search(runtime: ServiceRuntime, index: SearchIndex, loaded: CatchUp, instance: str) -> None:

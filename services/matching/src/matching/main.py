@@ -10,7 +10,7 @@ from matching.adapters.clock import FixedClock, SystemClock
 from matching.adapters.kafka import CatchUp, end_offsets
 from matching.adapters.mongo import INDEXES, MongoEligibilityLedger
 from matching.api import search_router
-from matching.consumers import register_matcher, register_search
+from matching.consumers import OfferPartitions, register_matcher, register_search
 from matching.domain.matcher import Matcher
 from matching.domain.search import SearchIndex
 from matching.handlers import MatchingService
@@ -33,6 +33,7 @@ class Components:
     runtime: ServiceRuntime
     basins: BasinConfig
     service: MatchingService | None = None
+    partitions: OfferPartitions | None = None
     catalogue: CatchUp = field(default_factory=CatchUp)
     index: SearchIndex | None = None
     loaded: CatchUp = field(default_factory=CatchUp)
@@ -63,7 +64,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
             region=settings.region,
             window_months=settings.window_months,
         )
-        register_matcher(runtime, parts.service, parts.catalogue, settings.instance_id)
+        parts.partitions = register_matcher(runtime, parts.service, parts.catalogue, settings.instance_id)
 
         async def expect_catalogue() -> None:
             topic = runtime.topic(TRAININGS_SESSIONS)

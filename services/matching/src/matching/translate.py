@@ -163,3 +163,20 @@ def card_of(s: LinkedSession) -> SessionCard:
         entry_level=s.entry_level,
         funded_places=s.funded_places,
     )
+
+
+def listing_of_result(result: Eligibility) -> Listing | None:
+    """The listing the search index would take from this result's event (bulk loads skip the event)."""
+    offer = result.offer
+    if not result.eligible or offer.lat is None or offer.lon is None:
+        return None
+    return Listing(
+        offer_id=offer.offer_id,
+        lat=offer.lat,
+        lon=offer.lon,
+        summary=summary_of(offer).model_dump_json(exclude_none=True).encode(),
+        sessions=tuple(card_of(linked_session_of(link)) for link in result.links),
+        rome_code=offer.rome_code,
+        rome_fiche=offer.rome_fiche,
+        contract_type=offer.contract_type,
+    )

@@ -35,6 +35,7 @@ async def read_partitions(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         group_id=None,
+        auto_offset_reset="earliest",
         client_id=f"matching-rebuild-{uuid.uuid4().hex[:8]}",
         max_poll_records=batch,
     )

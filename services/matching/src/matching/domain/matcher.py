@@ -67,7 +67,7 @@ class Matcher:
         if is_candidate(session) and session.lat is not None and session.lon is not None:
             xyz = unit_vector(session.lat, session.lon)
             for fiche in session.rome_fiches:
-                self._sessions_by_fiche[fiche].put(session.session_id, xyz)
+                self._sessions_by_fiche[fiche].put(session.session_id, xyz, session)
         return affected | self.offers_reached_by(session)
 
     def remove_session(self, session_id: str) -> set[str]:
@@ -128,13 +128,15 @@ class Matcher:
         xyz = unit_vectors(np.array([o.lat for o in offers]), np.array([o.lon for o in offers]))
         chords = np.array([chord_of_km(r) for r in radii])
         found = points.within_many(xyz, chords)
-        results = []
-        for offer, radius, origin, slots in zip(offers, radii, xyz, found, strict=True):
-            if len(slots) == 0:
-                results.append(verdict(offer, (), radius))
-                continue
-            km = km_of_chords(np.linalg.norm(points.xyz[slots] - origin, axis=1))
-            nearby = [(self.sessions[points.ids[s]], float(d)) for s, d in zip(slots, km, strict=True)]
+        # distances of every (offer, session) pair of the fiche in one vectorised pass
+        counts = np.array([len(f) for f in found])
+        flat = np.concatenate(found) if len(found) else np.empty(0, dtype=np.intp)
+        km = km_of_chords(np.linalg.norm(points.xyz[flat] - np.repeat(xyz, counts, axis=0), axis=1)).tolist()
+        flat_slots, values = flat.tolist(), points.values
+        results, start = [], 0
+        for offer, radius, count in zip(offers, radii, counts.tolist(), strict=True):
+            nearby = [(values[flat_slots[i]], km[i]) for i in range(start, start + count)]
+            start += count
             results.append(verdict(offer, links_within(offer, nearby, radius, window), radius))
         return results
 
@@ -144,5 +146,5 @@ class Matcher:
             return []
         origin = unit_vector(offer.lat, offer.lon)
         slots = points.within(origin, chord_of_km(radius_km))
-        km = distances_km(origin, points.xyz[slots])
-        return [(self.sessions[points.ids[s]], float(d)) for s, d in zip(slots, km, strict=True)]
+        km = distances_km(origin, points.xyz[slots]).tolist()
+        return [(points.values[s], d) for s, d in zip(slots.tolist(), km, strict=True)]

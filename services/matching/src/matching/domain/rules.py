@@ -72,14 +72,15 @@ def offer_exclusions(offer: Offer) -> tuple[str, ...]:
 def links_within(
     offer: Offer, nearby: Iterable[tuple[Session, float]], radius_km: float, window: Window
 ) -> tuple[Link, ...]:
-    """Funded sessions of the offer's fiche within the radius and starting in the window, nearest first."""
+    """Links to the sessions within the radius that start in the window, nearest first.
+
+    ``nearby`` holds candidate sessions (see :func:`is_candidate`) of the offer's fiche with their distance
+    from the workplace: the matcher's per-fiche index only ever holds those.
+    """
     links = [
         Link(session, round(distance, 3))
         for session, distance in nearby
-        if distance <= radius_km
-        and window.contains(session.start_date)
-        and offer.rome_fiche in session.rome_fiches
-        and is_candidate(session)
+        if distance <= radius_km and window.contains(session.start_date)
     ]
     links.sort(key=lambda link: (link.distance_km, link.session.session_id))
     return tuple(links)

@@ -67,6 +67,7 @@ class SearchQuery:
     sort: Literal["distance", "date"] = "distance"
     offset: int = 0
     limit: int = 20
+    max_sessions: int = 5
 
     @property
     def filters_sessions(self) -> bool:
@@ -78,6 +79,7 @@ class Hit:
     offer: dict[str, Any]
     distance_km: float
     sessions: tuple[tuple[SessionCard, float], ...]
+    session_count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +211,7 @@ class SearchIndex:
         else:
             found = self._soonest_first(origin, chord, query)
         page = found[query.offset : query.offset + query.limit]
-        hits = tuple(self._hit(origin, slot, chord_, sessions) for slot, chord_, sessions in page)
+        hits = self._hits(origin, page, query.max_sessions)
         return SearchPage(hits, query.offset, query.limit, has_more=len(found) > query.offset + query.limit)
 
     # ------------------------------------------------------------ internals
@@ -268,10 +270,21 @@ class SearchIndex:
             keep &= self._sessions.level[sessions] == self._vocabulary.known(query.entry_level)
         return sessions[keep].astype(np.intp)
 
-    def _hit(self, origin: FloatArray, slot: int, chord: float, sessions: IntArray) -> Hit:
-        km = km_of_chords(np.linalg.norm(self._sessions.xyz[sessions] - origin, axis=1))
-        order = np.argsort(km, kind="stable")
-        cards = self._sessions.cards
-        linked = tuple((cards[sessions[i]], round(float(km[i]), 3)) for i in order)
-        distance = round(float(km_of_chords(np.array([chord]))[0]), 3)
-        return Hit(json.loads(self._points.summaries[slot]), distance, linked)
+    def _hits(
+        self, origin: FloatArray, page: list[tuple[int, float, IntArray]], max_sessions: int
+    ) -> tuple[Hit, ...]:
+        """The page's hits; every distance from the seeker computed in one vectorised pass."""
+        if not page:
+            return ()
+        flat = np.concatenate([sessions for _, _, sessions in page])
+        km = km_of_chords(np.linalg.norm(self._sessions.xyz[flat] - origin, axis=1)).round(3).tolist()
+        offer_km = km_of_chords(np.array([chord for _, chord, _ in page])).round(3).tolist()
+        cards, summaries, indices = self._sessions.cards, self._points.summaries, flat.tolist()
+        hits, start = [], 0
+        for (slot, _, sessions), distance in zip(page, offer_km, strict=True):
+            end = start + len(sessions)
+            nearest = sorted(zip(km[start:end], indices[start:end], strict=True))[:max_sessions]
+            linked = tuple((cards[i], d) for d, i in nearest)
+            hits.append(Hit(json.loads(summaries[slot]), distance, linked, len(sessions)))
+            start = end
+        return tuple(hits)

@@ -8,6 +8,7 @@ dead share grows, the next query merges everything into a fresh tree. No query e
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +27,7 @@ class PointSet:
         self._xyz: FloatArray = np.empty((16, 3))
         self._alive: NDArray[np.bool_] = np.zeros(16, dtype=bool)
         self.ids: list[str] = []
+        self.values: list[Any] = []
         self._slot: dict[str, int] = {}
         self._tree: cKDTree | None = None
         self._tree_n = 0
@@ -47,8 +49,8 @@ class PointSet:
     def slot_of(self, key: str) -> int | None:
         return self._slot.get(key)
 
-    def put(self, key: str, xyz: FloatArray) -> int:
-        """Add or move a point; returns its slot (a moved point gets a new slot)."""
+    def put(self, key: str, xyz: FloatArray, value: Any = None) -> int:
+        """Add or move a point, with a value kept beside it; returns its (new) slot."""
         self.remove(key)
         n = len(self.ids)
         if n == len(self._xyz):
@@ -56,6 +58,7 @@ class PointSet:
         self._xyz[n] = xyz
         self._alive[n] = True
         self.ids.append(key)
+        self.values.append(value)
         self._slot[key] = n
         return n
 
@@ -141,6 +144,7 @@ class PointSet:
         self._on_compact(live)
         xyz = self._xyz[live]
         self.ids = [self.ids[i] for i in live]
+        self.values = [self.values[i] for i in live]
         self._slot = {key: i for i, key in enumerate(self.ids)}
         size = max(16, len(live) * 5 // 4)
         self._xyz = np.empty((size, 3))
