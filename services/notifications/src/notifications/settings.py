@@ -59,7 +59,7 @@ class Settings(ServiceSettings):
     dispatch_batch: int = Field(256, ge=1, description="Deliveries claimed and sent together.")
     dispatch_concurrency: int = Field(32, ge=1, description="Provider calls under way at once.")
     dispatch_linger_s: float = Field(
-        0.05, ge=0, description="Wait after new messages arrive, to send them in fewer, larger batches."
+        0.2, ge=0, description="Wait after new messages arrive, to send them in fewer, larger batches."
     )
     dispatch_poll_s: float = Field(
         1.0, gt=0, description="How often due deliveries are looked for when idle."

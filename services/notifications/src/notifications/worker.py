@@ -50,6 +50,8 @@ class DeliveryLoop:
         while True:
             if self._fresh:
                 size = self._dispatcher.batch_size
+                if len(self._fresh) < size:  # one batch of many costs the store less than many small ones
+                    await asyncio.sleep(self._linger_s)
                 fresh, self._fresh = self._fresh[:size], self._fresh[size:]
                 await self._quietly(functools.partial(self._dispatcher.run_once, fresh))
                 continue
@@ -61,8 +63,6 @@ class DeliveryLoop:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_s)
-                # a moment for more messages to come: one batch of many costs the store less than many small
-                await asyncio.sleep(self._linger_s)
                 if self._fresh:
                     self._wake.clear()
 
