@@ -77,7 +77,7 @@ def resolve_origin(
     if commune is not None:
         table = commune_table()
         found = table.by_insee(commune)
-        candidates = [found] if found else table.by_name(commune)
+        candidates = [found] if found else list({c.insee: c for c in table.by_name(commune)}.values())
         if not candidates:
             raise field_error("commune", f"commune inconnue : {commune!r} (code INSEE ou nom)")
         if len(candidates) > 1:

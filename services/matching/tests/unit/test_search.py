@@ -1,0 +1,138 @@
+"""The seeker's search: index, filters, sorting, paging, and the HTTP answers to bad input."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from matching.adapters.kafka import CatchUp
+from matching.api import search_router
+from matching.domain.search import Listing, SearchIndex, SearchQuery, SessionCard
+
+METZ = (49.1193, 6.1757)
+
+
+def card(session_id: str, north_km: float, start: date, level: str = "3") -> SessionCard:
+    return SessionCard(
+        session_id,
+        "TSSR",
+        METZ[0] + north_km / 111.195,
+        METZ[1],
+        start_date=start,
+        provider_name="AFPA",
+        entry_level=level,
+    )
+
+
+def listing(
+    offer_id: str, north_km: float, *sessions: SessionCard, fiche: str = "M1801", contract: str = "CDI"
+) -> Listing:
+    lat = METZ[0] + north_km / 111.195
+    summary = json.dumps({"offer_id": offer_id, "title": "T", "lat": lat, "lon": METZ[1]}).encode()
+    return Listing(
+        offer_id, lat, METZ[1], summary, sessions, rome_code=fiche, rome_fiche=fiche, contract_type=contract
+    )
+
+
+@pytest.fixture
+def index() -> SearchIndex:
+    idx = SearchIndex()
+    idx.put(listing("near", 2, card("S-late", 1, date(2027, 6, 1), "4"), card("S-soon", 5, date(2027, 1, 5))))
+    idx.put(listing("mid", 10, card("S-mid", 10, date(2026, 12, 1)), contract="CDD"))
+    idx.put(listing("far", 25, card("S-far", 25, date(2027, 2, 1)), fiche="K2303"))
+    idx.put(listing("out", 60, card("S-out", 60, date(2027, 2, 1))))
+    return idx
+
+
+def ids(index: SearchIndex, **kwargs: object) -> list[str]:
+    return [h.offer["offer_id"] for h in index.search(SearchQuery(*METZ, **kwargs)).hits]  # type: ignore[arg-type]
+
+
+def test_search_returns_offers_within_the_radius_nearest_first(index: SearchIndex) -> None:
+    assert ids(index) == ["near", "mid", "far"]
+    assert ids(index, radius_km=70) == ["near", "mid", "far", "out"]
+
+
+def test_each_hit_carries_its_distance_and_sessions_nearest_to_the_seeker(index: SearchIndex) -> None:
+    hit = index.search(SearchQuery(*METZ)).hits[0]
+    assert hit.distance_km == pytest.approx(2, abs=0.01)
+    assert [(c.session_id, round(d)) for c, d in hit.sessions] == [("S-late", 1), ("S-soon", 5)]
+
+
+def test_filters_on_fiche_contract_entry_level_and_start_window(index: SearchIndex) -> None:
+    assert ids(index, rome_fiche="K2303") == ["far"]
+    assert ids(index, contract_type="CDD") == ["mid"]
+    assert ids(index, rome_fiche="Z9999") == []
+    assert ids(index, entry_level="4") == ["near"]
+    assert ids(index, start_from=date(2027, 1, 1), start_to=date(2027, 1, 31)) == ["near"]
+    hit = index.search(SearchQuery(*METZ, start_from=date(2027, 1, 1), start_to=date(2027, 1, 31))).hits[0]
+    assert [c.session_id for c, _ in hit.sessions] == ["S-soon"]
+
+
+def test_sort_by_date_puts_the_soonest_session_first(index: SearchIndex) -> None:
+    assert ids(index, sort="date") == ["mid", "near", "far"]
+
+
+def test_paging(index: SearchIndex) -> None:
+    first = index.search(SearchQuery(*METZ, limit=2))
+    second = index.search(SearchQuery(*METZ, limit=2, offset=2))
+    assert [h.offer["offer_id"] for h in first.hits] == ["near", "mid"] and first.has_more
+    assert [h.offer["offer_id"] for h in second.hits] == ["far"] and not second.has_more
+
+
+def test_offer_leaving_or_moving_is_followed(index: SearchIndex) -> None:
+    index.remove("near")
+    index.put(listing("mid", 40, card("S-mid", 10, date(2026, 12, 1))))
+    assert ids(index) == ["far"]
+
+
+@pytest.fixture
+def client(index: SearchIndex) -> TestClient:
+    ready = CatchUp()
+    ready.expect({})
+    app = FastAPI()
+    app.include_router(search_router(index, ready))
+    return TestClient(app)
+
+
+def test_http_search_from_a_commune_code_or_name(client: TestClient) -> None:
+    by_code = client.get("/search", params={"commune": "57463"})
+    by_name = client.get("/search", params={"commune": "metz"})
+    assert by_code.status_code == 200
+    assert by_code.json()["origin"]["commune_name"] == "Metz"
+    assert by_code.json()["results"] == by_name.json()["results"]
+    assert [r["offer"]["offer_id"] for r in by_code.json()["results"]][0] == "near"
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "text"),
+    [
+        ({"commune": "Atlantis"}, "commune", "commune inconnue"),
+        ({"postal_code": "99999"}, "postal_code", "code postal inconnu"),
+        ({"lat": 95, "lon": 6}, "lat", ""),
+        ({"lat": 49}, "lon", "lat et lon"),
+        ({"lat": 49, "lon": 6, "radius_km": 150}, "radius_km", ""),
+        ({"lat": 49, "lon": 6, "radius_km": 0}, "radius_km", ""),
+        ({}, "lat", "exactement un point"),
+        ({"lat": 49, "lon": 6, "commune": "57463"}, "lat", "exactement un point"),
+        ({"lat": 49, "lon": 6, "rome": "nope"}, "rome", "code ROME invalide"),
+    ],
+)
+def test_bad_search_input_is_a_422_naming_the_field(
+    client: TestClient, params: dict[str, object], field: str, text: str
+) -> None:
+    response = client.get("/search", params=params)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["query", field]
+    assert text in error["msg"]
+
+
+def test_search_answers_503_until_the_index_is_loaded(index: SearchIndex) -> None:
+    app = FastAPI()
+    app.include_router(search_router(index, CatchUp()))
+    assert TestClient(app).get("/search", params={"commune": "57463"}).status_code == 503
