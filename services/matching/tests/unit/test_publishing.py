@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from tdu_shared.contracts.common import Place, Precision
-from tdu_shared.contracts.offers import OfferPublished, OfferState, OfferUpdated, OfferWithdrawn
-from tdu_shared.contracts.trainings import Provider, SessionPublished, SessionState, SessionWithdrawn
-from tdu_shared.envelope import Envelope, new_envelope
-
 from matching.adapters.clock import FixedClock
 from matching.adapters.memory import CollectingPublisher, InMemoryLedger
 from matching.domain.matcher import Matcher
 from matching.handlers import MatchingService
+from tdu_shared.contracts.common import Place, Precision
+from tdu_shared.contracts.offers import OfferPublished, OfferState, OfferUpdated, OfferWithdrawn
+from tdu_shared.contracts.trainings import Provider, SessionPublished, SessionState, SessionWithdrawn
+from tdu_shared.envelope import Envelope, new_envelope
 
 TODAY = date(2026, 11, 22)
 METZ = (49.1193, 6.1757)
@@ -83,14 +82,14 @@ async def test_redelivered_event_publishes_nothing() -> None:
 
 
 async def test_update_that_changes_nothing_matching_shows_publishes_nothing() -> None:
-    svc, publisher = service()
+    svc, _publisher = service()
     await svc.on_offer_events([offer_event()])
     assert await svc.on_offer_events([offer_event(2)]) == 0
     assert await svc.on_offer_events([offer_event(3, title="Technicienne")]) == 1
 
 
 async def test_session_not_funded_by_the_region_changes_nothing() -> None:
-    svc, publisher = service()
+    svc, _publisher = service()
     await svc.on_offer_events([offer_event()])
     assert await svc.on_session_events([session_event(funders=("4",))]) == 0
 
@@ -117,6 +116,6 @@ async def test_withdrawn_offer_is_published_once_without_its_summary() -> None:
 
 
 async def test_withdrawal_of_an_offer_never_published_publishes_nothing() -> None:
-    svc, publisher = service()
+    svc, _publisher = service()
     gone = OfferWithdrawn(offer_id="X", reason="expired", withdrawn_at=datetime.now(UTC))
     assert await svc.on_offer_events([new_envelope(gone, producer="offers", region="44", basin="4410")]) == 0

@@ -105,7 +105,7 @@ def test_http_search_from_a_commune_code_or_name(client: TestClient) -> None:
     assert by_code.status_code == 200
     assert by_code.json()["origin"]["commune_name"] == "Metz"
     assert by_code.json()["results"] == by_name.json()["results"]
-    assert [r["offer"]["offer_id"] for r in by_code.json()["results"]][0] == "near"
+    assert next(r["offer"]["offer_id"] for r in by_code.json()["results"]) == "near"
 
 
 @pytest.mark.parametrize(
