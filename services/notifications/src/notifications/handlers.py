@@ -180,7 +180,7 @@ class Dispatcher:
         except Exception as exc:  # a template or rendering bug: recorded, never retried in a loop
             log.exception("delivery failed", key=delivery.key, template=delivery.template)
             return Outcome(delivery, Status.FAILED, "failed", f"cannot build the message: {exc!r}", attempts)
-        return Outcome(
+        sent = Outcome(
             delivery,
             Status.SENT,
             "sent",
@@ -190,6 +190,9 @@ class Dispatcher:
             parts_sent=parts_sent,
             sent_day=day,
         )
+        # at once, not with the batch: a crash now leaves no doubt whether this one went
+        await self.deliveries.record_sent(sent)
+        return sent
 
     def _retry_or_fail(self, delivery: Delivery, reason: str, attempts: int, parts_sent: int) -> Outcome:
         if attempts >= self.retry.max_attempts:

@@ -61,6 +61,9 @@ class DeliveryStore(Protocol):
     async def claim_these(self, deliveries: Sequence[Delivery], lease_until: datetime) -> list[Delivery]:
         """Take these just-stored deliveries as 'sending' (those nobody else took). Saves a search."""
 
+    async def record_sent(self, outcome: Outcome) -> None:
+        """Note at once that the provider accepted this delivery (the batch's record() follows)."""
+
     async def record(self, outcomes: Sequence[Outcome]) -> None:
         """Store what became of claimed deliveries; those with ``published`` set stay 'unreported' until
         :meth:`mark_reported`, so an outcome is published even if the process dies in between."""

@@ -119,3 +119,16 @@ async def test_just_stored_deliveries_are_claimed_by_one_instance_only(db: Async
     assert [d.key for d in await first.claim_these([delivery("k1")], NOW + timedelta(seconds=30))] == ["k1"]
     assert await second.claim_these([delivery("k1")], NOW + timedelta(seconds=30)) == []
     assert await second.claim(NOW, NOW + timedelta(seconds=30), 10) == []
+
+
+async def test_a_send_noted_before_a_crash_is_not_sent_again_and_is_reported(
+    db: AsyncDatabase[Document],
+) -> None:
+    store = MongoDeliveryStore(db)
+    await store.add([delivery("k1")])
+    [claimed] = await store.claim(NOW, NOW + timedelta(seconds=2), 10)
+    await store.record_sent(Outcome(claimed, Status.SENT, "sent", attempts=1, sent_day="2026-03-10"))
+    # the process dies before the batch is recorded
+    assert await store.claim(NOW + timedelta(seconds=3), NOW + timedelta(seconds=5), 10) == []
+    [report] = await store.unreported(10)
+    assert (report.delivery.key, report.published) == ("k1", "sent")

@@ -70,6 +70,10 @@ class MemoryDeliveryStore:
                 claimed.append(s.delivery)
         return claimed
 
+    async def record_sent(self, outcome: Outcome) -> None:
+        await self.record([replace(outcome, published=None)])
+        self.items[outcome.delivery.key].lease_until = None
+
     async def record(self, outcomes: Sequence[Outcome]) -> None:
         for o in outcomes:
             s = self.items[o.delivery.key]

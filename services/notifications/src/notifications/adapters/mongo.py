@@ -138,8 +138,10 @@ class MongoDeliveryStore:
             )
         ambiguous = {e["_id"] for e in expired}
         due = await self._outbox.find({"due_at": {"$lte": now}}).sort("due_at", 1).limit(2 * limit).to_list()
-        finished = [d["_id"] for d in due if d["_id"] in ambiguous and await self._in_log(d["_id"])]
-        if finished:  # final already (the process died between the log and the outbox): nothing to send
+        logged = [doc for d in due if d["_id"] in ambiguous and (doc := await self._logged(d["_id"]))]
+        finished = [doc["_id"] for doc in logged]
+        if finished:  # the provider took it before the process died: nothing to send, its outcome to report
+            await _insert_new(self._unreported, [_report_of_logged(doc) for doc in logged])
             await self._outbox.delete_many({"_id": {"$in": finished}})
         due = [d for d in due if d["_id"] not in finished][:limit]
         token = uuid.uuid4().hex
@@ -155,8 +157,11 @@ class MongoDeliveryStore:
         )
         return [d for d in deliveries if d.key in ours]
 
-    async def _in_log(self, key: str) -> bool:
-        return await self._log.find_one({"_id": key}, {"_id": 1}) is not None
+    async def record_sent(self, outcome: Outcome) -> None:
+        await _insert_new(self._log, [_final_doc(outcome)])  # an insert: cheap whatever the log's size
+
+    async def _logged(self, key: str) -> Document | None:
+        return await self._log.find_one({"_id": key})
 
     async def record(self, outcomes: Sequence[Outcome]) -> None:
         final = [o for o in outcomes if o.status in FINAL]
@@ -282,6 +287,17 @@ def _report_doc(o: Outcome) -> Document:
         "reason": o.reason,
         "attempts": o.attempts,
         "provider_message_id": o.provider_message_id,
+    }
+
+
+def _report_of_logged(doc: Document) -> Document:
+    return {
+        "_id": doc["_id"],
+        "delivery": doc,
+        "published": doc["status"],
+        "reason": doc.get("reason"),
+        "attempts": doc.get("attempts", 0),
+        "provider_message_id": doc.get("provider_message_id"),
     }
 
 
