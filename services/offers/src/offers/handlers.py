@@ -180,7 +180,12 @@ def _envelope(
 
 
 def outbox_entry(spec: TopicSpec, key: str, envelope: Envelope[Any]) -> Entry:
-    return {"topic": spec.name, "key": key, "value": encode(envelope).decode()}
+    return {
+        "topic": spec.name,
+        "key": key,
+        "event_id": str(envelope.event_id),
+        "value": encode(envelope).decode(),
+    }
 
 
 def outgoing_of(entry: Entry) -> Outgoing:
@@ -191,9 +196,10 @@ def stored_of(doc: Doc) -> Stored:
     return Stored(doc["revision"], doc["updated_at"], doc["fingerprint"], doc.get("withdrawn_reason"))
 
 
-def offer_doc(p: Prepared, state: OfferState, refresh_id: str | None) -> Doc:
+def offer_doc(p: Prepared, state: OfferState, refresh_id: str | None, entry: Entry) -> Doc:
     return {
         "_id": state.offer_id,
+        "event_id": entry["event_id"],
         "status": "published",
         "withdrawn_reason": None,
         "withdrawn_at": None,
@@ -224,7 +230,13 @@ def withdrawn(
     eid = event_id("OfferWithdrawn", doc["_id"], revision)
     entry = outbox_entry(OFFERS_STATE, doc["_id"], _envelope(payload, doc.get("basin"), deps, eid, sub))
     state = {**doc["state"], "revision": revision}
-    changes = {"status": "withdrawn", "withdrawn_reason": reason, "withdrawn_at": now, "revision": revision}
+    changes = {
+        "status": "withdrawn",
+        "withdrawn_reason": reason,
+        "withdrawn_at": now,
+        "revision": revision,
+        "event_id": entry["event_id"],
+    }
     return {**doc, **changes, "state": state}, entry
 
 
@@ -238,15 +250,23 @@ class _Batch:
     stored: dict[str, Doc]
     contacts: dict[str, Doc]
     blacklist: set[str]
-    existing_offers: set[str]
-    existing_contacts: set[str]
     written: dict[str, Doc] = field(default_factory=dict)
     new_contacts: dict[str, Doc] = field(default_factory=dict)
     outbox: list[Entry] = field(default_factory=list)
+    touches: dict[str, str] = field(default_factory=dict)
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.existing_contacts = set(self.contacts)
 
 
 async def submit_batch(items: Sequence[Submission], deps: Deps) -> BatchResult:
-    """Store and publish a batch of submissions; records that can never be offers are returned rejected."""
+    """Store and publish a batch of submissions; records that can never be offers are returned rejected.
+
+    Offers are presumed new and inserted without reading the store first (FerretDB answers an ``$in``
+    read with a scan of the whole collection); only the ids the store already holds are read back and
+    decided again against their stored version.
+    """
     result = BatchResult()
     prepared: list[tuple[Submission, Prepared]] = []
     for position, item in enumerate(items):
@@ -256,27 +276,62 @@ async def submit_batch(items: Sequence[Submission], deps: Deps) -> BatchResult:
             result.rejected[position] = exc.reason
     ids = list(dict.fromkeys(p.state.offer_id for _, p in prepared))
     person_ids = list(dict.fromkeys(p.contact.person_id for _, p in prepared if p.contact))
-    stored = await deps.store.load_offers(ids)
     contacts = await deps.store.load_contacts(person_ids)
-    batch = _Batch(
-        stored, contacts, await deps.store.blacklisted(ids, person_ids), set(stored), set(contacts)
-    )
-    effects = Effects(refresh_markers=[(i.refresh_id, i.marker) for i in items if i.refresh_id and i.marker])
-    for item, p in prepared:
-        result.outcomes[_apply(item, p, batch, deps)] += 1
-        if item.refresh_id and p.state.offer_id not in batch.written:
-            effects.refresh_touches[p.state.offer_id] = item.refresh_id
-    for offer_id, doc in batch.written.items():
-        (effects.changed_offers if offer_id in batch.existing_offers else effects.new_offers).append(doc)
-    for person_id, doc in batch.new_contacts.items():
-        (effects.changed_contacts if person_id in batch.existing_contacts else effects.new_contacts).append(
-            doc
+    banned = await deps.store.blacklisted(ids, person_ids)
+    presumed = _decide_all(prepared, _Batch({}, contacts, banned), deps)
+    outbox_id = uuid4().hex
+    await deps.store.write_outbox(outbox_id, presumed.outbox)
+    known = await deps.store.insert_new_offers(list(presumed.written.values()))
+    batch = presumed
+    if known:
+        batch = _redecide(
+            prepared, presumed, await deps.store.load_offers(sorted(known)), contacts, banned, deps
         )
-    effects.outbox = batch.outbox
-    await _commit(effects, deps)
+        await deps.store.write_outbox(outbox_id, batch.outbox)
+    effects = Effects(
+        changed_offers=[d for i, d in batch.written.items() if i in known],
+        new_contacts=[d for i, d in batch.new_contacts.items() if i not in batch.existing_contacts],
+        changed_contacts=[d for i, d in batch.new_contacts.items() if i in batch.existing_contacts],
+        refresh_touches=batch.touches,
+        refresh_markers=[(i.refresh_id, i.marker) for i in items if i.refresh_id and i.marker],
+    )
+    result.outcomes.update(batch.outcomes)
+    await _commit(effects, deps, outbox_id, batch.outbox)
     for refresh_id in {i.refresh_id for i in items if i.refresh_id}:
         await complete_refresh_if_done(refresh_id, deps)
     return result
+
+
+def _decide_all(prepared: Sequence[tuple[Submission, Prepared]], batch: _Batch, deps: Deps) -> _Batch:
+    for item, p in prepared:
+        batch.outcomes[_apply(item, p, batch, deps)] += 1
+        if item.refresh_id and p.state.offer_id not in batch.written:
+            batch.touches[p.state.offer_id] = item.refresh_id
+    return batch
+
+
+def _redecide(
+    prepared: Sequence[tuple[Submission, Prepared]],
+    presumed: _Batch,
+    stored: dict[str, Doc],
+    contacts: dict[str, Doc],
+    banned: set[str],
+    deps: Deps,
+) -> _Batch:
+    """Decide again, against their stored version, the offers the store already held."""
+    again = _decide_all(
+        [(i, p) for i, p in prepared if p.state.offer_id in stored],
+        _Batch(dict(stored), contacts, banned),
+        deps,
+    )
+    fresh = [(i, p) for i, p in prepared if p.state.offer_id not in stored]
+    kept = _decide_all(fresh, _Batch({}, again.contacts, banned), deps)
+    kept.written.update(again.written)
+    kept.new_contacts.update(again.new_contacts)
+    kept.outbox += again.outbox
+    kept.touches.update(again.touches)
+    kept.outcomes.update(again.outcomes)
+    return kept
 
 
 def _apply(item: Submission, p: Prepared, batch: _Batch, deps: Deps) -> Outcome:
@@ -293,8 +348,9 @@ def _apply(item: Submission, p: Prepared, batch: _Batch, deps: Deps) -> Outcome:
     state = p.state.model_copy(update={"revision": revision})
     payload = OfferPublished(offer=state) if outcome is Outcome.PUBLISHED else OfferUpdated(offer=state)
     envelope = _envelope(payload, state.basin, deps, event_id(payload.event_type, offer_id, revision), item)
-    batch.outbox.append(outbox_entry(OFFERS_STATE, offer_id, envelope))
-    batch.written[offer_id] = batch.stored[offer_id] = offer_doc(p, state, item.refresh_id)
+    entry = outbox_entry(OFFERS_STATE, offer_id, envelope)
+    batch.outbox.append(entry)
+    batch.written[offer_id] = batch.stored[offer_id] = offer_doc(p, state, item.refresh_id, entry)
     if p.contact is not None:
         _contact_change(p.contact, state.basin, batch, deps, item)
     return outcome
@@ -326,18 +382,37 @@ def _contact_change(
     batch.contacts[card.person_id] = batch.new_contacts[card.person_id] = doc
 
 
-async def _commit(effects: Effects, deps: Deps) -> int:
-    """Outbox, then documents, then events, then the outbox entries are gone. Returns events published."""
+async def _commit(
+    effects: Effects, deps: Deps, outbox_id: str | None = None, owed: Sequence[Entry] = ()
+) -> int:
+    """Outbox, documents, events, then the outbox entry is deleted. Returns the events published.
+
+    ``outbox_id``: the caller already wrote ``owed`` there. Entries a crash left behind are published only
+    if the stored document still carries their event (a presumed insert that failed left a stale one).
+    """
+    if outbox_id is None and owed:
+        outbox_id = uuid4().hex
+        await deps.store.write_outbox(outbox_id, list(owed))
     pending = await deps.store.pending_outbox()
-    batch_id = uuid4().hex if effects.outbox else None
+    leftovers = [(b, es) for b, es in pending if b != outbox_id]
     if not effects.empty():
-        await deps.store.save(effects, batch_id)
-    seen = {e["value"] for e in effects.outbox}
-    entries = [e for _, es in pending for e in es if e["value"] not in seen] + effects.outbox
+        await deps.store.save(effects)
+    entries = await _still_owed([e for _, es in leftovers for e in es], deps) + list(owed)
     if entries:
         await deps.publisher.publish_many([outgoing_of(e) for e in entries])
-        await deps.store.clear_outbox([b for b, _ in pending] + ([batch_id] if batch_id else []))
+    done = [b for b, _ in leftovers] + ([outbox_id] if outbox_id else [])
+    if done:
+        await deps.store.clear_outbox(done)
     return len(entries)
+
+
+async def _still_owed(entries: list[Entry], deps: Deps) -> list[Entry]:
+    if not entries:
+        return []
+    offers = await deps.store.load_offers([e["key"] for e in entries if e["topic"] == OFFERS_STATE.name])
+    contacts = await deps.store.load_contacts([e["key"] for e in entries if e["topic"] == CONTACTS.name])
+    docs = {OFFERS_STATE.name: offers, CONTACTS.name: contacts}
+    return [e for e in entries if docs[e["topic"]].get(e["key"], {}).get("event_id") == e["event_id"]]
 
 
 # ---------------------------------------------------------------- refreshes
@@ -359,7 +434,7 @@ async def complete_refresh_if_done(refresh_id: str, deps: Deps) -> int:
         withdrawn(d, "missing_from_refresh", now, deps)
         for d in await deps.store.missing_from_refresh(refresh)
     ]
-    await _commit(Effects(changed_offers=[d for d, _ in changes], outbox=[e for _, e in changes]), deps)
+    await _commit(Effects(changed_offers=[d for d, _ in changes]), deps, owed=[e for _, e in changes])
     await deps.store.close_refresh(refresh_id)
     return len(changes)
 
@@ -376,7 +451,7 @@ async def blacklist(offer_id: str | None, employer_email: str | None, deps: Deps
         withdrawn(d, "blacklisted", now, deps)
         for d in await deps.store.published_offers_of(offer_id, person_id)
     ]
-    await _commit(Effects(changed_offers=[d for d, _ in changes], outbox=[e for _, e in changes]), deps)
+    await _commit(Effects(changed_offers=[d for d, _ in changes]), deps, owed=[e for _, e in changes])
     return [d["_id"] for d, _ in changes]
 
 

@@ -18,23 +18,19 @@ Entry = dict[str, str]
 
 @dataclass
 class Effects:
-    """Everything one batch changes in the store, written at once before its events are published."""
+    """What one batch changes in the store besides its new offers, written before its events are published."""
 
-    new_offers: list[Doc] = field(default_factory=list)  # whole documents, not stored yet
     changed_offers: list[Doc] = field(default_factory=list)  # whole documents replacing stored ones
     new_contacts: list[Doc] = field(default_factory=list)
     changed_contacts: list[Doc] = field(default_factory=list)
-    outbox: list[Entry] = field(default_factory=list)  # events owed, in publishing order
     refresh_touches: dict[str, str] = field(default_factory=dict)  # offer id -> refresh id that carried it
     refresh_markers: list[tuple[str, str]] = field(default_factory=list)  # (refresh id, record marker)
 
     def empty(self) -> bool:
         return not (
-            self.new_offers
-            or self.changed_offers
+            self.changed_offers
             or self.new_contacts
             or self.changed_contacts
-            or self.outbox
             or self.refresh_touches
             or self.refresh_markers
         )
@@ -58,9 +54,15 @@ class OfferStore(Protocol):
         """The given offer ids and employer person ids that are on the blacklist."""
         ...
 
-    async def save(self, effects: Effects, outbox_id: str | None) -> None:
-        """Write the outbox entry (under ``outbox_id``) first, then the documents."""
+    async def write_outbox(self, outbox_id: str, entries: list[Entry]) -> None:
+        """Create or replace the outbox document ``outbox_id``."""
         ...
+
+    async def insert_new_offers(self, docs: list[Doc]) -> set[str]:
+        """Insert offers presumed new; returns the ids the store already held (left untouched)."""
+        ...
+
+    async def save(self, effects: Effects) -> None: ...
 
     async def pending_outbox(self) -> list[tuple[str, list[Entry]]]:
         """Outbox entries whose events may not have been published yet (a crash, a broker outage)."""

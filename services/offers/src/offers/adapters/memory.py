@@ -30,11 +30,20 @@ class InMemoryOfferStore:
     async def blacklisted(self, offer_ids: Sequence[str], person_ids: Sequence[str]) -> set[str]:
         return {i for i in [*offer_ids, *person_ids] if i in self.blacklist}
 
-    async def save(self, effects: Effects, outbox_id: str | None) -> None:
+    async def write_outbox(self, outbox_id: str, entries: list[Entry]) -> None:
+        if entries:
+            self.outbox[outbox_id] = copy.deepcopy(entries)
+
+    async def insert_new_offers(self, docs: list[Doc]) -> set[str]:
+        known = {d["_id"] for d in docs if d["_id"] in self.offers}
+        self.offers.update({d["_id"]: copy.deepcopy(d) for d in docs if d["_id"] not in known})
+        if len(known) < len(docs):
+            self.saves += 1
+        return known
+
+    async def save(self, effects: Effects) -> None:
         self.saves += 1
-        if effects.outbox and outbox_id:
-            self.outbox[outbox_id] = copy.deepcopy(effects.outbox)
-        for doc in [*effects.new_offers, *effects.changed_offers]:
+        for doc in effects.changed_offers:
             self.offers[doc["_id"]] = copy.deepcopy(doc)
         for offer_id, refresh_id in effects.refresh_touches.items():
             if offer_id in self.offers:

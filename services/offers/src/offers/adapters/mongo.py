@@ -47,7 +47,7 @@ async def _insert_or_replace(collection: AsyncCollection[Doc], new: list[Doc], c
         except BulkWriteError as exc:  # stored meanwhile by another consumer: replace those
             if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
                 raise
-            failed = {e["op"]["_id"] for e in exc.details["writeErrors"]}
+            failed = {new[e["index"]]["_id"] for e in exc.details["writeErrors"]}
             replace += [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in new if d["_id"] in failed]
     if replace:
         await collection.bulk_write(replace, ordered=False)
@@ -79,13 +79,29 @@ class MongoOfferStore:
         found = self.blacklist.find({"_id": {"$in": keys}}, {"value": 1})
         return {d["value"] async for d in found}
 
-    async def save(self, effects: Effects, outbox_id: str | None) -> None:
-        """New documents with insert_many (FerretDB upserts cost a scan each), changed ones replaced."""
-        if effects.outbox and outbox_id:
-            await self.outbox.insert_one(
-                {"_id": outbox_id, "events": effects.outbox, "at": datetime.now(UTC)}
+    async def write_outbox(self, outbox_id: str, entries: list[Entry]) -> None:
+        if entries:
+            doc = {"_id": outbox_id, "events": entries, "at": datetime.now(UTC)}
+            await self.outbox.replace_one({"_id": outbox_id}, doc, upsert=True)
+
+    async def insert_new_offers(self, docs: list[Doc]) -> set[str]:
+        """One insert_many (FerretDB upserts and ``$in`` reads cost a scan each); duplicates are reported."""
+        if not docs:
+            return set()
+        try:
+            await self.offers.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            return {docs[e["index"]]["_id"] for e in errors}
+        return set()
+
+    async def save(self, effects: Effects) -> None:
+        if effects.changed_offers:
+            await self.offers.bulk_write(
+                [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in effects.changed_offers], ordered=False
             )
-        await _insert_or_replace(self.offers, effects.new_offers, effects.changed_offers)
         if effects.refresh_touches:
             touches = [
                 UpdateOne({"_id": i}, {"$set": {"last_refresh": r}})
