@@ -92,7 +92,7 @@ class Node:
 
     @property
     def line(self) -> int:
-        return self.element.sourceline or 0  # type: ignore[no-any-return]
+        return self.element.sourceline or 0
 
     def attribute(self, name: str) -> str | None:
         value = self.element.get(name)
