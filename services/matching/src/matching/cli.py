@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date
 from typing import Annotated
 
 import httpx
 import typer
+import uvicorn
 
 from matching.settings import Settings
 from tdu_shared.logs import configure_logging
-from tdu_shared.runtime import serve as serve_app
 
 app = typer.Typer(
     help="Trait d'Union matching: offers with a funded training near home, and the search.",
@@ -43,9 +44,21 @@ def serve(
         overrides["as_of"] = date.fromisoformat(as_of)
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging("matching", settings.log_level, json=settings.log_json)
+    asyncio.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> None:
+    """Like tdu_shared.runtime.serve, but the app is built inside the running loop (aiokafka needs one)."""
     from matching.main import build
 
-    serve_app(build(settings), settings)
+    config = uvicorn.Config(
+        build(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+    await uvicorn.Server(config).serve()
 
 
 @app.command()
@@ -69,7 +82,7 @@ def search(
     ] = None,
 ) -> None:
     """Search offers with a funded training near a place, by asking a running service's GET /search;
-    prints the JSON answer (exit code 1 with the error on a 4xx/5xx)."""
+    prints the JSON answer (exit code 1 on a 4xx/5xx answer, 2 when the service does not answer)."""
     params = {
         k: v
         for k, v in {
@@ -87,7 +100,11 @@ def search(
         if v is not None
     }
     base = url or Settings().base_url()
-    response = httpx.get(f"{base.rstrip('/')}/search", params=params, timeout=10)
+    try:
+        response = httpx.get(f"{base.rstrip('/')}/search", params=params, timeout=10)
+    except httpx.HTTPError as exc:
+        typer.echo(f"no answer from {base}: {exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(json.dumps(response.json(), ensure_ascii=False, indent=2))
     if response.status_code >= 400:
         raise typer.Exit(1)
