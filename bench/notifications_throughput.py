@@ -41,10 +41,18 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def submitted(n: int, seekers: int) -> Outgoing:
-    event = j.ApplicationSubmitted(journey_id=f"B-{n}", offer_id="O-1", seeker_id=f"BS-{n % seekers}",
-                                   from_state=None, to_state=j.JourneyState.APPLIED, actor_role=j.Role.SEEKER,
-                                   offer_title="Soudeur")
-    return Outgoing(JOURNEYS_EVENTS, f"B-{n}", new_envelope(event, producer="bench", region="44", basin="4410"))
+    event = j.ApplicationSubmitted(
+        journey_id=f"B-{n}",
+        offer_id="O-1",
+        seeker_id=f"BS-{n % seekers}",
+        from_state=None,
+        to_state=j.JourneyState.APPLIED,
+        actor_role=j.Role.SEEKER,
+        offer_title="Soudeur",
+    )
+    return Outgoing(
+        JOURNEYS_EVENTS, f"B-{n}", new_envelope(event, producer="bench", region="44", basin="4410")
+    )
 
 
 async def wait_for_mails(catcher: MailCatcher, count: int, timeout: float) -> None:
@@ -53,28 +61,55 @@ async def wait_for_mails(catcher: MailCatcher, count: int, timeout: float) -> No
         await asyncio.sleep(0.05)
 
 
-async def run(events: int, rate: float, seekers: int, kafka: str, mongodb_url: str, timeout: float) -> dict[str, object]:
+async def run(
+    events: int, rate: float, seekers: int, kafka: str, mongodb_url: str, timeout: float
+) -> dict[str, object]:
     name = f"bench{uuid.uuid4().hex[:8]}"
     topics = Topics(f"{name}.")
     created = await ensure_topics(kafka, topics, ALL_TOPICS, partitions=4)
     catcher = MailCatcher(port=free_port()).start()
     port = free_port()
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka, "MONGODB_URL": mongodb_url, "MONGODB_DATABASE": name,
-           "TOPIC_PREFIX": topics.prefix, "CREATE_TOPICS": "false", "LOG_JSON": "true", "LOG_LEVEL": "WARNING",
-           "HTTP_PORT": str(port), "SMTP_PORT": str(catcher.port), "QUIET_START": "00:00", "QUIET_END": "00:00",
-           "DAILY_CAP": "1000000", "DISPATCH_POLL_S": "0.2"}
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "MONGODB_URL": mongodb_url,
+        "MONGODB_DATABASE": name,
+        "TOPIC_PREFIX": topics.prefix,
+        "CREATE_TOPICS": "false",
+        "LOG_JSON": "true",
+        "LOG_LEVEL": "WARNING",
+        "HTTP_PORT": str(port),
+        "SMTP_PORT": str(catcher.port),
+        "QUIET_START": "00:00",
+        "QUIET_END": "00:00",
+        "DAILY_CAP": "1000000",
+        "DISPATCH_POLL_S": "0.2",
+    }
     log = Path(tempfile.gettempdir()) / f"{name}.log"
     service = ServiceProcess("notifications", ["serve"], env, log, port=port)
     try:
         service.start()
         async with EventPublisher(kafka, topics) as publisher:
-            await publisher.publish_many([
-                Outgoing(CONTACTS, f"BS-{n}", new_envelope(
-                    ContactUpserted(person_id=f"BS-{n}", role=j.Role.SEEKER, email=f"bs{n}@example.org",
-                                    consent_email=True, consent_sms=False),
-                    producer="bench", region="44", basin="4410"))
-                for n in range(seekers)
-            ])
+            await publisher.publish_many(
+                [
+                    Outgoing(
+                        CONTACTS,
+                        f"BS-{n}",
+                        new_envelope(
+                            ContactUpserted(
+                                person_id=f"BS-{n}",
+                                role=j.Role.SEEKER,
+                                email=f"bs{n}@example.org",
+                                consent_email=True,
+                                consent_sms=False,
+                            ),
+                            producer="bench",
+                            region="44",
+                            basin="4410",
+                        ),
+                    )
+                    for n in range(seekers)
+                ]
+            )
             await asyncio.sleep(2)
             await publisher.publish_many([submitted(-1, seekers)])  # warm-up: the path is open end to end
             await wait_for_mails(catcher, 1, 60)
@@ -96,14 +131,18 @@ async def run(events: int, rate: float, seekers: int, kafka: str, mongodb_url: s
                 latencies.append(mail.received_at - published[found.group(1)])
         last = max((m.received_at for m in catcher.messages), default=time.time())
         return {
-            "benchmark": "notifications_throughput", "events": events, "target_rate_per_s": rate,
-            "publish_rate_per_s": round(events / publish_s, 1), "emails_accepted": len(latencies),
+            "benchmark": "notifications_throughput",
+            "events": events,
+            "target_rate_per_s": rate,
+            "publish_rate_per_s": round(events / publish_s, 1),
+            "emails_accepted": len(latencies),
             "duplicates": len(catcher.duplicates),
             "events_per_s_to_smtp_acceptance": round(len(latencies) / (last - start), 1),
             "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
             "latency_p99_s": round(percentile(latencies, 99), 3) if latencies else None,
             "latency_max_s": round(max(latencies), 3) if latencies else None,
-            "store": mongodb_url, "service_log": str(log),
+            "store": mongodb_url,
+            "service_log": str(log),
         }
     finally:
         service.stop()
@@ -121,7 +160,9 @@ async def run(events: int, rate: float, seekers: int, kafka: str, mongodb_url: s
 
 def main(
     events: Annotated[int, typer.Option(help="Journey events to feed.")] = 3000,
-    rate: Annotated[float, typer.Option(help="Events per second fed into the broker (issue target: 100).")] = 100,
+    rate: Annotated[
+        float, typer.Option(help="Events per second fed into the broker (issue target: 100).")
+    ] = 100,
     seekers: Annotated[int, typer.Option(help="Distinct seekers the events are spread over.")] = 200,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the last e-mail after feeding.")] = 120,
 ) -> None:
