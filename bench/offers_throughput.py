@@ -35,8 +35,13 @@ from tdu_shared.rome import rome_referential
 from tdu_shared.testing.processes import ServiceProcess, free_port
 from tdu_shared.topics import OFFERS_STATE, OFFERS_SUBMITTED, Topics, basin_partition
 
-CONTRACTS = [("CDI", "Contrat à durée indéterminée"), ("CDD", "CDD - 6 Mois"), ("CDD", "CDD - 3 Mois"),
-             ("MIS", "Intérim - 1 Mois"), ("CDD", "CDD - 12 Mois")]
+CONTRACTS = [
+    ("CDI", "Contrat à durée indéterminée"),
+    ("CDD", "CDD - 6 Mois"),
+    ("CDD", "CDD - 3 Mois"),
+    ("MIS", "Intérim - 1 Mois"),
+    ("CDD", "CDD - 12 Mois"),
+]
 
 
 def synthetic_offers(n: int, seed: int = 7) -> list[tuple[dict[str, Any], str | None]]:
@@ -44,7 +49,7 @@ def synthetic_offers(n: int, seed: int = 7) -> list[tuple[dict[str, Any], str | 
     rng = random.Random(seed)
     communes = list(commune_table())
     basins = load_basins()
-    codes = [c for c in rome_referential()._codes]  # noqa: SLF001 - reading the referential's codes
+    codes = [c for c in rome_referential()._codes]
     offers = []
     run = uuid.uuid4().hex[:6]
     for i in range(n):
@@ -53,29 +58,47 @@ def synthetic_offers(n: int, seed: int = 7) -> list[tuple[dict[str, Any], str | 
         lat, lon = c.lat + rng.uniform(-0.01, 0.01), c.lon + rng.uniform(-0.01, 0.01)
         basin = basins.basin_of(lat, lon, c.insee)
         record = {
-            "id": f"B{run}{i:07d}", "intitule": f"Offre synthétique {i} (H/F)",
+            "id": f"B{run}{i:07d}",
+            "intitule": f"Offre synthétique {i} (H/F)",
             "description": "Poste à pourvoir rapidement. " * 20,
-            "dateCreation": "2024-11-25T00:39:42.728Z", "dateActualisation": "2024-11-26T13:26:20.088Z",
-            "lieuTravail": {"libelle": f"{c.insee[:2]} - {c.name}", "latitude": lat, "longitude": lon,
-                            "codePostal": c.postal_codes[0] if c.postal_codes else None, "commune": c.insee},
-            "romeCode": rng.choice(codes), "entreprise": {"nom": f"Entreprise {i % 997}"},
-            "typeContrat": kind, "typeContratLibelle": label, "natureContrat": "Contrat travail",
+            "dateCreation": "2024-11-25T00:39:42.728Z",
+            "dateActualisation": "2024-11-26T13:26:20.088Z",
+            "lieuTravail": {
+                "libelle": f"{c.insee[:2]} - {c.name}",
+                "latitude": lat,
+                "longitude": lon,
+                "codePostal": c.postal_codes[0] if c.postal_codes else None,
+                "commune": c.insee,
+            },
+            "romeCode": rng.choice(codes),
+            "entreprise": {"nom": f"Entreprise {i % 997}"},
+            "typeContrat": kind,
+            "typeContratLibelle": label,
+            "natureContrat": "Contrat travail",
             "contact": {"nom": f"Recruteur {i % 997}", "courriel": f"rh{i % 997}@entreprise.example"},
-            "nombrePostes": 1, "origineOffre": {"origine": "1", "urlOrigine": "https://example.org"},
+            "nombrePostes": 1,
+            "origineOffre": {"origine": "1", "urlOrigine": "https://example.org"},
         }
         offers.append((record, basin.code if basin else None))
     return offers
 
 
-async def produce(bootstrap: str, topics: Topics, offers: list[tuple[dict[str, Any], str | None]],
-                  sent_at: dict[str, float]) -> float:
+async def produce(
+    bootstrap: str, topics: Topics, offers: list[tuple[dict[str, Any], str | None]], sent_at: dict[str, float]
+) -> float:
     messages = []
     for record, basin in offers:
-        envelope = new_envelope(OfferSubmitted(source="france_travail", record=record), producer="bench",
-                                region="44", basin=basin)
+        envelope = new_envelope(
+            OfferSubmitted(source="france_travail", record=record), producer="bench", region="44", basin=basin
+        )
         messages.append((record["id"], encode(envelope), basin, event_headers(envelope)))
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
-                                max_batch_size=512 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=512 * 1024,
+    )
     await producer.start()
     topic = topics.name(OFFERS_SUBMITTED)
     partitions = len(await producer.partitions_for(topic))
@@ -83,8 +106,12 @@ async def produce(bootstrap: str, topics: Topics, offers: list[tuple[dict[str, A
     try:
         for i in range(0, len(messages), 2000):
             chunk = messages[i : i + 2000]
-            futures = [await producer.send(topic, value=v, key=k.encode(), headers=h,
-                                           partition=basin_partition(b, partitions)) for k, v, b, h in chunk]
+            futures = [
+                await producer.send(
+                    topic, value=v, key=k.encode(), headers=h, partition=basin_partition(b, partitions)
+                )
+                for k, v, b, h in chunk
+            ]
             for (key, *_), future in zip(chunk, futures, strict=True):
                 await future
                 sent_at[key] = time.monotonic()
@@ -93,10 +120,15 @@ async def produce(bootstrap: str, topics: Topics, offers: list[tuple[dict[str, A
     return start
 
 
-async def collect(bootstrap: str, topics: Topics, expected: set[str], timeout: float,
-                  got_at: dict[str, float]) -> None:
-    consumer = AIOKafkaConsumer(topics.name(OFFERS_STATE), bootstrap_servers=bootstrap,
-                                group_id=f"bench-{uuid.uuid4().hex}", auto_offset_reset="earliest")
+async def collect(
+    bootstrap: str, topics: Topics, expected: set[str], timeout: float, got_at: dict[str, float]
+) -> None:
+    consumer = AIOKafkaConsumer(
+        topics.name(OFFERS_STATE),
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     deadline = time.monotonic() + timeout
     try:
@@ -158,9 +190,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     service = None
     if not args.no_start:
         port = free_port()
-        env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "MONGODB_URL": mongodb_url, "MONGODB_DATABASE": database,
-               "TOPIC_PREFIX": topics.prefix, "HTTP_PORT": str(port), "LOG_LEVEL": "WARNING",
-               "BATCH_SIZE": str(args.batch_size)}
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "MONGODB_URL": mongodb_url,
+            "MONGODB_DATABASE": database,
+            "TOPIC_PREFIX": topics.prefix,
+            "HTTP_PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+            "BATCH_SIZE": str(args.batch_size),
+        }
         log = Path(tempfile.gettempdir()) / f"offers-bench-{tag}.log"
         service = ServiceProcess("offers", ["serve"], env, log, port=port).start(ready_timeout=120)
     try:
@@ -177,8 +215,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         latencies = [(got_at[k] - sent_at[k]) * 1000 for k in done]
         end = max(got_at.values()) if got_at else time.monotonic()
         return {
-            "offers": args.n, "published": len(done), "batch_size": args.batch_size,
-            "produce_s": round(produced - start, 2), "total_s": round(end - start, 2),
+            "offers": args.n,
+            "published": len(done),
+            "batch_size": args.batch_size,
+            "produce_s": round(produced - start, 2),
+            "total_s": round(end - start, 2),
             "offers_per_s": round(len(done) / (end - start), 1) if done else 0.0,
             "latency_ms_p50": round(statistics.median(latencies), 1) if latencies else None,
             "latency_ms_p99": round(percentile(latencies, 0.99), 1) if latencies else None,
@@ -192,13 +233,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=50_000, help="number of offers (default 50,000)")
     parser.add_argument("--batch-size", type=int, default=1000, help="BATCH_SIZE of the service")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for every OfferPublished")
     parser.add_argument("--prefix", default=None, help="topic prefix of an already running service")
     parser.add_argument("--database", default=None, help="database of an already running service")
-    parser.add_argument("--no-start", action="store_true", help="use a service already running (with --prefix)")
+    parser.add_argument(
+        "--no-start", action="store_true", help="use a service already running (with --prefix)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench topics and database")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args))))
