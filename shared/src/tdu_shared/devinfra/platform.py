@@ -82,7 +82,7 @@ class Platform:
                 {
                     "SMTP_HOST": "127.0.0.1",
                     "SMTP_PORT": str(self.ports.smtp),
-                    "SMS_BASE_URL": f"http://127.0.0.1:{self.ports.sms}",
+                    "SMS_API_BASE_URL": f"http://127.0.0.1:{self.ports.sms}",
                     "SMS_API_KEY": "demo-key",
                 }
             )
@@ -101,14 +101,14 @@ class Platform:
         self._process(
             "mail-catcher",
             "notifications",
-            ["mail-catcher", "--port", str(self.ports.smtp), "--out", str(self.mail_dir)],
+            ["mail-catcher", "--port", str(self.ports.smtp), "--folder", str(self.mail_dir)],
             env,
             None,
         ).start()
         self._process(
             "sms-standin",
             "notifications",
-            ["sms-standin", "--port", str(self.ports.sms), "--out", str(self.sms_file)],
+            ["sms-standin", "--port", str(self.ports.sms), "--record-file", str(self.sms_file)],
             env,
             None,
         ).start()

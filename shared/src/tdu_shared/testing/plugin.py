@@ -8,11 +8,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient
-from pymongo import AsyncMongoClient
 
 from tdu_shared.devinfra.local import Endpoints
 from tdu_shared.kafka import ensure_topics
-from tdu_shared.mongo import Document, connect
 from tdu_shared.testing.infrastructure import provide_infrastructure
 from tdu_shared.topics import ALL_TOPICS, Topics
 
@@ -55,15 +53,15 @@ async def topics(kafka_bootstrap: str, unique_name: str) -> AsyncIterator[Topics
         await admin.close()
 
 
-@pytest_asyncio.fixture
-async def mongo_db_name(mongodb_url: str, unique_name: str) -> AsyncIterator[str]:
-    """A database of this test's own, dropped afterwards."""
-    yield unique_name
-    client: AsyncMongoClient[Document] = connect(mongodb_url)
-    try:
-        await client.drop_database(unique_name)
-    finally:
-        await client.close()
+@pytest.fixture
+def mongo_db_name(unique_name: str) -> str:
+    """A database of this test's own.
+
+    It is not dropped afterwards: with FerretDB's SQLite backend a dropDatabase waits for every cursor on
+    that database while holding the store's global metadata lock, so one cursor a stopped service left
+    open would stall every other client. Databases are tiny; `make clean` removes the local store.
+    """
+    return unique_name
 
 
 @pytest.fixture

@@ -1,0 +1,88 @@
+"""Small, hand-written inputs for the end-to-end journey: one offer in Metz, one funded session nearby."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+OFFER_ID = "E2E0001"
+SESSION_NUMBER = "S-E2E-1"
+EMPLOYER_EMAIL = "recrutement@nettoyage-metz.exemple.fr"
+PROVIDER_EMAIL = "contact@cf-woippy.exemple.fr"
+
+
+def write_offers(folder: Path, now: datetime) -> Path:
+    """A France Travail v2 record: a CDI of cleaner (ROME K2303) in Metz."""
+    offer = {
+        "id": OFFER_ID,
+        "intitule": "Agent de propreté (H/F)",
+        "description": "Entretien de bureaux à Metz. Formation financée par la Région avant l'embauche.",
+        "dateCreation": (now - timedelta(days=2)).isoformat().replace("+00:00", "Z"),
+        "dateActualisation": (now - timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+        "lieuTravail": {
+            "libelle": "57 - Metz",
+            "latitude": 49.108385,
+            "longitude": 6.194897,
+            "codePostal": "57000",
+            "commune": "57463",
+        },
+        "romeCode": "K2303",
+        "romeLibelle": "Agent / Agente de propreté et d'hygiène",
+        "entreprise": {"nom": "NETTOYAGE METZ"},
+        "typeContrat": "CDI",
+        "typeContratLibelle": "Contrat à durée indéterminée",
+        "natureContrat": "Contrat travail",
+        "contact": {"nom": "NETTOYAGE METZ", "courriel": EMPLOYER_EMAIL},
+        "nombrePostes": 1,
+    }
+    path = folder / "offers.json"
+    path.write_text(json.dumps([offer], ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def write_catalogue(folder: Path, today: date) -> Path:
+    """An LHEO 2.2 record: a region-funded session in Woippy (next to Metz) starting in two months."""
+    start, end = today + timedelta(days=60), today + timedelta(days=180)
+    xml = f"""<?xml version="1.0" encoding="UTF-8"?>
+<lheo xmlns="http://www.lheo.org/2.2"><offres>
+<formation numero="F-E2E-1">
+<domaine-formation><code-FORMACODE>42811</code-FORMACODE><code-ROME>K2303</code-ROME></domaine-formation>
+<intitule-formation>Agent de propreté et d'hygiène</intitule-formation>
+<objectif-formation>Titre professionnel agent de propreté et d'hygiène.</objectif-formation>
+<resultats-attendus>Titre professionnel</resultats-attendus>
+<contenu-formation>Techniques de nettoyage, sécurité, stage en entreprise.</contenu-formation>
+<certifiante>1</certifiante>
+<contact-formation><coordonnees><courriel>{PROVIDER_EMAIL}</courriel></coordonnees></contact-formation>
+<parcours-de-formation>1</parcours-de-formation>
+<code-niveau-entree>0</code-niveau-entree>
+<action numero="A-E2E-1">
+<rythme-formation>Temps plein</rythme-formation>
+<niveau-entree-obligatoire>0</niveau-entree-obligatoire>
+<modalites-enseignement>0</modalites-enseignement>
+<lieu-de-formation><coordonnees><adresse><ligne>12 rue de Metz</ligne><codepostal>57140</codepostal>
+<ville>Woippy</ville><code-INSEE-commune>57751</code-INSEE-commune>
+<geolocalisation><latitude>49.1519</latitude><longitude>6.1516</longitude></geolocalisation></adresse>
+</coordonnees></lieu-de-formation>
+<modalites-entrees-sorties>0</modalites-entrees-sorties>
+<session numero="{SESSION_NUMBER}"><periode><debut>{start:%Y%m%d}</debut><fin>{end:%Y%m%d}</fin></periode>
+<adresse-inscription><adresse><ligne>CF Woippy</ligne><ville>Woippy</ville></adresse></adresse-inscription>
+<etat-recrutement>1</etat-recrutement></session>
+<organisme-financeur><code-financeur>2</code-financeur><nb-places-financees>12</nb-places-financees></organisme-financeur>
+</action>
+<organisme-formation-responsable><numero-activite>44570000001</numero-activite>
+<SIRET-organisme-formation><SIRET>12345678900012</SIRET></SIRET-organisme-formation>
+<nom-organisme>Centre de formation de Woippy</nom-organisme><raison-sociale>CF Woippy</raison-sociale>
+<coordonnees-organisme><coordonnees><courriel>{PROVIDER_EMAIL}</courriel></coordonnees></coordonnees-organisme>
+<contact-organisme><coordonnees><courriel>{PROVIDER_EMAIL}</courriel></coordonnees></contact-organisme>
+</organisme-formation-responsable>
+</formation>
+</offres></lheo>
+"""
+    path = folder / "catalogue.xml"
+    path.write_text(xml, encoding="utf-8")
+    return path
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

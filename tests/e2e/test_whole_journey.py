@@ -1,0 +1,281 @@
+"""The whole journey across the five services, each a separate process, on the real broker and store.
+
+Import a catalogue and offers -> eligibility -> a seeker searches near Metz and finds the offer with its
+funded session -> applies -> immersion scheduled -> done -> promise and commitment signed -> training
+started -> completed -> hired. At every step: the journey's state, the events on journeys.events, the
+e-mails the SMTP server received and the SMS the provider stand-in received; the basin's KPIs at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tdu_shared.devinfra.platform import Platform, wait_for
+from tdu_shared.envelope import decode_event
+from tdu_shared.testing.kafka_helpers import read_topic
+from tdu_shared.topics import JOURNEYS_EVENTS, Topics
+
+from .fixtures import (
+    EMPLOYER_EMAIL,
+    OFFER_ID,
+    PROVIDER_EMAIL,
+    SESSION_NUMBER,
+    now_utc,
+    write_catalogue,
+    write_offers,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(600)]
+
+SEEKER_ID = "seeker-e2e-camille"
+SEEKER_EMAIL = "camille.martin@exemple.fr"
+SEEKER_PHONE = "0612345678"
+OPERATOR_EMAIL = "operateur.metz@traitdunion.eu"
+METZ_BASIN = "4410"
+
+
+class Journeys:
+    """The journeys HTTP API as a front end uses it."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.base = platform.url("journeys")
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        role: str,
+        actor: str,
+        body: dict[str, Any] | None = None,
+        key: str | None = None,
+    ) -> httpx.Response:
+        headers = {"X-Actor-Role": role, "X-Actor-Id": actor}
+        if key:
+            headers["Idempotency-Key"] = key
+        return httpx.request(method, f"{self.base}{path}", json=body, headers=headers, timeout=10)
+
+    def act(self, journey_id: str, path: str, role: str, actor: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.call("POST", f"/journeys/{journey_id}/{path}", role, actor, body, key=f"{path}-1")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+
+class Outbox:
+    """What the real SMTP server and the SMS provider stand-in received."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.index = platform.mail_dir / "index.jsonl"
+        self.sms_file = platform.sms_file
+
+    def mails(self) -> list[dict[str, Any]]:
+        return _lines(self.index)
+
+    def sms(self) -> list[dict[str, Any]]:
+        return _lines(self.sms_file)
+
+    def wait_mail(self, to: str, subject: str, timeout: float = 30) -> dict[str, Any]:
+        def found() -> dict[str, Any] | None:
+            return next((m for m in self.mails() if to in m["to"] and subject in m["subject"]), None)
+
+        mail: dict[str, Any] = wait_for(
+            found, timeout, f"e-mail to {to} about {subject!r}; got {self.mails()}"
+        )
+        return mail
+
+    def wait_sms(self, number_end: str, text: str, timeout: float = 30) -> dict[str, Any]:
+        def found() -> dict[str, Any] | None:
+            return next(
+                (s for s in self.sms() if s["recipient"].endswith(number_end) and text in s["content"]), None
+            )
+
+        sms: dict[str, Any] = wait_for(
+            found, timeout, f"SMS to ...{number_end} with {text!r}; got {self.sms()}"
+        )
+        return sms
+
+
+def _lines(path: Any) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def journey_events(platform: Platform, journey_id: str, until: Callable[[list[str]], bool]) -> list[Any]:
+    topic = Topics(platform.topic_prefix).name(JOURNEYS_EVENTS)
+
+    def of_journey(records: list[Any]) -> list[Any]:
+        events = [decode_event(r.value) for r in records]
+        return [e for e in events if e.payload.journey_id == journey_id]
+
+    records = asyncio.run(
+        read_topic(
+            platform.endpoints.kafka_bootstrap_servers,
+            topic,
+            until=lambda rs: until([e.type for e in of_journey(rs)]),
+            timeout=30,
+        )
+    )
+    return of_journey(records)
+
+
+def test_a_seeker_goes_from_an_offer_near_metz_to_a_hire(platform: Platform, tmp_path: Any) -> None:
+    today = date.today()
+    folder = tmp_path
+
+    # 1. The region's catalogue and France Travail offers come in through the services' own imports.
+    imported = platform.run_cli(
+        "trainings", ["import", str(write_catalogue(folder, today)), "--source", "e2e", "--json"]
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout.strip().splitlines()[-1])["funded_sessions"] == 1
+    offers = platform.run_cli("offers", ["import", str(write_offers(folder, now_utc())), "--json"])
+    assert offers.returncode == 0, offers.stderr
+
+    # 2. Matching links the offer to the funded session; a seeker searches near Metz and finds both.
+    search_url = f"{platform.url('matching')}/search"
+
+    def search_hit() -> dict[str, Any] | None:
+        response = httpx.get(search_url, params={"commune": "57463", "radius_km": 30}, timeout=5)
+        if response.status_code != 200:
+            return None
+        return next((r for r in response.json()["results"] if r["offer"]["offer_id"] == OFFER_ID), None)
+
+    hit: dict[str, Any] = wait_for(search_hit, 60, "the offer in the search near Metz")
+    [session] = hit["sessions"]
+    assert session["session_id"].endswith(SESSION_NUMBER)
+    assert session["provider_name"] == "Centre de formation de Woippy"
+    assert 0 < hit["distance_km"] < 5 and 0 < session["distance_km"] < 8
+    assert hit["offer"]["contract_type"] == "CDI"
+
+    # 3. The seeker applies (retried with the same idempotency key until journeys has seen the eligibility).
+    journeys, outbox = Journeys(platform), Outbox(platform)
+    application = {
+        "offer_id": OFFER_ID,
+        "first_name": "Camille",
+        "last_name": "Martin",
+        "email": SEEKER_EMAIL,
+        "phone": SEEKER_PHONE,
+        "postal_code": "57000",
+        "education_level": "3",
+        "jobseeker_status": "A",
+        "consent_email": True,
+        "consent_sms": True,
+        "message": "Bonjour, je suis très intéressée.",
+    }
+
+    def applied() -> dict[str, Any] | None:
+        response = journeys.call("POST", "/journeys", "seeker", SEEKER_ID, application, key="apply-1")
+        return dict(response.json()) if response.status_code in (200, 201) else None
+
+    journey = wait_for(applied, 60, "the application to be accepted")
+    journey_id, employer_id = journey["journey_id"], journey["employer_id"]
+    assert journey["state"] == "applied" and employer_id
+    assert [e.type for e in journey_events(platform, journey_id, lambda t: "ApplicationSubmitted" in t)] == [
+        "ApplicationSubmitted"
+    ]
+    outbox.wait_mail(SEEKER_EMAIL, "Votre candidature « Agent de propreté (H/F) » est envoyée")
+    outbox.wait_mail(EMPLOYER_EMAIL, "Nouvelle candidature pour « Agent de propreté (H/F) »")
+    outbox.wait_sms("612345678", "votre candidature")
+
+    # 4. The employer schedules an immersion, then records it went well.
+    starts, ends = today + timedelta(days=5), today + timedelta(days=7)
+    journey = journeys.act(
+        journey_id,
+        "schedule-immersion",
+        "employer",
+        employer_id,
+        {"starts_on": str(starts), "ends_on": str(ends), "place": "12 rue Serpenoise, Metz"},
+    )
+    assert journey["state"] == "immersion_scheduled"
+    outbox.wait_mail(SEEKER_EMAIL, "Immersion prévue")
+    outbox.wait_sms("612345678", "immersion du")
+    journey = journeys.act(journey_id, "immersion-outcome", "employer", employer_id, {"outcome": "positive"})
+    assert journey["state"] == "immersion_done"
+    outbox.wait_mail(EMPLOYER_EMAIL, "Immersion terminée")
+
+    # 5. Promise of hire, then the seeker's commitment to the funded session: committed.
+    journey = journeys.act(
+        journey_id,
+        "hiring-promise",
+        "employer",
+        employer_id,
+        {
+            "contract_type": "CDI",
+            "planned_start": str(today + timedelta(days=200)),
+            "position": "Agent de propreté",
+        },
+    )
+    assert journey["state"] == "promise_signed"
+    outbox.wait_mail(SEEKER_EMAIL, "Promesse d'embauche signée : Agent de propreté")
+    journey = journeys.act(
+        journey_id, "training-commitment", "seeker", SEEKER_ID, {"session_id": session["session_id"]}
+    )
+    assert journey["state"] == "committed"
+    provider_id = journey["provider_id"]
+    assert provider_id
+    outbox.wait_mail(PROVIDER_EMAIL, "Engagement en formation signé")
+    outbox.wait_mail(OPERATOR_EMAIL, "Parcours engagé")
+    outbox.wait_sms("612345678", "c'est signe")
+
+    # 6. The provider confirms the start and the end of training; the employer records the hire.
+    start = today + timedelta(days=60)
+    journey = journeys.act(
+        journey_id, "training-start", "training_provider", provider_id, {"started_on": str(start)}
+    )
+    assert journey["state"] == "training_started"
+    outbox.wait_mail(EMPLOYER_EMAIL, "La formation a commencé")
+    journey = journeys.act(
+        journey_id,
+        "training-completion",
+        "training_provider",
+        provider_id,
+        {"completed_on": str(start + timedelta(days=120)), "certified": True},
+    )
+    assert journey["state"] == "training_completed"
+    outbox.wait_mail(SEEKER_EMAIL, "Formation terminée")
+    journey = journeys.act(
+        journey_id,
+        "hire",
+        "employer",
+        employer_id,
+        {"contract_start": str(start + timedelta(days=121)), "contract_type": "CDI"},
+    )
+    assert journey["state"] == "hired"
+    outbox.wait_mail(SEEKER_EMAIL, "Embauche confirmée")
+    outbox.wait_mail(OPERATOR_EMAIL, "Embauche confirmée")
+
+    # Every step is on journeys.events, once, in order.
+    expected = [
+        "ApplicationSubmitted",
+        "ImmersionScheduled",
+        "ImmersionCompleted",
+        "HiringPromiseSigned",
+        "TrainingCommitmentSigned",
+        "JourneyCommitted",
+        "TrainingStarted",
+        "TrainingCompleted",
+        "SeekerHired",
+    ]
+    events = journey_events(platform, journey_id, lambda t: "SeekerHired" in t)
+    assert [e.type for e in events if e.type != "JourneyReminderDue"] == expected
+    assert {e.basin for e in events} == {METZ_BASIN}
+    assert all(SEEKER_EMAIL not in e.model_dump_json() for e in events), "events carry ids, never e-mails"
+
+    # No message was sent twice.
+    mails = outbox.mails()
+    assert len({m["message_id"] for m in mails}) == len(mails)
+
+    # 7. The basin's KPIs count this hire.
+    response = journeys.call("GET", f"/kpis?basin={METZ_BASIN}", "basin_operator", "operator-metz")
+    assert response.status_code == 200, response.text
+    metz = response.json()["basins"][METZ_BASIN]
+    assert metz["journeys"] == 1 and metz["states"] == {"hired": 1}, metz
+    assert metz["promises_signed"] == 1 and metz["hires"] == 1, metz
+    assert metz["return_to_employment"]["end_of_training"] == 1.0, metz
