@@ -198,3 +198,15 @@ def test_distance_is_the_great_circle_distance() -> None:
     strasbourg = (48.5734, 7.7521)
     [d] = distances_km(unit_vector(*METZ), unit_vector(*strasbourg)[None, :])
     assert abs(d - distance_km(*METZ, *strasbourg)) < 0.001
+
+
+def test_an_offer_links_at_most_the_nearest_sessions_in_the_window_whichever_path() -> None:
+    too_late = [session(f"late{i}", north_km=1 + i / 10, start=date(2028, 6, 1)) for i in range(12)]
+    in_window = [session(f"ok{i}", north_km=5 + i) for i in range(4)]
+    m = Matcher(lambda basin: 30.0, max_radius_km=30.0, max_links=2)
+    for s in [*too_late, *in_window]:
+        m.put_session(s)
+    m.put_offer(offer())
+    [batched] = m.evaluate_many(["O1"], WINDOW)
+    assert [link.session.session_id for link in batched.links] == ["ok0", "ok1"]
+    assert batched == verdict(m)

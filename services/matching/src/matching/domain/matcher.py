@@ -14,20 +14,21 @@ import numpy as np
 
 from matching.domain.geometry import chord_of_km, distances_km, km_of_chords, unit_vector, unit_vectors
 from matching.domain.model import Eligibility, Offer, Session, Window
-from matching.domain.rules import is_candidate, links_within, offer_exclusions, verdict
-from matching.domain.spatial import PointSet
+from matching.domain.rules import MAX_LINKS, is_candidate, links_within, offer_exclusions, verdict
+from matching.domain.spatial import PointSet, SessionPoints
 
 RadiusOf = Callable[[str | None], float]
 
 
 class Matcher:
-    def __init__(self, radius_of: RadiusOf, max_radius_km: float) -> None:
+    def __init__(self, radius_of: RadiusOf, max_radius_km: float, max_links: int = MAX_LINKS) -> None:
         self.radius_of = radius_of
         self.max_radius_km = max_radius_km
+        self.max_links = max_links
         self.offers: dict[str, Offer] = {}
         self.sessions: dict[str, Session] = {}
         self._offers_by_fiche: dict[str, PointSet] = defaultdict(PointSet)
-        self._sessions_by_fiche: dict[str, PointSet] = defaultdict(PointSet)
+        self._sessions_by_fiche: dict[str, SessionPoints] = defaultdict(SessionPoints)
 
     # ------------------------------------------------------------ offers
 
@@ -102,7 +103,8 @@ class Matcher:
         radius = self.radius_of(offer.basin)
         if offer_exclusions(offer) or offer.lat is None or offer.lon is None:
             return verdict(offer, (), radius)
-        return verdict(offer, links_within(offer, self._nearby(offer, radius), radius, window), radius)
+        links = links_within(offer, self._nearby(offer, radius), radius, window, self.max_links)
+        return verdict(offer, links, radius)
 
     def evaluate_many(self, offer_ids: Iterable[str], window: Window) -> list[Eligibility]:
         """Verdicts on many offers: one batched KD-tree query per fiche (the full-eligibility path)."""
@@ -121,23 +123,32 @@ class Matcher:
         return results
 
     def _evaluate_fiche(self, fiche: str, offers: list[Offer], window: Window) -> list[Eligibility]:
+        """The nearest sessions of the fiche for every offer at once (k-nearest queries, window as a mask);
+        an offer whose nearest candidates were mostly outside the window is asked again with a ball query."""
         radii = [self.radius_of(o.basin) for o in offers]
         points = self._sessions_by_fiche.get(fiche)
         if points is None or len(points) == 0:
             return [verdict(o, (), r) for o, r in zip(offers, radii, strict=True)]
         xyz = unit_vectors(np.array([o.lat for o in offers]), np.array([o.lon for o in offers]))
         chords = np.array([chord_of_km(r) for r in radii])
-        found = points.within_many(xyz, chords)
-        # distances of every (offer, session) pair of the fiche in one vectorised pass
-        counts = np.array([len(f) for f in found])
-        flat = np.concatenate(found) if len(found) else np.empty(0, dtype=np.intp)
-        km = km_of_chords(np.linalg.norm(points.xyz[flat] - np.repeat(xyz, counts, axis=0), axis=1)).tolist()
-        flat_slots, values = flat.tolist(), points.values
-        results, start = [], 0
-        for offer, radius, count in zip(offers, radii, counts.tolist(), strict=True):
-            nearby = [(values[flat_slots[i]], km[i]) for i in range(start, start + count)]
-            start += count
-            results.append(verdict(offer, links_within(offer, nearby, radius, window), radius))
+        k = min(len(points), 4 * self.max_links)
+        found, slots = points.nearest_many(xyz, k, chords)
+        in_reach = np.isfinite(found)
+        safe = np.where(in_reach, slots, 0)
+        start = points.start[safe]
+        keep = in_reach & (start >= window.first.toordinal()) & (start <= window.last.toordinal())
+        km = km_of_chords(np.where(in_reach, found, 0.0))
+        exhausted = ~in_reach[:, -1] | (keep.sum(axis=1) >= self.max_links)
+        values, results = points.values, []
+        for row, (offer, radius) in enumerate(zip(offers, radii, strict=True)):
+            if not exhausted[row]:  # more candidates than k in reach: the exact, slower path
+                links = links_within(offer, self._nearby(offer, radius), radius, window, self.max_links)
+            else:
+                cols = np.nonzero(keep[row])[0].tolist()
+                row_km, row_slots = km[row].tolist(), safe[row].tolist()
+                nearby = [(values[row_slots[c]], row_km[c]) for c in cols]
+                links = links_within(offer, nearby, radius, window, self.max_links)
+            results.append(verdict(offer, links, radius))
         return results
 
     def _nearby(self, offer: Offer, radius_km: float) -> list[tuple[Session, float]]:

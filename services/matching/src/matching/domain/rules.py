@@ -69,10 +69,18 @@ def offer_exclusions(offer: Offer) -> tuple[str, ...]:
     return tuple(reasons)
 
 
+MAX_LINKS = 20
+"""Sessions linked to one offer at most (the nearest): enough for a seeker, keeps events small."""
+
+
 def links_within(
-    offer: Offer, nearby: Iterable[tuple[Session, float]], radius_km: float, window: Window
+    offer: Offer,
+    nearby: Iterable[tuple[Session, float]],
+    radius_km: float,
+    window: Window,
+    limit: int = MAX_LINKS,
 ) -> tuple[Link, ...]:
-    """Links to the sessions within the radius that start in the window, nearest first.
+    """Links to the sessions within the radius that start in the window, nearest first, at most ``limit``.
 
     ``nearby`` holds candidate sessions (see :func:`is_candidate`) of the offer's fiche with their distance
     from the workplace: the matcher's per-fiche index only ever holds those.
@@ -83,7 +91,7 @@ def links_within(
         if distance <= radius_km and window.contains(session.start_date)
     ]
     links.sort(key=lambda link: (link.distance_km, link.session.session_id))
-    return tuple(links)
+    return tuple(links[:limit])
 
 
 def verdict(offer: Offer, links: tuple[Link, ...], radius_km: float) -> Eligibility:

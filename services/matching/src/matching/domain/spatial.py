@@ -120,6 +120,20 @@ class PointSet:
         order = np.argsort(all_d, kind="stable")[:k]
         return all_d[order], all_s[order]
 
+    def nearest_many(self, xyz: FloatArray, k: int, chords: FloatArray) -> tuple[FloatArray, IntArray]:
+        """Each point's ``k`` nearest within its own chord: (n, k) chords (inf past the last) and slots."""
+        self._maybe_merge(force=True)
+        if self._tree is None:
+            return np.full((len(xyz), k), np.inf), np.zeros((len(xyz), k), dtype=np.intp)
+        k = max(1, min(k, self._tree_n))
+        dist = np.empty((len(xyz), k))
+        idx = np.empty((len(xyz), k), dtype=np.intp)
+        for bound in np.unique(chords):  # one query per distinct radius (a handful of basins)
+            rows = np.nonzero(chords == bound)[0]
+            d, i = self._tree.query(xyz[rows], k=k, distance_upper_bound=bound)
+            dist[rows], idx[rows] = np.asarray(d).reshape(len(rows), k), np.asarray(i).reshape(len(rows), k)
+        return dist, np.minimum(idx, self._tree_n - 1)
+
     def alive(self, slots: IntArray) -> NDArray[np.bool_]:
         return self._alive[slots]
 
@@ -169,3 +183,30 @@ class PointSet:
 
     def _on_grow(self, size: int) -> None:
         """Hook for subclasses keeping per-slot arrays."""
+
+
+NO_DAY = np.iinfo(np.int32).max
+
+
+class SessionPoints(PointSet):
+    """Sessions of one fiche: points plus the first day of each (ordinal; NO_DAY when unknown)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.start: NDArray[np.int32] = np.full(16, NO_DAY, dtype=np.int32)
+
+    def put(self, key: str, xyz: FloatArray, value: Any = None) -> int:
+        slot = super().put(key, xyz, value)
+        day = getattr(value, "start_date", None)
+        self.start[slot] = day.toordinal() if day is not None else NO_DAY
+        return slot
+
+    def _on_grow(self, size: int) -> None:
+        start = np.full(size, NO_DAY, dtype=np.int32)
+        start[: len(self.start)] = self.start
+        self.start = start
+
+    def _on_compact(self, live: IntArray) -> None:
+        start = np.full(max(16, len(live) * 5 // 4), NO_DAY, dtype=np.int32)
+        start[: len(live)] = self.start[live]
+        self.start = start
