@@ -74,6 +74,7 @@ class Deps:
     rome: RomeLookup
     clock: Clock
     region: str = "44"
+    outbox_dirty: bool = True  # the outbox may hold entries of another run or of a failed commit
 
 
 @dataclass
@@ -398,7 +399,8 @@ async def _commit(
     if outbox_id is None and owed:
         outbox_id = uuid4().hex
         await deps.store.write_outbox(outbox_id, list(owed))
-    pending = await deps.store.pending_outbox()
+    check, deps.outbox_dirty = deps.outbox_dirty, True
+    pending = await deps.store.pending_outbox() if check else []
     leftovers = [(b, es) for b, es in pending if b != outbox_id]
     if not effects.empty():
         await deps.store.save(effects)
@@ -408,6 +410,7 @@ async def _commit(
     done = [b for b, _ in leftovers] + ([outbox_id] if outbox_id else [])
     if done:
         await deps.store.clear_outbox(done)
+    deps.outbox_dirty = False
     return len(entries)
 
 
