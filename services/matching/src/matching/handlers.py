@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -64,6 +65,7 @@ class MatchingService:
         self.region = region
         self.window_months = window_months
         self._lock = asyncio.Lock()
+        self._evaluated_day: date | None = None
 
     async def on_offer_events(self, events: Sequence[Envelope[Any]]) -> int:
         """Apply offer events (in order) and publish what changed; returns the number of events published."""
@@ -94,6 +96,17 @@ class MatchingService:
                 continue
             touched.update(dict.fromkeys(affected, Cause.of(event)))
         return await self._publish_changes(touched, {})
+
+    async def on_new_day(self) -> int:
+        """Re-evaluate every held offer when the clock's day changed since the last run: the window slides,
+        sessions that started drop out, later ones come in. Returns the number of events published."""
+        today = self.clock.today()
+        if today == self._evaluated_day:
+            return 0
+        first_run, self._evaluated_day = self._evaluated_day is None, today
+        if first_run:
+            return 0  # every offer was evaluated as of today when it arrived
+        return await self._publish_changes(dict.fromkeys(list(self.matcher.offers), Cause()), {})
 
     def forget_offers(self, keep: Callable[[Offer], bool]) -> int:
         """Drop the offers of partitions this instance no longer owns."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
+import structlog
 from fastapi import APIRouter, FastAPI
 
 from matching.adapters.clock import FixedClock, SystemClock
@@ -19,6 +21,8 @@ from matching.settings import Settings
 from tdu_shared.geo import BasinConfig, load_basins
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import MATCHING_ELIGIBILITY, TRAININGS_SESSIONS
+
+log = structlog.get_logger(__name__)
 
 DESCRIPTION = (
     "Which offers come with a region-funded training near the workplace (matching.eligibility), "
@@ -39,13 +43,37 @@ class Components:
     loaded: CatchUp = field(default_factory=CatchUp)
 
 
+class DailyReevaluation:
+    """Checks every few minutes whether the day changed, and then re-evaluates the offers held."""
+
+    def __init__(self, service: MatchingService, catalogue: CatchUp, every_s: float = 300) -> None:
+        self._service, self._catalogue, self._every_s = service, catalogue, every_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        await self._catalogue.ready.wait()
+        while True:
+            try:
+                await self._service.on_new_day()
+            except Exception:
+                log.exception("daily re-evaluation failed; next try later")
+            await asyncio.sleep(self._every_s)
+
+
 def clock_of(settings: Settings) -> Clock:
     return FixedClock(settings.as_of) if settings.as_of else SystemClock()
 
 
-def matcher_of(basins: BasinConfig) -> Matcher:
+def matcher_of(basins: BasinConfig, max_links: int) -> Matcher:
     radii = [b.radius_km for b in basins.basins] + [basins.default_radius_km]
-    return Matcher(basins.radius_km, max_radius_km=max(radii))
+    return Matcher(basins.radius_km, max_radius_km=max(radii), max_links=max_links)
 
 
 def build(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -57,7 +85,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
     if settings.role in ("all", "matcher"):
         ledger = MongoEligibilityLedger(runtime.db)
         parts.service = MatchingService(
-            matcher_of(parts.basins),
+            matcher_of(parts.basins, settings.max_linked_sessions),
             ledger,
             runtime.publisher,
             clock or clock_of(settings),
@@ -72,6 +100,10 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
             parts.catalogue.expect(await end_offsets(bootstrap, topic, count))
 
         runtime.on_started.append(expect_catalogue)
+        service = parts.service
+        daily = DailyReevaluation(service, parts.catalogue)
+        runtime.on_started.append(daily.start)
+        runtime.on_stopping.append(daily.stop)
     if settings.role in ("all", "search"):
         parts.index = SearchIndex()
         register_search(runtime, parts.index, parts.loaded, settings.instance_id)

@@ -30,4 +30,7 @@ class Settings(ServiceSettings):
         description="Id of this process; names its private readers of trainings.sessions and "
         "matching.eligibility, which always start from the beginning.",
     )
+    max_linked_sessions: int = Field(
+        20, ge=1, le=200, description="Sessions linked to one offer at most (the nearest in the window)."
+    )
     search_max_radius_km: float = Field(100, gt=0, le=100, description="Largest radius a search may ask.")

@@ -119,3 +119,28 @@ async def test_withdrawal_of_an_offer_never_published_publishes_nothing() -> Non
     svc, _publisher = service()
     gone = OfferWithdrawn(offer_id="X", reason="expired", withdrawn_at=datetime.now(UTC))
     assert await svc.on_offer_events([new_envelope(gone, producer="offers", region="44", basin="4410")]) == 0
+
+
+class MovableClock:
+    def __init__(self, day: date) -> None:
+        self.day = day
+
+    def now(self) -> datetime:
+        return datetime.combine(self.day, datetime.min.time(), tzinfo=UTC)
+
+    def today(self) -> date:
+        return self.day
+
+
+async def test_offers_are_re_evaluated_when_the_day_changes_and_started_sessions_drop_out() -> None:
+    clock = MovableClock(TODAY)
+    publisher = CollectingPublisher()
+    svc = MatchingService(Matcher(lambda b: 30.0, 30.0), InMemoryLedger(), publisher, clock, region="44")
+    await svc.on_session_events([session_event()])  # starts on day 40
+    await svc.on_offer_events([offer_event()])
+    assert await svc.on_new_day() == 0
+    clock.day = TODAY + timedelta(days=10)
+    assert await svc.on_new_day() == 0  # still in the window: nothing changed
+    clock.day = TODAY + timedelta(days=41)
+    assert await svc.on_new_day() == 1
+    assert publisher.sent[-1].envelope.payload.eligible is False
