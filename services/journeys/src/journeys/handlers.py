@@ -104,7 +104,12 @@ def journey_id_for(command: SubmitApplication) -> str:
 
 
 def event_item(
-    journey: Journey, fact: Fact, actor: Actor | None, causation_id: UUID | None, now: datetime
+    journey: Journey,
+    fact: Fact,
+    actor: Actor | None,
+    causation_id: UUID | None,
+    now: datetime,
+    event_id: UUID | None = None,
 ) -> OutboxItem:
     model: type[Any] = model_for(fact.event_type)
     payload = model(
@@ -120,11 +125,17 @@ def event_item(
         actor_id=actor.actor_id if actor else None,
         **fact.fields,
     )
-    return _item(payload, journey.journey_id, JOURNEYS_EVENTS.name, journey, causation_id, now)
+    return _item(payload, journey.journey_id, JOURNEYS_EVENTS.name, journey, causation_id, now, event_id)
 
 
 def _item(
-    payload: Payload, key: str, topic: str, journey: Journey, causation_id: UUID | None, now: datetime
+    payload: Payload,
+    key: str,
+    topic: str,
+    journey: Journey,
+    causation_id: UUID | None,
+    now: datetime,
+    event_id: UUID | None = None,
 ) -> OutboxItem:
     envelope = new_envelope(
         payload,
@@ -134,6 +145,7 @@ def _item(
         correlation_id=UUID(journey.journey_id),
         causation_id=causation_id,
         occurred_at=now,
+        event_id=event_id,
     )
     return OutboxItem(str(envelope.event_id), topic, key, encode(envelope).decode())
 
@@ -295,7 +307,8 @@ async def _fire(
             journey.state,
             {"kind": kind, "due_on": due_at.date()},
         )
-        item = event_item(journey, payload_fact, None, None, now)
+        # One event id per timer: even a timer fired twice is published once (the relay fences by id).
+        item = event_item(journey, payload_fact, None, None, now, uuid.uuid5(JOURNEY_IDS, timer_id))
         if await ports.journeys.update(Write(journey, [item], reminder_id=timer_id), journey.revision):
             ports.after_write()
             return "fired"

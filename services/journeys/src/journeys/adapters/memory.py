@@ -90,6 +90,7 @@ class MemoryJourneys:
             if row.journey.seeker_id == person_id:
                 row.outbox = [i for i in row.outbox if not (i.topic == "contacts" and i.key == person_id)]
                 row.anonymised = True
+                row.journey.revision += 1
                 count += 1
         return count
 

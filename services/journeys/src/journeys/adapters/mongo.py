@@ -24,7 +24,7 @@ from journeys.adapters.documents import (
 )
 from journeys.domain.model import Journey, SessionOption
 from journeys.domain.timers import Timer
-from journeys.ports import Contact, JourneyQuery, OfferView, Page, Pending, StoredTimer, Write
+from journeys.ports import Contact, JourneyQuery, OfferView, OutboxItem, Page, Pending, StoredTimer, Write
 from tdu_shared.contracts.journeys import ReminderKind, Role
 from tdu_shared.mongo import Document, IndexSpec, asc
 from tdu_shared.topics import CONTACTS
@@ -62,6 +62,7 @@ class MongoJourneys:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._col = db["journeys"]
         self._sent = db["relayed_events"]
+        self._erasures = db["erasures"]
 
     async def get(self, journey_id: str) -> Journey | None:
         doc = await self._col.find_one({"_id": journey_id})
@@ -129,40 +130,55 @@ class MongoJourneys:
             if doc is None:
                 break
             outbox = [item_from_doc(i) for i in doc.get("outbox", [])]
-            already = {
-                d["_id"] async for d in self._sent.find({"_id": {"$in": [i.event_id for i in outbox]}})
-            }
-            claimed.append(
-                Pending(
-                    doc["_id"],
-                    doc["revision"],
-                    [i for i in outbox if i.event_id not in already],
-                    [timer_from_doc(t) for t in doc.get("pending_timers", [])],
-                )
-            )
+            owned = await self._own(doc["_id"], outbox, now, lease_s)
+            timers = [timer_from_doc(t) for t in doc.get("pending_timers", [])]
+            claimed.append(Pending(doc["_id"], doc["revision"], owned, timers))
         return claimed
+
+    async def _own(
+        self, journey_id: str, outbox: list[OutboxItem], now: datetime, lease_s: float
+    ) -> list[OutboxItem]:
+        """The events this relay may publish: each is fenced by inserting its id in the ledger first.
+
+        The insert on the unique ``_id`` is atomic even where concurrent updates of one document are not
+        (FerretDB), so two relays never publish one event. A "publishing" entry older than the lease
+        (its relay crashed) is taken over; contact events of an erased person are dropped, never sent.
+        """
+        erased = {d["_id"] async for d in self._erasures.find({"_id": {"$in": [i.key for i in outbox]}})}
+        owned: dict[str, OutboxItem] = {}
+        for item in outbox:
+            if item.event_id in owned:
+                continue
+            if item.topic == CONTACTS.name and item.key in erased:
+                await self._sent.replace_one({"_id": item.event_id}, {"status": "dropped"}, upsert=True)
+                continue
+            until = now + timedelta(seconds=lease_s)
+            try:
+                await self._sent.insert_one(
+                    {"_id": item.event_id, "journey_id": journey_id, "status": "publishing", "until": until}
+                )
+            except DuplicateKeyError:
+                taken = await self._sent.update_one(
+                    {"_id": item.event_id, "status": "publishing", "until": {"$lt": now}},
+                    {"$set": {"until": until}},
+                )
+                if not taken.modified_count:
+                    continue
+            owned[item.event_id] = item
+        return list(owned.values())
 
     async def relayed(self, journey_id: str, event_ids: Sequence[str], timer_ids: Sequence[str]) -> None:
         sent, armed = set(event_ids), set(timer_ids)
-        # The ledger of published ids makes a second publication impossible even if a concurrent write
-        # brought an already published event back into the outbox.
         if sent:
-            await self._sent.bulk_write(
-                [
-                    UpdateOne({"_id": e}, {"$setOnInsert": {"journey_id": journey_id}}, upsert=True)
-                    for e in sent
-                ],
-                ordered=False,
-            )
+            await self._sent.update_many({"_id": {"$in": list(sent)}}, {"$set": {"status": "sent"}})
         while True:
             doc = await self._col.find_one({"_id": journey_id})
             if doc is None:
                 return
-            ledger = {
-                d["_id"]
-                async for d in self._sent.find({"_id": {"$in": [i["event_id"] for i in doc["outbox"]]}})
-            }
-            outbox = [i for i in doc.get("outbox", []) if i["event_id"] not in sent | ledger]
+            ids = [i["event_id"] for i in doc.get("outbox", [])]
+            settled = {"_id": {"$in": ids}, "status": {"$in": ["sent", "dropped"]}}
+            done = {d["_id"] async for d in self._sent.find(settled)}
+            outbox = [i for i in doc.get("outbox", []) if i["event_id"] not in sent | done]
             timers = [t for t in doc.get("pending_timers", []) if timer_from_doc(t).timer_id not in armed]
             result = await self._col.update_one(
                 {"_id": journey_id, "revision": doc["revision"]},
@@ -179,6 +195,7 @@ class MongoJourneys:
                 return
 
     async def forget_person(self, person_id: str) -> int:
+        await self._erasures.replace_one({"_id": person_id}, {"erased": True}, upsert=True)
         count = 0
         async for doc in self._col.find({"seeker_id": person_id}, {"_id": 1}):
             await self._strip_contact_events(doc["_id"], person_id)
@@ -197,7 +214,8 @@ class MongoJourneys:
             ]
             result = await self._col.update_one(
                 {"_id": journey_id, "revision": doc["revision"]},
-                {"$set": {"outbox": outbox, "anonymised": True}},
+                # A new revision: whoever read the journey before fails its guard and re-reads.
+                {"$set": {"outbox": outbox, "anonymised": True}, "$inc": {"revision": 1}},
             )
             if result.matched_count:
                 return
@@ -206,6 +224,7 @@ class MongoJourneys:
 class MongoTimers:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._col = db["timers"]
+        self._claims = db["timer_claims"]
 
     async def arm(self, timers: Sequence[Timer]) -> None:
         if not timers:
@@ -230,17 +249,30 @@ class MongoTimers:
         )
 
     async def claim_due(self, now: datetime, lease_s: float) -> StoredTimer | None:
-        doc = await self._col.find_one_and_update(
-            {"status": "pending", "next_at": {"$lte": now}},
-            {"$set": {"next_at": now + timedelta(seconds=lease_s)}, "$inc": {"attempts": 1}},
-            sort=[("next_at", 1)],
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is None:
-            return None
-        return StoredTimer(
-            doc["_id"], doc["journey_id"], ReminderKind(doc["kind"]), doc["due_at"], doc["marker"]
-        )
+        while True:
+            doc = await self._col.find_one_and_update(
+                {"status": "pending", "next_at": {"$lte": now}},
+                {"$set": {"next_at": now + timedelta(seconds=lease_s)}, "$inc": {"attempts": 1}},
+                sort=[("next_at", 1)],
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is None:
+                return None
+            if await self._fence(doc["_id"], now, lease_s):
+                kind = ReminderKind(doc["kind"])
+                return StoredTimer(doc["_id"], doc["journey_id"], kind, doc["due_at"], doc["marker"])
+
+    async def _fence(self, timer_id: str, now: datetime, lease_s: float) -> bool:
+        """Insert-first ownership of a timer: atomic on a unique _id even where updates are not (FerretDB)."""
+        until = now + timedelta(seconds=lease_s)
+        try:
+            await self._claims.insert_one({"_id": timer_id, "until": until})
+            return True
+        except DuplicateKeyError:
+            taken = await self._claims.update_one(
+                {"_id": timer_id, "until": {"$lt": now}}, {"$set": {"until": until}}
+            )
+            return taken.modified_count > 0
 
     async def finish(self, timer_id: str, status: str, now: datetime) -> None:
         await self._col.update_one({"_id": timer_id}, {"$set": {"status": status, "finished_at": now}})
