@@ -10,11 +10,11 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field, model_validator
 
 from offers.handlers import Deps, blacklist, prepare
-from offers.ports import Doc, OfferQuery
+from offers.ports import Doc, OfferQuery, Publisher
 from offers.schema import OfferForm, PartnerOffer, partner_offer_id
 from tdu_shared.contracts.offers import OfferState, OfferSubmitted
 from tdu_shared.envelope import new_envelope
-from tdu_shared.kafka import EventPublisher, Outgoing
+from tdu_shared.kafka import Outgoing
 from tdu_shared.topics import OFFERS_SUBMITTED
 
 
@@ -67,7 +67,7 @@ def view_of(doc: Doc) -> OfferView:
     )
 
 
-def build_router(deps: Deps, publisher: EventPublisher) -> APIRouter:
+def build_router(deps: Deps, publisher: Publisher) -> APIRouter:
     router = APIRouter(tags=["offers"])
 
     async def submit(items: Sequence[tuple[str, str | None, dict[str, Any], str]]) -> None:

@@ -148,14 +148,21 @@ def print_report(report: dict[str, Any]) -> None:
 
 
 async def publish_file(
-    file: Path,
+    file: Path, source: str, partner: str | None, scope: tuple[str, str] | None, settings: Settings
+) -> int:
+    return await publish_records(list(read_records(file)), file.name, source, partner, scope, settings)
+
+
+async def publish_records(
+    records: list[Any],
+    label: str,
     source: str,
     partner: str | None,
     scope: tuple[str, str] | None,
     settings: Settings,
     chunk: int = 1000,
 ) -> int:
-    records = list(read_records(file))
+    """Publish the records as OfferSubmitted (and the end marker of a full refresh); returns how many."""
     refresh_id = f"refresh-{uuid4().hex}" if scope else None
     topics = Topics(settings.topic_prefix)
     if settings.create_topics:
@@ -171,7 +178,7 @@ async def publish_file(
         settings.kafka_bootstrap_servers, topics, client_id="offers-import"
     ) as publisher:
         with Progress(console=console, transient=False) as progress:
-            task = progress.add_task(f"{file.name} -> {OFFERS_SUBMITTED.name}", total=len(records))
+            task = progress.add_task(f"{label} -> {OFFERS_SUBMITTED.name}", total=len(records))
             for start in range(0, len(records), chunk):
                 batch = [r for r in records[start : start + chunk] if not isinstance(r, Unreadable)]
                 await publisher.publish_many(
@@ -191,6 +198,47 @@ async def publish_file(
             envelope = new_envelope(done, producer="offers-import", region=settings.region, basin=None)
             await publisher.publish(OFFERS_SUBMITTED, refresh_id, envelope)
     return sent
+
+
+@app.command()
+def fetch(
+    departement: Annotated[str, typer.Option(help="Département code, e.g. 57.")],
+    refresh: Annotated[
+        bool,
+        typer.Option("--refresh", help="Full refresh: offers of the département not fetched are withdrawn."),
+    ] = False,
+) -> None:
+    """Fetch a département's offers from the France Travail API and publish them to offers.submitted.
+
+    Needs FRANCE_TRAVAIL_CLIENT_ID and FRANCE_TRAVAIL_CLIENT_SECRET.
+    """
+    settings = Settings()
+    configure_logging("offers", settings.log_level, json=settings.log_json)
+    if not (settings.france_travail_client_id and settings.france_travail_client_secret):
+        raise typer.BadParameter("set FRANCE_TRAVAIL_CLIENT_ID and FRANCE_TRAVAIL_CLIENT_SECRET")
+    sent = asyncio.run(_fetch(departement, refresh, settings))
+    console.print(f"{sent} offres du {departement} publiées sur {OFFERS_SUBMITTED.name}")
+
+
+async def _fetch(departement: str, refresh: bool, settings: Settings) -> int:
+    from offers.adapters.france_travail_api import FranceTravailClient
+
+    client = FranceTravailClient(
+        settings.france_travail_api_url,
+        settings.france_travail_token_url,
+        settings.france_travail_client_id or "",
+        settings.france_travail_client_secret or "",
+        scope=settings.france_travail_scope,
+        requests_per_second=settings.france_travail_requests_per_second,
+    )
+    try:
+        records = [o async for o in client.offers_of_departement(departement)]
+    finally:
+        await client.close()
+    scope = ("departement", departement) if refresh else None
+    return await publish_records(
+        records, f"France Travail {departement}", "france_travail", None, scope, settings
+    )
 
 
 def submission(
