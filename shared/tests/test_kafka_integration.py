@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 from faststream.kafka import KafkaMessage
+from pymongo import UpdateOne
 
 from tdu_shared.contracts.offers import OfferWithdrawn
 from tdu_shared.envelope import decode_event, new_envelope
 from tdu_shared.kafka import EventPublisher, Record, handle_records, records_of, subscriber_options
-from tdu_shared.mongo import connect
+from tdu_shared.mongo import bulk_write, connect
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.settings import ServiceSettings
 from tdu_shared.testing.kafka_helpers import read_topic
@@ -113,5 +114,21 @@ async def test_document_round_trips_through_the_store(mongodb_url: str, mongo_db
             {"_id": "x"}, {"$inc": {"revision": 1}}, return_document=True
         )
         assert doc == {"_id": "x", "basin": "4410", "rome": "K2303", "lat": 49.12, "lon": 6.17, "revision": 1}
+    finally:
+        await client.close()
+
+
+async def test_bulk_write_of_many_updates_goes_through_in_chunks(
+    mongodb_url: str, mongo_db_name: str
+) -> None:
+    """One update command of 100+ statements hangs FerretDB 1.24; the helper chunks it."""
+    client = connect(mongodb_url)
+    try:
+        collection = client[mongo_db_name].offers
+        await collection.insert_many([{"_id": i, "revision": 1} for i in range(250)])
+        operations = [UpdateOne({"_id": i}, {"$inc": {"revision": 1}}) for i in range(250)]
+        counts = await asyncio.wait_for(bulk_write(collection, operations), 60)
+        assert (counts.matched, counts.modified) == (250, 250)
+        assert await collection.count_documents({"revision": 2}) == 250
     finally:
         await client.close()

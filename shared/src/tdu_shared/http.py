@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -46,8 +47,9 @@ def ops_router(
     return router
 
 
-async def _safe(check: ReadyCheck) -> bool:
+async def _safe(check: ReadyCheck, timeout_s: float = 3.0) -> bool:
+    """A dependency that does not answer in time is not ready (a hung store must not hang /ready)."""
     try:
-        return await check()
+        return await asyncio.wait_for(check(), timeout_s)
     except Exception:
         return False

@@ -135,22 +135,34 @@ class EventPublisher:
 
     def __init__(self, bootstrap: str, topics: Topics, *, client_id: str = "traitdunion") -> None:
         self.topics = topics
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._partitions: dict[str, int] = {}
+
+    async def start(self) -> None:
+        """Connect; the producer is made here because aiokafka binds it to the running event loop."""
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
             max_batch_size=256 * 1024,
             request_timeout_ms=30_000,
         )
-        self._partitions: dict[str, int] = {}
-
-    async def start(self) -> None:
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("EventPublisher used before start()")
+        return self._producer
 
     async def __aenter__(self) -> EventPublisher:
         await self.start()
@@ -162,7 +174,7 @@ class EventPublisher:
     async def partition_count(self, topic: str) -> int:
         count = self._partitions.get(topic)
         if count is None:
-            parts = await self._producer.partitions_for(topic)
+            parts = await self.producer.partitions_for(topic)
             if not parts:
                 raise KafkaError(f"topic {topic} does not exist")
             count = self._partitions[topic] = len(parts)
@@ -172,7 +184,7 @@ class EventPublisher:
         self, topic: str, key: str, value: bytes | None, basin: str | None, headers: list[tuple[str, bytes]]
     ) -> asyncio.Future[Any]:
         partition = basin_partition(basin, await self.partition_count(topic))
-        future: asyncio.Future[Any] = await self._producer.send(
+        future: asyncio.Future[Any] = await self.producer.send(
             topic, value=value, key=key.encode(), partition=partition, headers=headers
         )
         return future
@@ -210,7 +222,7 @@ class EventPublisher:
         headers: list[tuple[str, bytes]],
         partition: int | None = None,
     ) -> None:
-        future = await self._producer.send(topic, value=value, key=key, headers=headers, partition=partition)
+        future = await self.producer.send(topic, value=value, key=key, headers=headers, partition=partition)
         await future
 
 
