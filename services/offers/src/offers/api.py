@@ -9,6 +9,7 @@ from uuid import uuid4
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field, model_validator
 
+from offers.domain.model import InvalidRecord
 from offers.handlers import Deps, blacklist, prepare
 from offers.ports import Doc, OfferQuery, Publisher
 from offers.schema import OfferForm, PartnerOffer, partner_offer_id
@@ -73,7 +74,10 @@ def build_router(deps: Deps, publisher: Publisher) -> APIRouter:
     async def submit(items: Sequence[tuple[str, str | None, dict[str, Any], str]]) -> None:
         outgoing = []
         for source, partner, record, offer_id in items:
-            basin = prepare(source, record, partner, deps.geo, deps.rome).state.basin
+            try:
+                basin = prepare(source, record, partner, deps.geo, deps.rome).state.basin
+            except InvalidRecord:  # the consumer dead-letters it with the reason
+                basin = None
             payload = OfferSubmitted(source=source, partner=partner, record=record)
             envelope = new_envelope(
                 payload, producer=partner or "employer-form", region=deps.region, basin=basin
