@@ -6,11 +6,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from journeys import handlers
 from journeys.adapters.memory import FixedClock
 from journeys.domain.kpis import Period
 from journeys.handlers import Ports
+from journeys.metrics import publish_gauges
 from journeys.testing import application, eligibility, memory_ports
 from tdu_shared.contracts import journeys as c
 from tdu_shared.contracts.journeys import Role
@@ -184,3 +186,12 @@ async def test_a_shorter_period_prorates_the_target_and_drops_later_steps(script
     assert region["promises_signed"] == 2
     assert region["hires"] == 0
     assert region["return_to_employment"] == {"end_of_training": None, "6m": 1.0, "12m": None}
+
+
+async def test_kpis_are_exported_as_prometheus_gauges(scripted: Ports) -> None:
+    publish_gauges(await handlers.compute_kpis(scripted, PERIOD))
+    assert REGISTRY.get_sample_value("journeys_promises_signed", {"scope": "region"}) == 2
+    assert REGISTRY.get_sample_value("journeys_hires", {"scope": "4410"}) == 1
+    assert REGISTRY.get_sample_value("journeys_by_state", {"scope": "4412", "state": "abandoned"}) == 1
+    ratio = REGISTRY.get_sample_value("journeys_return_to_employment_ratio", {"scope": "region", "at": "6m"})
+    assert ratio == 1.0
