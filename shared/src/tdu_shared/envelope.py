@@ -75,6 +75,8 @@ def registered() -> dict[tuple[str, int], type[Payload]]:
 
 
 def model_for(event_type: str, version: int | None = None) -> type[Payload]:
+    import tdu_shared.contracts  # noqa: F401  (registers every contract; imported late: it imports us)
+
     if event_type not in _LATEST:
         raise InvalidMessage(f"unknown event type {event_type!r}")
     version = _LATEST[event_type] if version is None else version
