@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -125,7 +126,7 @@ async def test_partner_sessions_are_published_and_bad_ones_dead_lettered(
     )
     good = new_envelope(payload, producer="partner-x", region="44", basin=None)
     refused = new_envelope(
-        payload.model_copy(update={"start_date": "2026-09-01", "end_date": "2026-01-01"}),
+        payload.model_copy(update={"start_date": date(2026, 9, 1), "end_date": date(2026, 1, 1)}),
         producer="partner-x",
         region="44",
         basin=None,
@@ -138,7 +139,7 @@ async def test_partner_sessions_are_published_and_bad_ones_dead_lettered(
         await publisher.send_raw(topic, b"good", encode(good), [])
         await publisher.send_raw(topic, b"good", encode(good), [])  # a redelivery changes nothing
         [published] = await read_topic(kafka_bootstrap, topics.name(TRAININGS_SESSIONS), until=1, settle=1.5)
-        dead = await read_topic(kafka_bootstrap, topics.dlq(TRAINING_SUBMITTED_SPEC), until=2)
+        dead = await read_topic(kafka_bootstrap, topics.dlq(TRAININGS_SUBMITTED), until=2)
     finally:
         await service.runtime.stop()
     assert published.key == b"partner-x:F:A:1"
@@ -146,9 +147,6 @@ async def test_partner_sessions_are_published_and_bad_ones_dead_lettered(
     reasons = {d.key: d.headers["dlq-error"].decode() for d in dead}
     assert reasons[b"bad"].startswith("not JSON")
     assert "end_before_start" in reasons[b"refused"]
-
-
-TRAINING_SUBMITTED_SPEC = TRAININGS_SUBMITTED
 
 
 async def test_import_waits_for_nothing_when_the_file_is_empty(service: Service) -> None:
