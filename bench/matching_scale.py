@@ -335,7 +335,8 @@ def main() -> None:
     gc.collect()
     out["search_indexed_offers"] = len(index)
     out["search_index_sessions"] = index.session_count
-    out["search_bytes_per_indexed_offer"] = round((rss_bytes() - rss0) / max(1, len(index)))
+    out["search_bytes_per_indexed_offer"] = round(index.memory_bytes() / max(1, len(index)))
+    out["search_rss_growth_bytes_per_indexed_offer"] = round((rss_bytes() - rss0) / max(1, len(index)))
 
     fiches = sorted(rome_referential().fiches())
     qs = queries(geo, fiches, args.queries, args.seed)

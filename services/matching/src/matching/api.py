@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from matching.adapters.kafka import CatchUp
@@ -116,7 +117,11 @@ def rome_filter(rome: str | None) -> tuple[str | None, str | None]:
 def search_router(index: SearchIndex, loaded: CatchUp, max_radius_km: float = 100) -> APIRouter:
     router = APIRouter(tags=["search"])
 
-    @router.get("/search", summary="Offers near a place that come with a region-funded training")
+    @router.get(
+        "/search",
+        summary="Offers near a place that come with a region-funded training",
+        response_model=SearchResponse,
+    )
     async def search(
         lat: Annotated[float | None, Query(ge=-90, le=90, description="Latitude (with lon).")] = None,
         lon: Annotated[float | None, Query(ge=-180, le=180, description="Longitude (with lat).")] = None,
@@ -138,7 +143,7 @@ def search_router(index: SearchIndex, loaded: CatchUp, max_radius_km: float = 10
         offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         max_sessions: Annotated[int, Query(ge=1, le=50, description="Sessions shown per offer.")] = 5,
-    ) -> SearchResponse:
+    ) -> Response:
         if not loaded.ready.is_set():
             raise HTTPException(503, detail="index de recherche en cours de chargement, réessayez")
         if radius_km > max_radius_km:
@@ -164,39 +169,46 @@ def search_router(index: SearchIndex, loaded: CatchUp, max_radius_km: float = 10
                 max_sessions=max_sessions,
             )
         )
-        return SearchResponse(
-            origin=Origin(
-                lat=origin_lat, lon=origin_lon, radius_km=radius_km, commune_insee=insee, commune_name=name
-            ),
-            offset=page.offset,
-            limit=page.limit,
-            has_more=page.has_more,
-            results=[result_of(hit) for hit in page.hits],
-        )
+        origin = {
+            "lat": origin_lat,
+            "lon": origin_lon,
+            "radius_km": radius_km,
+            "commune_insee": insee,
+            "commune_name": name,
+        }
+        # built as plain data: the response model documents the shape, a second validation would only cost
+        body = {
+            "origin": origin,
+            "offset": page.offset,
+            "limit": page.limit,
+            "has_more": page.has_more,
+            "results": [result_of(hit) for hit in page.hits],
+        }
+        return Response(json.dumps(body, default=str, ensure_ascii=False), media_type="application/json")
 
     return router
 
 
-def result_of(hit: Hit) -> OfferResult:
-    return OfferResult(
-        offer=OfferSummary.model_validate(hit.offer),
-        distance_km=hit.distance_km,
-        sessions=[session_result(card, km) for card, km in hit.sessions],
-        session_count=hit.session_count,
-    )
+def result_of(hit: Hit) -> dict[str, Any]:
+    return {
+        "offer": hit.offer,
+        "distance_km": hit.distance_km,
+        "session_count": hit.session_count,
+        "sessions": [session_result(card, km) for card, km in hit.sessions],
+    }
 
 
-def session_result(card: SessionCard, distance_km: float) -> SessionResult:
-    return SessionResult(
-        session_id=card.session_id,
-        title=card.title,
-        distance_km=distance_km,
-        start_date=card.start_date,
-        end_date=card.end_date,
-        provider_name=card.provider_name,
-        commune_name=card.commune_name,
-        lat=card.lat,
-        lon=card.lon,
-        entry_level=card.entry_level,
-        funded_places=card.funded_places,
-    )
+def session_result(card: SessionCard, distance_km: float) -> dict[str, Any]:
+    return {
+        "session_id": card.session_id,
+        "title": card.title,
+        "distance_km": distance_km,
+        "start_date": card.start_date,
+        "end_date": card.end_date,
+        "provider_name": card.provider_name,
+        "commune_name": card.commune_name,
+        "lat": card.lat,
+        "lon": card.lon,
+        "entry_level": card.entry_level,
+        "funded_places": card.funded_places,
+    }

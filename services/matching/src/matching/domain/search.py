@@ -8,6 +8,7 @@ table: a few hundred bytes per offer, no Python object per offer beyond two smal
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -201,6 +202,18 @@ class SearchIndex:
 
     def compact(self) -> None:
         self._points.compact()
+
+    def memory_bytes(self) -> int:
+        """Approximate bytes held: arrays, per-offer bytes and ids, the KD-tree, the session table."""
+        p, t = self._points, self._sessions
+        arrays = sum(a.nbytes for a in (p.xyz, p.rome, p.fiche, p.contract, t.xyz, t.start, t.level))
+        per_offer = sum(sys.getsizeof(x) for x in (*p.ids, *p.summaries, *p.links))
+        containers = sum(sys.getsizeof(c) for c in (p.ids, p.values, p.summaries, p.links, p.slot_table()))
+        cards = sum(
+            sys.getsizeof(c) + sum(sys.getsizeof(v) for v in (getattr(c, f) for f in c.__slots__))
+            for c in t.cards
+        )
+        return arrays + per_offer + containers + p.tree_bytes() + cards + sys.getsizeof(t.cards)
 
     def search(self, query: SearchQuery) -> SearchPage:
         origin = unit_vector(query.lat, query.lon)

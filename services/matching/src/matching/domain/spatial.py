@@ -145,6 +145,15 @@ class PointSet:
     def tree_size(self) -> int:
         return self._tree_n
 
+    def tree_bytes(self) -> int:
+        """Approximate memory of the KD-tree: its copy of the points, its index array, its nodes."""
+        if self._tree is None:
+            return 0
+        return int(self._tree.data.nbytes + self._tree.indices.nbytes + self._tree.size * 96)
+
+    def slot_table(self) -> dict[str, int]:
+        return self._slot
+
     def _maybe_merge(self, force: bool = False) -> None:
         n = len(self.ids)
         buffered = n - self._tree_n
