@@ -131,7 +131,7 @@ class Matcher:
             return [verdict(o, (), r) for o, r in zip(offers, radii, strict=True)]
         xyz = unit_vectors(np.array([o.lat for o in offers]), np.array([o.lon for o in offers]))
         chords = np.array([chord_of_km(r) for r in radii])
-        k = min(len(points), 4 * self.max_links)
+        k = min(len(points), 3 * self.max_links)
         found, slots = points.nearest_many(xyz, k, chords)
         in_reach = np.isfinite(found)
         safe = np.where(in_reach, slots, 0)
@@ -140,15 +140,15 @@ class Matcher:
         km = km_of_chords(np.where(in_reach, found, 0.0))
         exhausted = ~in_reach[:, -1] | (keep.sum(axis=1) >= self.max_links)
         values, results = points.values, []
-        for row, (offer, radius) in enumerate(zip(offers, radii, strict=True)):
-            if not exhausted[row]:  # more candidates than k in reach: the exact, slower path
-                links = links_within(offer, self._nearby(offer, radius), radius, window, self.max_links)
-            else:
-                cols = np.nonzero(keep[row])[0].tolist()
-                row_km, row_slots = km[row].tolist(), safe[row].tolist()
-                nearby = [(values[row_slots[c]], row_km[c]) for c in cols]
-                links = links_within(offer, nearby, radius, window, self.max_links)
-            results.append(verdict(offer, links, radius))
+        rows = zip(offers, radii, exhausted.tolist(), keep.tolist(), km.tolist(), safe.tolist(), strict=True)
+        for offer, radius, complete, kept, row_km, row_slots in rows:
+            if complete:
+                nearby = [(values[s], d) for s, d, k in zip(row_slots, row_km, kept, strict=True) if k]
+            else:  # more candidates than k in reach: the exact, slower path
+                nearby = self._nearby(offer, radius)
+            results.append(
+                verdict(offer, links_within(offer, nearby, radius, window, self.max_links), radius)
+            )
         return results
 
     def _nearby(self, offer: Offer, radius_km: float) -> list[tuple[Session, float]]:
