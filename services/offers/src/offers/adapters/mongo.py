@@ -23,7 +23,7 @@ from pymongo.errors import BulkWriteError
 
 from offers.domain.refresh import Refresh, scope_filter
 from offers.ports import Doc, Effects, Entry, OfferQuery
-from tdu_shared.mongo import IndexSpec, asc
+from tdu_shared.mongo import IndexSpec, asc, bulk_write
 
 DUPLICATE_KEY = 11000
 
@@ -50,7 +50,7 @@ async def _insert_or_replace(collection: AsyncCollection[Doc], new: list[Doc], c
             failed = {new[e["index"]]["_id"] for e in exc.details["writeErrors"]}
             replace += [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in new if d["_id"] in failed]
     if replace:
-        await collection.bulk_write(replace, ordered=False)
+        await bulk_write(collection, replace)
 
 
 class MongoOfferStore:
@@ -99,22 +99,22 @@ class MongoOfferStore:
 
     async def save(self, effects: Effects) -> None:
         if effects.changed_offers:
-            await self.offers.bulk_write(
-                [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in effects.changed_offers], ordered=False
+            await bulk_write(
+                self.offers, [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in effects.changed_offers]
             )
         if effects.refresh_touches:
             touches = [
                 UpdateOne({"_id": i}, {"$set": {"last_refresh": r}})
                 for i, r in effects.refresh_touches.items()
             ]
-            await self.offers.bulk_write(touches, ordered=False)
+            await bulk_write(self.offers, touches)
         await _insert_or_replace(self.contacts, effects.new_contacts, effects.changed_contacts)
         if effects.refresh_markers:
             markers = [
                 UpdateOne({"_id": f"{r}:{m}"}, {"$set": {"refresh_id": r}}, upsert=True)
                 for r, m in effects.refresh_markers
             ]
-            await self.refresh_records.bulk_write(markers, ordered=False)
+            await bulk_write(self.refresh_records, markers)
 
     async def pending_outbox(self) -> list[tuple[str, list[Entry]]]:
         return [(d["_id"], d["events"]) async for d in self.outbox.find({}).sort("at", 1)]

@@ -10,7 +10,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tdu_shared.contracts.trainings import SessionState
-from tdu_shared.mongo import Document, IndexSpec, asc
+from tdu_shared.mongo import Document, IndexSpec, asc, bulk_write
 from trainings.domain.sync import StoredSession
 from trainings.ports import SessionQuery, SessionRecord
 
@@ -51,7 +51,7 @@ class MongoSessionRepository:
             UpdateOne({"_id": r.state.session_id}, {"$set": self._document(r, now)}, upsert=True)
             for r in records
         ]
-        await self.sessions.bulk_write(operations, ordered=False)
+        await bulk_write(self.sessions, operations)
 
     @staticmethod
     def _document(record: SessionRecord, now: datetime) -> Document:
