@@ -7,9 +7,10 @@ the app's lifespan starts and stops everything in order (topics, store indexes, 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
@@ -137,8 +138,23 @@ class ServiceRuntime:
         return self._started
 
 
-def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    """Run the HTTP app (and with it the consumers) until SIGTERM/SIGINT."""
-    uvicorn.run(
-        app, host=settings.http_host, port=settings.http_port, log_config=None, timeout_graceful_shutdown=10
-    )
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def serve(build: Callable[[SettingsT], FastAPI], settings: SettingsT) -> None:
+    """Build the app and run it (and with it the consumers) until SIGTERM/SIGINT.
+
+    The app is built inside the event loop that runs it: aiokafka binds its clients to the running loop.
+    """
+
+    async def run() -> None:
+        config = uvicorn.Config(
+            build(settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+        await uvicorn.Server(config).serve()
+
+    asyncio.run(run())

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 
 from journeys import handlers
 from journeys.adapters.kafka import KafkaPublisher
@@ -20,6 +19,7 @@ from journeys.ports import Clock
 from journeys.settings import Settings
 from tdu_shared.logs import configure_logging
 from tdu_shared.runtime import ServiceRuntime
+from tdu_shared.runtime import serve as serve_app
 
 app = typer.Typer(
     help="Trait d'Union journeys: application to hire, commitments, reminders and KPIs.", no_args_is_help=True
@@ -61,20 +61,7 @@ def serve() -> None:
     """Run the HTTP API, the Kafka consumers, the outbox relay and the timer loop until stopped."""
     settings = Settings()
     configure_logging("journeys", settings.log_level, json=settings.log_json)
-    asyncio.run(_serve(settings))
-
-
-async def _serve(settings: Settings) -> None:
-    # The runtime's Kafka producer must be created inside a running event loop, so the app is built
-    # here rather than handed to tdu_shared.runtime.serve (which would build it before uvicorn's loop).
-    config = uvicorn.Config(
-        build(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )
-    await uvicorn.Server(config).serve()
+    serve_app(build, settings)
 
 
 AsOfOption = Annotated[

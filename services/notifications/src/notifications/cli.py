@@ -10,7 +10,7 @@ import typer
 import uvicorn
 
 if TYPE_CHECKING:
-    from notifications.settings import Settings
+    pass
 
 app = typer.Typer(help="Trait d'Union notifications: e-mails and SMS, never twice.", no_args_is_help=True)
 
@@ -18,26 +18,14 @@ app = typer.Typer(help="Trait d'Union notifications: e-mails and SMS, never twic
 @app.command()
 def serve() -> None:
     """Run the service (Kafka consumers, delivery loop, HTTP API) until SIGTERM; settings from the env."""
+    from notifications.main import build
     from notifications.settings import Settings
     from tdu_shared.logs import configure_logging
+    from tdu_shared.runtime import serve as serve_app
 
     settings = Settings()
     configure_logging("notifications", settings.log_level, json=settings.log_json)
-    asyncio.run(_serve(settings))
-
-
-async def _serve(settings: Settings) -> None:
-    """Like tdu_shared.runtime.serve, but the app is built inside the running loop (aiokafka needs one)."""
-    from notifications.main import build
-
-    config = uvicorn.Config(
-        build(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )
-    await uvicorn.Server(config).serve()
+    serve_app(build, settings)
 
 
 @app.command("mail-catcher")

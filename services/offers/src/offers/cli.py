@@ -37,23 +37,10 @@ def serve() -> None:
     """Run the service: the offers.submitted consumer and the HTTP API (port HTTP_PORT, default 8001)."""
     settings = Settings()
     configure_logging("offers", settings.log_level, json=settings.log_json)
-    asyncio.run(_serve(settings))
-
-
-async def _serve(settings: Settings) -> None:
-    """Like tdu_shared.runtime.serve, but the app is built inside the running loop (aiokafka needs one)."""
-    import uvicorn
-
     from offers.main import build
+    from tdu_shared.runtime import serve as serve_app
 
-    config = uvicorn.Config(
-        build(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )
-    await uvicorn.Server(config).serve()
+    serve_app(build, settings)
 
 
 def parse_refresh(value: str | None) -> tuple[str, str] | None:

@@ -33,7 +33,7 @@ def serve() -> None:
 
     settings = Settings()
     configure_logging("trainings", settings.log_level, json=settings.log_json)
-    run(build(settings), settings)
+    run(build, settings)
 
 
 @app.command("import")
