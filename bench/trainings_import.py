@@ -52,7 +52,6 @@ async def dry_run(path: Path) -> dict[str, Any]:
 async def full(path: Path) -> dict[str, Any]:
     from tdu_shared.kafka import ensure_topics
     from tdu_shared.topics import ALL_TOPICS, Topics
-
     from trainings.main import build_service
     from trainings.settings import Settings
 
