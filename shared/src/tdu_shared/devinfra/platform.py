@@ -176,8 +176,8 @@ def _generate_demo(paths: Paths, out: Path) -> dict[str, object]:
 
 def _import_demo(platform: Platform, demo: Path) -> None:
     for service, args in (
-        ("trainings", ["import", str(demo / "catalogue.xml"), "--source", "demo-carif-grand-est"]),
-        ("offers", ["import", str(demo / "offers.json")]),
+        ("trainings", ["import", str(demo / "catalogue.xml"), "--source", "demo-carif-grand-est", "--json"]),
+        ("offers", ["import", str(demo / "offers.json"), "--json"]),
     ):
         with console.status(f"Importing demo data through `{service} {args[0]}`..."):
             result = platform.run_cli(service, args)
@@ -195,15 +195,29 @@ def _search_url(platform: Platform) -> str:
     return f"{platform.url('matching')}/search?lat={lat}&lon={lon}&radius_km=30"
 
 
-def _search_count(url: str) -> int:
+def _search_count(url: str) -> str:
+    """How many offers the search finds ('100+' past one page); '' while there are none."""
     try:
-        response = httpx.get(url, timeout=5)
+        response = httpx.get(f"{url}&limit=100", timeout=5)
     except httpx.HTTPError:
-        return 0
-    if response.status_code != 200:
-        return 0
+        return ""
+    if response.status_code != 200 or not response.json()["results"]:
+        return ""
     body = response.json()
-    return int(body.get("total", len(body.get("results", []))))
+    return f"{len(body['results'])}{'+' if body.get('has_more') else ''}"
+
+
+def _settled_count(url: str, timeout: float) -> str:
+    """Wait until matching has linked offers near Metz and the count holds for a few seconds."""
+    wait_for(lambda: _search_count(url), timeout, "eligible offers near Metz")
+    last, deadline = "", time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = _search_count(url)
+        if current == last:
+            return current
+        last = current
+        time.sleep(3)
+    return last
 
 
 @app.command()
@@ -215,7 +229,7 @@ def up(
     infra = LocalInfra()
     paths = infra.paths
     platform: Platform | None = None
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         with console.status(
             "Starting Kafka and FerretDB (first run: downloads and builds, a few minutes)..."
@@ -231,7 +245,7 @@ def up(
             _import_demo(platform, out)
         url = _search_url(platform)
         with console.status("Waiting for matching to link offers and funded sessions near Metz..."):
-            found = wait_for(lambda: _search_count(url), timeout, "eligible offers near Metz") if demo else 0
+            found = _settled_count(url, timeout) if demo else "0"
         _print_banner(platform, url, found)
         while True:
             time.sleep(1)
@@ -246,13 +260,20 @@ def up(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
         if platform is not None:
             platform.stop()
         infra.stop()
         console.print("stopped: nothing of the platform is left running")
 
 
-def _print_banner(platform: Platform, search_url: str, found: int) -> None:
+def _interrupt(*_: object) -> None:
+    """SIGTERM stops the platform the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def _print_banner(platform: Platform, search_url: str, found: str) -> None:
     lines = ["", "Trait d'Union is running. Ctrl-C stops everything.", ""]
     for service in SERVICES:
         base = platform.url(service)

@@ -305,7 +305,12 @@ def _kafka_cluster_id() -> str:
 
 
 def kafka_ready(bootstrap: str, expected_brokers: int = 1) -> bool:
+    import logging
+
     from aiokafka.admin import AIOKafkaAdminClient
+
+    # While the broker starts, every poll fails to connect: that is expected, not worth a log line.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
     async def check() -> bool:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
