@@ -83,13 +83,13 @@ async def ensure_topics(
                 created.append(name)
             elif code != TopicAlreadyExistsError.errno:
                 raise KafkaError(f"could not create topic {name}: error code {code}")
-        await _wait_for_leaders(admin, created)
+        await wait_for_leaders(admin, created)
         return created
     finally:
         await admin.close()
 
 
-async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 30) -> None:
+async def wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 30) -> None:
     """New partitions take a moment to elect a leader; producing before that only retries."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s

@@ -8,6 +8,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from tdu_shared.kafka import wait_for_leaders
+
 
 async def check_replicated_topic(bootstrap: str) -> dict[str, Any]:
     topic = f"cluster-check-{uuid.uuid4().hex[:8]}"
@@ -15,6 +17,7 @@ async def check_replicated_topic(bootstrap: str) -> dict[str, Any]:
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 3, 3, topic_configs={"min.insync.replicas": "2"})])
+        await wait_for_leaders(admin, [topic])
         description = await admin.describe_topics([topic])
     finally:
         await admin.close()

@@ -37,7 +37,12 @@ def provide_infrastructure() -> Iterator[tuple[Endpoints, str]]:
         return
     infra = LocalInfra()
     was_running = all(s["running"] for s in infra.status() if not str(s["name"]).startswith("kafka-cluster"))
-    endpoints = infra.start()
+    try:
+        endpoints = infra.start()
+    except Exception:
+        if not was_running:
+            infra.stop(cluster=False)
+        raise
     try:
         yield endpoints, "local"
     finally:
