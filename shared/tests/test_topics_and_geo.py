@@ -93,3 +93,12 @@ def test_derived_rome_codes_roll_up_to_their_fiche() -> None:
     assert rome.fiche_of("K2303") == "K2303"
     assert rome.fiche_of("Z9999") is None
     assert len(rome.fiches()) == 532
+
+
+def test_each_commune_is_listed_once_even_where_the_source_repeats_it() -> None:
+    assert [c.insee for c in commune_table().by_name("Metz")] == ["57463"]
+    assert len(commune_table()) == len({c.insee for c in commune_table()})
+
+
+def test_a_postal_code_leads_to_its_communes() -> None:
+    assert "57463" in {c.insee for c in commune_table().by_postal_code("57000")}

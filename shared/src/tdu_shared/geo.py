@@ -99,13 +99,13 @@ def commune_table() -> CommuneTable:
     if postal_file.is_file():
         for row in csv.DictReader(postal_file.read_text(encoding="utf-8").splitlines()):
             postal[row["code_commune_insee"]].append(row["code_postal"])
-    communes = []
-    for r in raw:
-        lat, lon = _parse_centre(r["coordonnees"])
-        communes.append(
-            Commune(r["codeInsee"], r["nom"], lat, lon, tuple(sorted(set(postal[r["codeInsee"]]))))
-        )
-    return CommuneTable(communes)
+    communes: dict[str, Commune] = {}
+    for r in raw:  # the source lists a few communes twice: the first entry wins
+        if r["codeInsee"] not in communes:
+            lat, lon = _parse_centre(r["coordonnees"])
+            postal_codes = tuple(sorted(set(postal[r["codeInsee"]])))
+            communes[r["codeInsee"]] = Commune(r["codeInsee"], r["nom"], lat, lon, postal_codes)
+    return CommuneTable(list(communes.values()))
 
 
 @cache

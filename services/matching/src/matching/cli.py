@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import date
 from typing import Annotated
 
 import httpx
 import typer
-import uvicorn
 
 from matching.settings import Settings
 from tdu_shared.logs import configure_logging
@@ -44,21 +42,10 @@ def serve(
         overrides["as_of"] = date.fromisoformat(as_of)
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging("matching", settings.log_level, json=settings.log_json)
-    asyncio.run(_serve(settings))
-
-
-async def _serve(settings: Settings) -> None:
-    """Like tdu_shared.runtime.serve, but the app is built inside the running loop (aiokafka needs one)."""
     from matching.main import build
+    from tdu_shared.runtime import serve as serve_app
 
-    config = uvicorn.Config(
-        build(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )
-    await uvicorn.Server(config).serve()
+    serve_app(build, settings)
 
 
 @app.command()
