@@ -13,7 +13,6 @@ validated ``Envelope`` of the newest version (older versions are upcast on the w
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar, cast
 from uuid import UUID, uuid4
@@ -86,10 +85,6 @@ def model_for(event_type: str, version: int | None = None) -> type[Payload]:
         raise InvalidMessage(f"unknown version {version} of {event_type!r}") from None
 
 
-def latest_version(event_type: str) -> int:
-    return model_for(event_type).event_version
-
-
 def new_envelope(
     payload: P,
     *,
@@ -118,9 +113,6 @@ def new_envelope(
 
 def encode(envelope: Envelope[Any]) -> bytes:
     return envelope.model_dump_json().encode()
-
-
-Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def decode_event(raw: bytes | None, expected: tuple[str, ...] | None = None) -> Envelope[Any]:

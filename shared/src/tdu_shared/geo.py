@@ -114,12 +114,6 @@ def region_of_departement() -> dict[str, str]:
     return {row["DEP"]: row["REG"] for row in csv.DictReader(text.splitlines())}
 
 
-@cache
-def departement_names() -> dict[str, str]:
-    text = files("tdu_shared.data").joinpath("v_departement_2024.csv").read_text(encoding="utf-8")
-    return {row["DEP"]: row["LIBELLE"] for row in csv.DictReader(text.splitlines())}
-
-
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance: exact enough for radius filters (geodesic only for boundary checks)."""
     return float(great_circle((lat1, lon1), (lat2, lon2)).km)
