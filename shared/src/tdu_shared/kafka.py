@@ -24,7 +24,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaMessage
 from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, NetworkTimeout
 
-from tdu_shared.envelope import Envelope, encode
+from tdu_shared.envelope import Envelope, decode_event, encode
 from tdu_shared.errors import InvalidMessage
 from tdu_shared.topics import Topics, TopicSpec, basin_partition, dlq_of
 
@@ -269,6 +269,19 @@ def subscriber_options(group_id: str, *, batch: bool = False, max_records: int =
     if batch:
         options.update(batch=True, max_records=max_records, batch_timeout_ms=50)
     return options
+
+
+async def decode_batch(
+    records: Sequence[Record], spec: TopicSpec, dead_letters: DeadLetters
+) -> list[tuple[Record, Envelope[Any]]]:
+    """Each usable record with its event, in order; undecodable or unexpected ones go to the DLQ."""
+    decoded = []
+    for record in records:
+        try:
+            decoded.append((record, decode_event(record.value, expected=spec.event_types)))
+        except InvalidMessage as exc:
+            await dead_letters.send(record, exc.reason, type(exc).__name__)
+    return decoded
 
 
 DLQ_HEADERS = (

@@ -21,52 +21,39 @@ from matching.handlers import MatchingService, apply_eligibility
 from tdu_shared.contracts.matching import OfferEligibilityChanged
 from tdu_shared.envelope import Envelope, decode_event
 from tdu_shared.errors import InvalidMessage
-from tdu_shared.kafka import INFRASTRUCTURE_ERRORS, DeadLetters, Record, records_of, subscriber_options
+from tdu_shared.kafka import (
+    INFRASTRUCTURE_ERRORS,
+    DeadLetters,
+    Record,
+    decode_batch,
+    records_of,
+    subscriber_options,
+)
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import (
     MATCHING_ELIGIBILITY,
     OFFERS_STATE,
     TRAININGS_SESSIONS,
-    TopicSpec,
     basin_partition,
 )
 
 log = structlog.get_logger(__name__)
 
 
-async def decode_all(
-    records: Sequence[Record], spec: TopicSpec, dead_letters: DeadLetters
-) -> list[Envelope[Any]]:
-    """The records' events, in order; undecodable or unexpected ones go to the DLQ with the reason."""
-    events = []
-    for record in records:
-        try:
-            events.append(decode_event(record.value, expected=spec.event_types))
-        except InvalidMessage as exc:
-            await dead_letters.send(record, exc.reason, type(exc).__name__)
-    return events
-
-
 async def apply_or_dead_letter(
-    records: Sequence[Record],
-    events: list[Envelope[Any]],
+    decoded: Sequence[tuple[Record, Envelope[Any]]],
     apply: Callable[[list[Envelope[Any]]], Awaitable[Any]],
     dead_letters: DeadLetters,
 ) -> None:
     """Apply the batch; when it fails for a reason other than the infrastructure, retry event by event so
     only the culprit is dead-lettered (``handle_records``'s rules)."""
     try:
-        await apply(events)
+        await apply([event for _, event in decoded])
     except INFRASTRUCTURE_ERRORS:
         raise
     except Exception:
         log.exception("batch failed; retrying one event at a time")
-        by_id = {str(e.event_id): e for e in events}
-        for record in records:
-            event_id = record.headers.get("event-id", b"").decode()
-            event = by_id.get(event_id)
-            if event is None:
-                continue
+        for record, event in decoded:
             try:
                 await apply([event])
             except INFRASTRUCTURE_ERRORS:
@@ -133,10 +120,9 @@ def register_matcher(
         "offer; OfferEligibilityChanged is published when the result changes.",
     )
     async def on_offers(message: KafkaMessage) -> None:
-        records = records_of(message)
-        events = await decode_all(records, OFFERS_STATE, offers_dead_letters)
+        decoded = await decode_batch(records_of(message), OFFERS_STATE, offers_dead_letters)
         await catalogue.ready.wait()
-        await apply_or_dead_letter(records, events, service.on_offer_events, offers_dead_letters)
+        await apply_or_dead_letter(decoded, service.on_offer_events, offers_dead_letters)
 
     catalogue_group = runtime.group_id(f"catalogue-{instance}")
     catalogue_dead_letters = runtime.dead_letters(catalogue_group)
@@ -150,8 +136,8 @@ def register_matcher(
     )
     async def on_sessions(message: KafkaMessage) -> None:
         records = records_of(message)
-        events = await decode_all(records, TRAININGS_SESSIONS, catalogue_dead_letters)
-        await apply_or_dead_letter(records, events, service.on_session_events, catalogue_dead_letters)
+        decoded = await decode_batch(records, TRAININGS_SESSIONS, catalogue_dead_letters)
+        await apply_or_dead_letter(decoded, service.on_session_events, catalogue_dead_letters)
         catalogue.observe(records)
 
     runtime.broker.publisher(
@@ -179,8 +165,8 @@ def register_search(runtime: ServiceRuntime, index: SearchIndex, loaded: CatchUp
     )
     async def on_eligibility(message: KafkaMessage) -> None:
         records = records_of(message)
-        events = await decode_all(records, MATCHING_ELIGIBILITY, dead_letters)
-        await apply_or_dead_letter(records, events, apply, dead_letters)
+        decoded = await decode_batch(records, MATCHING_ELIGIBILITY, dead_letters)
+        await apply_or_dead_letter(decoded, apply, dead_letters)
         was_ready = loaded.ready.is_set()
         loaded.observe(records)
         if loaded.ready.is_set() and not was_ready:

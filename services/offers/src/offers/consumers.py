@@ -17,12 +17,13 @@ from tdu_shared.contracts.offers import (
     OfferUpdated,
     OfferWithdrawn,
 )
-from tdu_shared.envelope import Envelope, decode_event
+from tdu_shared.envelope import Envelope
 from tdu_shared.errors import InvalidMessage
 from tdu_shared.kafka import (
     INFRASTRUCTURE_ERRORS,
     DeadLetters,
     Record,
+    decode_batch,
     handle_records,
     records_of,
     subscriber_options,
@@ -60,12 +61,7 @@ def refresh_of(payload: OfferRefreshCompleted) -> Refresh:
 async def consume_submissions(records: Sequence[Record], deps: Deps, dead_letters: DeadLetters) -> None:
     """Decode the batch; run runs of submissions through the batch use case, refresh markers in order."""
     run: list[tuple[Record, Submission]] = []
-    for record in records:
-        try:
-            envelope = decode_event(record.value, expected=OFFERS_SUBMITTED.event_types)
-        except InvalidMessage as exc:
-            await dead_letters.send(record, exc.reason)
-            continue
+    for record, envelope in await decode_batch(records, OFFERS_SUBMITTED, dead_letters):
         if isinstance(envelope.payload, OfferSubmitted):
             run.append((record, submission_of(envelope, record)))
             continue

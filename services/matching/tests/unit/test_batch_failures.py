@@ -1,0 +1,40 @@
+"""A batch that fails is retried event by event: only the culprit goes to the DLQ, whatever its headers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from matching.consumers import apply_or_dead_letter
+from tdu_shared.contracts.offers import OfferWithdrawn
+from tdu_shared.envelope import Envelope, new_envelope
+from tdu_shared.kafka import DeadLetters, Record
+
+
+class RecordingDeadLetters(DeadLetters):
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    async def send(self, record: Record, error: str, error_type: str = "InvalidMessage") -> None:
+        self.sent.append(record.offset)
+
+
+def withdrawn(offer_id: str) -> Envelope[Any]:
+    payload = OfferWithdrawn(offer_id=offer_id, reason="expired", withdrawn_at=datetime.now(UTC))
+    return new_envelope(payload, producer="partner", region="44", basin="4410")
+
+
+async def test_the_failing_event_is_dead_lettered_even_without_an_event_id_header() -> None:
+    decoded = [(Record("t", 0, n, None, b"", headers={}), withdrawn(o)) for n, o in enumerate("ABC")]
+    applied: list[str] = []
+
+    async def apply(events: list[Envelope[Any]]) -> None:
+        if any(e.payload.offer_id == "B" for e in events):
+            raise ValueError("cannot use B")
+        applied.extend(e.payload.offer_id for e in events)
+
+    dlq = RecordingDeadLetters()
+    await apply_or_dead_letter(decoded, apply, dlq)
+
+    assert applied == ["A", "C"]
+    assert dlq.sent == [1]
