@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
+import pytest
+
+from tdu_shared.devinfra import servers
 from tdu_shared.devinfra.paths import Paths, find_repo_root
-from tdu_shared.devinfra.servers import _kafka_properties, kafka_nodes, kafka_version
+from tdu_shared.devinfra.servers import _kafka_cluster_id, _kafka_properties, kafka_nodes, kafka_version
 
 
 def test_three_node_cluster_shares_one_voter_list_on_distinct_ports() -> None:
@@ -27,3 +31,12 @@ def test_single_node_uses_replication_factor_one() -> None:
 
 def test_kafka_version_comes_from_the_pom() -> None:
     assert kafka_version(Paths(find_repo_root(Path(__file__)))).startswith("4.1.")
+
+
+def test_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 0xF8 encodes to '-' in base64url: the storage tool would read such an id as an option.
+    draws = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x10" + bytes(15))])
+    monkeypatch.setattr(servers.uuid, "uuid4", lambda: next(draws))
+    cluster_id = _kafka_cluster_id()
+    assert cluster_id == "EAAAAAAAAAAAAAAAAAAAAA"
+    assert len(cluster_id) == 22

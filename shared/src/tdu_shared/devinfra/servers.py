@@ -285,8 +285,7 @@ def prepare_kafka(paths: Paths, servers: list[Server], base_port: int) -> None:
                     f"{jars}/*",
                     "kafka.tools.StorageTool",
                     "format",
-                    "-t",
-                    cluster_id,
+                    f"--cluster-id={cluster_id}",
                     "-c",
                     str(config),
                     "--ignore-formatted",
@@ -299,9 +298,14 @@ def prepare_kafka(paths: Paths, servers: list[Server], base_port: int) -> None:
 
 
 def _kafka_cluster_id() -> str:
+    """A random base64url UUID, as `kafka-storage random-uuid` prints; never starting with '-',
+    which a command line would read as an option."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def kafka_ready(bootstrap: str, expected_brokers: int = 1) -> bool:
