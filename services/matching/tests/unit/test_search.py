@@ -90,6 +90,21 @@ def test_offer_leaving_or_moving_is_followed(index: SearchIndex) -> None:
     assert ids(index) == ["far"]
 
 
+def test_a_rare_fiche_filter_finds_the_nearest_of_that_fiche_among_many_others() -> None:
+    idx = SearchIndex()
+    for i in range(400):  # 400 common offers, 3 rare ones: a share under which the radius is scanned
+        idx.put(listing(f"common-{i}", i * 0.05, card(f"S-{i}", 1, date(2027, 1, 5))))
+    for name, km in (("rare-far", 20), ("rare-near", 3), ("rare-out", 45)):
+        idx.put(listing(name, km, card(f"S-{name}", km, date(2027, 1, 5)), fiche="K2303"))
+    assert ids(idx, rome_fiche="K2303") == ["rare-near", "rare-far"]
+    assert ids(idx, rome_fiche="K2303", limit=1) == ["rare-near"]
+    idx.remove("rare-near")
+    idx.put(listing("rare-far", 2, card("S-rare-far", 2, date(2027, 1, 5)), fiche="M1801"))  # now common
+    assert ids(idx, rome_fiche="K2303") == []
+    assert ids(idx, rome_fiche="K2303", radius_km=50) == ["rare-out"]
+    assert ids(idx, limit=3) == ["common-0", "common-1", "common-2"]
+
+
 @pytest.fixture
 def client(index: SearchIndex) -> TestClient:
     ready = CatchUp()
@@ -99,13 +114,24 @@ def client(index: SearchIndex) -> TestClient:
     return TestClient(app)
 
 
-def test_http_search_from_a_commune_code_or_name(client: TestClient) -> None:
+def test_http_search_from_a_commune_code_or_name(client: TestClient, index: SearchIndex) -> None:
     by_code = client.get("/search", params={"commune": "57463"})
     by_name = client.get("/search", params={"commune": "metz"})
     assert by_code.status_code == 200
     assert by_code.json()["origin"]["commune_name"] == "Metz"
     assert by_code.json()["results"] == by_name.json()["results"]
     assert next(r["offer"]["offer_id"] for r in by_code.json()["results"]) == "near"
+    first = by_code.json()["results"][0]
+    assert first["offer"] == {
+        "offer_id": "near",
+        "title": "T",
+        "lat": pytest.approx(49.137, abs=1e-3),
+        "lon": METZ[1],
+    }
+    origin = by_code.json()["origin"]
+    in_process = index.search(SearchQuery(origin["lat"], origin["lon"])).hits[0]
+    assert first["distance_km"] == in_process.distance_km > 0 and first["session_count"] == 2
+    assert [s["session_id"] for s in first["sessions"]] == ["S-late", "S-soon"]
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -21,6 +22,8 @@ from matching.domain.spatial import IntArray, PointSet
 
 MAX_RADIUS_KM = 100.0
 NO_DATE = np.iinfo(np.int32).max
+SELECTIVE_SHARE = 0.05
+"""Below this share of offers kept by its offer filters, a query scans its radius instead of growing k."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +80,16 @@ class SearchQuery:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    offer: dict[str, Any]
+    summary: bytes
+    """The offer summary as the index holds it (JSON): a response embeds it as is, without a decode."""
     distance_km: float
     sessions: tuple[tuple[SessionCard, float], ...]
     session_count: int
+
+    @property
+    def offer(self) -> dict[str, Any]:
+        decoded: dict[str, Any] = json.loads(self.summary)
+        return decoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +162,17 @@ class _OfferPoints(PointSet):
         self.contract: NDArray[np.int32] = np.zeros(16, dtype=np.int32)
         self.summaries: list[bytes] = []
         self.links: list[bytes] = []
+        self.counts: Counter[int] = Counter()  # live offers per code, all columns (codes are distinct)
+
+    def put_codes(self, slot: int, rome: int, fiche: int, contract: int) -> None:
+        self.rome[slot], self.fiche[slot], self.contract[slot] = rome, fiche, contract
+        self.counts.update((rome, fiche, contract))
+
+    def remove(self, key: str) -> int | None:
+        slot = super().remove(key)
+        if slot is not None:
+            self.counts.subtract((int(self.rome[slot]), int(self.fiche[slot]), int(self.contract[slot])))
+        return slot
 
     def _on_grow(self, size: int) -> None:
         self.rome, self.fiche, self.contract = (
@@ -191,9 +211,12 @@ class SearchIndex:
         points, vocabulary = self._points, self._vocabulary
         links = np.array([self._sessions.put(card) for card in listing.sessions], dtype=np.int32)
         slot = points.put(listing.offer_id, unit_vector(listing.lat, listing.lon))
-        points.rome[slot] = vocabulary.code(listing.rome_code)
-        points.fiche[slot] = vocabulary.code(listing.rome_fiche)
-        points.contract[slot] = vocabulary.code(listing.contract_type)
+        points.put_codes(
+            slot,
+            vocabulary.code(listing.rome_code),
+            vocabulary.code(listing.rome_fiche),
+            vocabulary.code(listing.contract_type),
+        )
         points.summaries.append(listing.summary)
         points.links.append(links.tobytes())
 
@@ -232,13 +255,28 @@ class SearchIndex:
     def _nearest_first(
         self, origin: FloatArray, chord: float, query: SearchQuery, wanted: int
     ) -> list[tuple[int, float, IntArray]]:
-        k = max(64, 2 * wanted)
+        if self._offer_filter_share(query) < SELECTIVE_SHARE:
+            # a few nearest of a rare kind: take the radius, keep that kind, sort what is left
+            slots = self._points.within(origin, chord)
+            slots = slots[self._offer_filter(slots, query)]
+            chords = np.linalg.norm(self._points.xyz[slots] - origin, axis=1)
+            order = np.argsort(chords, kind="stable")
+            return self._matching(slots[order], chords[order], query, stop_at=wanted)
+        k = wanted + 8
         while True:
             chords, slots = self._points.nearest(origin, k, chord)
             found = self._matching(slots, chords, query, stop_at=wanted)
             if len(found) >= wanted or len(slots) < k or k >= len(self._points.ids):
                 return found
             k *= 4
+
+    def _offer_filter_share(self, query: SearchQuery) -> float:
+        """The share of indexed offers the query's offer filters keep at most (1.0 without filters)."""
+        share, points = 1.0, self._points
+        for text in (query.rome_code, query.rome_fiche, query.contract_type):
+            if text is not None:
+                share = min(share, points.counts[self._vocabulary.known(text)] / max(1, len(points)))
+        return share
 
     def _soonest_first(
         self, origin: FloatArray, chord: float, query: SearchQuery
@@ -254,13 +292,7 @@ class SearchIndex:
         self, slots: IntArray, chords: FloatArray, query: SearchQuery, stop_at: int | None
     ) -> list[tuple[int, float, IntArray]]:
         points = self._points
-        keep = points.alive(slots)
-        if query.rome_code is not None:
-            keep &= points.rome[slots] == self._vocabulary.known(query.rome_code)
-        if query.rome_fiche is not None:
-            keep &= points.fiche[slots] == self._vocabulary.known(query.rome_fiche)
-        if query.contract_type is not None:
-            keep &= points.contract[slots] == self._vocabulary.known(query.contract_type)
+        keep = self._offer_filter(slots, query)
         found: list[tuple[int, float, IntArray]] = []
         for slot, chord in zip(slots[keep], chords[keep], strict=True):
             sessions = self._sessions_matching(np.frombuffer(points.links[slot], dtype=np.int32), query)
@@ -269,6 +301,18 @@ class SearchIndex:
                 if stop_at is not None and len(found) >= stop_at:
                     break
         return found
+
+    def _offer_filter(self, slots: IntArray, query: SearchQuery) -> NDArray[np.bool_]:
+        """Which of ``slots`` are live offers passing the query's offer filters."""
+        points, vocabulary = self._points, self._vocabulary
+        keep = points.alive(slots)
+        if query.rome_code is not None:
+            keep &= points.rome[slots] == vocabulary.known(query.rome_code)
+        if query.rome_fiche is not None:
+            keep &= points.fiche[slots] == vocabulary.known(query.rome_fiche)
+        if query.contract_type is not None:
+            keep &= points.contract[slots] == vocabulary.known(query.contract_type)
+        return keep
 
     def _sessions_matching(self, sessions: NDArray[np.int32], query: SearchQuery) -> IntArray:
         if not query.filters_sessions or len(sessions) == 0:
@@ -298,6 +342,6 @@ class SearchIndex:
             end = start + len(sessions)
             nearest = sorted(zip(km[start:end], indices[start:end], strict=True))[:max_sessions]
             linked = tuple((cards[i], d) for d, i in nearest)
-            hits.append(Hit(json.loads(summaries[slot]), distance, linked, len(sessions)))
+            hits.append(Hit(summaries[slot], distance, linked, len(sessions)))
             start = end
         return tuple(hits)

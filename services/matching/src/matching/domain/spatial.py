@@ -116,6 +116,8 @@ class PointSet:
             slots.append((near + self._tree_n).astype(np.intp))
         if not dists:
             return np.empty(0), np.empty(0, dtype=np.intp)
+        if len(dists) == 1 and n == self._tree_n:  # the tree's answer alone: sorted already
+            return dists[0], slots[0]
         all_d, all_s = np.concatenate(dists), np.concatenate(slots)
         order = np.argsort(all_d, kind="stable")[:k]
         return all_d[order], all_s[order]
