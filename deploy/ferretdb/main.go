@@ -28,10 +28,12 @@ func main() {
 		log.Fatal(err)
 	}
 
+	// WAL with synchronous=NORMAL: a write survives this process being killed; only the last ones before
+	// a power cut may be lost (MongoDB's default journal flush has the same bound).
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: *listen},
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + abs + "/",
+		SQLiteURL: "file:" + abs + "/?_pragma=synchronous(normal)",
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -39,6 +41,8 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+
+	go keepIDIndexes(ctx, abs)
 
 	fmt.Printf("ferretdb-local listening on %s, data in %s\n", *listen, abs)
 	f.Run(ctx)
