@@ -258,8 +258,14 @@ def records_of(message: KafkaMessage) -> list[Record]:
     return [Record.of(raw)]
 
 
-def subscriber_options(group_id: str, *, batch: bool = False, max_records: int = 500) -> dict[str, Any]:
-    """Options of every subscriber: commit only after the effect is stored, start from the beginning."""
+def subscriber_options(
+    group_id: str, *, batch: bool = False, max_records: int = 500, linger_ms: int = 0
+) -> dict[str, Any]:
+    """Options of every subscriber: commit only after the effect is stored, start from the beginning.
+
+    ``linger_ms``: the broker may hold a fetch that long for more records to arrive, so a trickle of
+    events comes in batches (fewer, larger store writes) at the cost of that much latency.
+    """
     options: dict[str, Any] = {
         "group_id": group_id,
         "auto_offset_reset": "earliest",
@@ -268,6 +274,8 @@ def subscriber_options(group_id: str, *, batch: bool = False, max_records: int =
     }
     if batch:
         options.update(batch=True, max_records=max_records, batch_timeout_ms=50)
+    if linger_ms:
+        options.update(fetch_min_bytes=1 << 20, fetch_max_wait_ms=linger_ms)
     return options
 
 
