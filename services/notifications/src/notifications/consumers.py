@@ -64,6 +64,7 @@ class Wiring:
     contacts: ContactStore
     clock: Clock
     loop: DeliveryLoop
+    linger_ms: int = 0
 
 
 def register(runtime: ServiceRuntime, wiring: Wiring) -> None:
@@ -75,7 +76,7 @@ def register(runtime: ServiceRuntime, wiring: Wiring) -> None:
         title="journeys.events -> deliveries",
         description="Every journey event (Envelope[JourneyEvent subtypes], tdu_shared.contracts.journeys): "
         "the messages it calls for are stored, then delivered by the delivery loop.",
-        **subscriber_options(journeys_group, batch=True),
+        **subscriber_options(journeys_group, batch=True, linger_ms=wiring.linger_ms),
     )
     async def on_journey_events(message: KafkaMessage) -> None:
         facts = []

@@ -96,7 +96,8 @@ def build_service(settings: Settings) -> Service:
         concurrency=settings.dispatch_concurrency,
     )
     loop = DeliveryLoop(dispatcher, settings.dispatch_poll_s, settings.dispatch_linger_s)
-    consumers.register(runtime, consumers.Wiring(deliveries, contacts, clock, loop))
+    wiring = consumers.Wiring(deliveries, contacts, clock, loop, settings.consume_linger_ms)
+    consumers.register(runtime, wiring)
     runtime.broker.publisher(
         runtime.topic(NOTIFICATIONS_DELIVERIES),
         schema=Envelope[DeliveryRecorded],

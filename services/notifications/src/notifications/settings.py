@@ -56,6 +56,12 @@ class Settings(ServiceSettings):
         description="A claimed delivery not finished after this long is taken back (crash recovery); "
         "keep it above the longest batch (SMTP_TIMEOUT_S x DISPATCH_BATCH / DISPATCH_CONCURRENCY).",
     )
+    consume_linger_ms: int = Field(
+        100,
+        ge=0,
+        description="How long the broker may hold a fetch of journey events for more to arrive: a trickle "
+        "of events is stored in fewer, larger writes (ms; 0 hands each event over at once).",
+    )
     dispatch_batch: int = Field(256, ge=1, description="Deliveries claimed and sent together.")
     dispatch_concurrency: int = Field(32, ge=1, description="Provider calls under way at once.")
     dispatch_linger_s: float = Field(

@@ -16,6 +16,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +31,37 @@ from fastapi.responses import JSONResponse
 
 @dataclass
 class CaughtMail:
+    """One accepted message; its content is parsed when first read, not while the client waits."""
+
     message_id: str
     mail_from: str
     rcpt_to: list[str]
-    subject: str
-    text: str
-    html: str
-    headers: dict[str, str]
+    raw: bytes
     received_at: float
+
+    @cached_property
+    def parsed(self) -> EmailMessage:
+        message = message_from_bytes(self.raw, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        return message
+
+    @property
+    def subject(self) -> str:
+        return str(self.parsed.get("Subject", ""))
+
+    @property
+    def text(self) -> str:
+        part = self.parsed.get_body(preferencelist=("plain",))
+        return str(part.get_content()) if part else ""
+
+    @property
+    def html(self) -> str:
+        part = self.parsed.get_body(preferencelist=("html",))
+        return str(part.get_content()) if part else ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.parsed.items()}
 
 
 @dataclass
@@ -56,27 +83,17 @@ class MailCatcher:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
+        received_at = time.time()
         raw = envelope.original_content or envelope.content or b""
         raw = raw if isinstance(raw, bytes) else raw.encode()
-        parsed = message_from_bytes(raw, policy=policy.default)
-        message_id = str(parsed.get("Message-ID", "")) or f"<{uuid.uuid4().hex}@catcher>"
+        headers = BytesHeaderParser(policy=compat32).parsebytes(raw)  # the headers only: quick
+        message_id = str(headers.get("Message-ID", "")).strip() or f"<{uuid.uuid4().hex}@catcher>"
         with self._lock:
             if self.dedupe and message_id in self._seen:
                 self.duplicates.append(message_id)
                 return "250 OK (duplicate Message-ID, not delivered again)"
             self._seen.add(message_id)
-            text_part = parsed.get_body(preferencelist=("plain",))
-            html_part = parsed.get_body(preferencelist=("html",))
-            mail = CaughtMail(
-                message_id=message_id,
-                mail_from=envelope.mail_from or "",
-                rcpt_to=list(envelope.rcpt_tos),
-                subject=str(parsed.get("Subject", "")),
-                text=text_part.get_content() if text_part else "",
-                html=html_part.get_content() if html_part else "",
-                headers={k: str(v) for k, v in parsed.items()},
-                received_at=time.time(),
-            )
+            mail = CaughtMail(message_id, envelope.mail_from or "", list(envelope.rcpt_tos), raw, received_at)
             self.messages.append(mail)
             if self.folder is not None:
                 self._write(raw, mail)

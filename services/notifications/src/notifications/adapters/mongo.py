@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from notifications.domain.model import Audience, Channel, Contact, Delivery, JourneyFacts, Status
 from notifications.domain.policy import normalise_phone
 from notifications.ports import Outcome
-from tdu_shared.mongo import Document, IndexSpec, asc
+from tdu_shared.mongo import Document, IndexSpec, asc, delete_by_ids, find_by_ids
 
 DELIVERY_KEYS = "delivery_keys"
 OUTBOX = "outbox"
@@ -114,6 +115,9 @@ class MongoDeliveryStore:
         self._log = db[DELIVERIES]
         self._unreported = db[UNREPORTED]
         self._sent_counts: dict[str, dict[str, int]] = {}
+        self._sent_queue: list[tuple[Document, asyncio.Future[None]]] = []
+        self._logged_by_record_sent: set[str] = set()  # not to be written again by record()
+        self._sent_writer: asyncio.Task[None] | None = None
 
     async def add(self, deliveries: Sequence[Delivery]) -> list[str]:
         keys = [{"_id": d.key, "recipient_id": d.recipient_id} for d in deliveries]
@@ -142,7 +146,7 @@ class MongoDeliveryStore:
         finished = [doc["_id"] for doc in logged]
         if finished:  # the provider took it before the process died: nothing to send, its outcome to report
             await _insert_new(self._unreported, [_report_of_logged(doc) for doc in logged])
-            await self._outbox.delete_many({"_id": {"$in": finished}})
+            await delete_by_ids(self._outbox, finished)
         due = [d for d in due if d["_id"] not in finished][:limit]
         token = uuid.uuid4().hex
         ours = await _insert_new(
@@ -158,7 +162,28 @@ class MongoDeliveryStore:
         return [d for d in deliveries if d.key in ours]
 
     async def record_sent(self, outcome: Outcome) -> None:
-        await _insert_new(self._log, [_final_doc(outcome)])  # an insert: cheap whatever the log's size
+        """Back once the outcome is in the log. Sends finishing while a log write is under way are written
+        together by the next one (group commit): one insert for many, and no wait added to the first."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sent_queue.append((_final_doc(outcome), done))
+        if self._sent_writer is None or self._sent_writer.done():
+            self._sent_writer = asyncio.create_task(self._write_sent())
+        await done
+
+    async def _write_sent(self) -> None:
+        while self._sent_queue:
+            batch, self._sent_queue = self._sent_queue, []
+            try:
+                await _insert_new(self._log, [doc for doc, _ in batch])
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                self._logged_by_record_sent.update(doc["_id"] for doc, _ in batch)
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
 
     async def _logged(self, key: str) -> Document | None:
         return await self._log.find_one({"_id": key})
@@ -167,14 +192,16 @@ class MongoDeliveryStore:
         final = [o for o in outcomes if o.status in FINAL]
         waiting = [_outcome_update(o) for o in outcomes if o.status not in FINAL]
         if final:
-            await _insert_new(self._log, [_final_doc(o) for o in final])
+            logged = self._logged_by_record_sent
+            await _insert_new(self._log, [_final_doc(o) for o in final if o.delivery.key not in logged])
+            logged.difference_update(o.delivery.key for o in final)
             await _insert_new(self._unreported, [_report_doc(o) for o in final if o.published])
             self._count_sent(final)
-            await self._outbox.delete_many({"_id": {"$in": [o.delivery.key for o in final]}})
+            await delete_by_ids(self._outbox, [o.delivery.key for o in final])
         # small bulk writes: FerretDB (SQLite) was seen to hang on a bulk update of 100 documents
         for start in range(0, len(waiting), BULK_CHUNK):
             await self._outbox.bulk_write(waiting[start : start + BULK_CHUNK], ordered=True)
-        await self._in_flight.delete_many({"_id": {"$in": [o.delivery.key for o in outcomes]}})
+        await delete_by_ids(self._in_flight, [o.delivery.key for o in outcomes])
         # 'deferred' news, keyed apart from the final outcome of the same delivery
         await _insert_new(
             self._unreported, [_report_doc(o) for o in outcomes if o.status not in FINAL and o.published]
@@ -202,8 +229,7 @@ class MongoDeliveryStore:
         ]
 
     async def mark_reported(self, keys: Sequence[str]) -> None:
-        if keys:
-            await self._unreported.delete_many({"_id": {"$in": list(keys)}})
+        await delete_by_ids(self._unreported, keys)
 
     async def sent_on(self, recipient_ids: Sequence[str], day: str) -> dict[str, int]:
         """Counted in memory: loaded once per day from the log (one scan), then kept up by record()."""
@@ -319,8 +345,7 @@ class MongoContactStore:
         self._col = db[CONTACTS]
 
     async def get_many(self, person_ids: Sequence[str]) -> dict[str, Contact]:
-        docs = await self._col.find({"_id": {"$in": list(person_ids)}}).to_list()
-        return {d["_id"]: _contact(d) for d in docs}
+        return {i: _contact(d) for i, d in (await find_by_ids(self._col, person_ids)).items()}
 
     async def upsert(self, contact: Contact, as_of: datetime) -> None:
         fields = {
