@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date, timedelta
 
 from matching.domain.geometry import distances_km, unit_vector
@@ -192,6 +193,30 @@ def test_batched_evaluation_agrees_with_one_by_one() -> None:
     m.put_offer(offer("K", fiche="K2303"))
     batched = {r.offer.offer_id: r for r in m.evaluate_many(list(m.offers), WINDOW)}
     assert batched == {offer_id: verdict(m, offer_id) for offer_id in m.offers}
+
+
+def test_batched_evaluation_agrees_with_one_by_one_on_crowded_places_and_ties() -> None:
+    """More sessions than links, several at one place (equal distances: ordered by session id), some
+    outside the window or the radius: the batched path keeps exactly what evaluate keeps."""
+    rng = random.Random(3)
+    places = [rng.uniform(-40, 40) for _ in range(12)]
+    sessions = [
+        session(
+            f"S{i:02d}",
+            north_km=rng.choice(places),
+            start=TODAY + timedelta(days=rng.choice([-10, 5, 30, 200, 400])),
+        )
+        for i in range(60)
+    ]
+    m = matcher(*sessions)
+    for i in range(30):
+        m.put_offer(offer(f"O{i}", lat=METZ[0] + rng.uniform(-0.3, 0.3)))
+    batched = {r.offer.offer_id: r for r in m.evaluate_many(list(m.offers), WINDOW)}
+    one_by_one = {offer_id: verdict(m, offer_id) for offer_id in m.offers}
+    assert batched == one_by_one
+    linked = [r for r in one_by_one.values() if r.eligible]
+    assert linked and any(len(r.links) == 20 for r in linked)
+    assert any(a.distance_km == b.distance_km for r in linked for a, b in zip(r.links, r.links[1:]))
 
 
 def test_distance_is_the_great_circle_distance() -> None:

@@ -11,9 +11,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 import numpy as np
+from numpy.typing import NDArray
 
 from matching.domain.geometry import chord_of_km, distances_km, km_of_chords, unit_vector, unit_vectors
-from matching.domain.model import Eligibility, Offer, Session, Window
+from matching.domain.model import Eligibility, Link, Offer, Session, Window
 from matching.domain.rules import MAX_LINKS, is_candidate, links_within, offer_exclusions, verdict
 from matching.domain.spatial import PointSet, SessionPoints
 
@@ -136,19 +137,35 @@ class Matcher:
         in_reach = np.isfinite(found)
         safe = np.where(in_reach, slots, 0)
         start = points.start[safe]
-        keep = in_reach & (start >= window.first.toordinal()) & (start <= window.last.toordinal())
         km = km_of_chords(np.where(in_reach, found, 0.0))
+        keep = in_reach & (km <= np.array(radii)[:, None])
+        keep &= (start >= window.first.toordinal()) & (start <= window.last.toordinal())
         exhausted = ~in_reach[:, -1] | (keep.sum(axis=1) >= self.max_links)
-        values, results = points.values, []
-        rows = zip(offers, radii, exhausted.tolist(), keep.tolist(), km.tolist(), safe.tolist(), strict=True)
-        for offer, radius, complete, kept, row_km, row_slots in rows:
-            if complete:
-                nearby = [(values[s], d) for s, d, k in zip(row_slots, row_km, kept, strict=True) if k]
-            else:  # more candidates than k in reach: the exact, slower path
-                nearby = self._nearby(offer, radius)
-            results.append(
-                verdict(offer, links_within(offer, nearby, radius, window, self.max_links), radius)
-            )
+        # rows come nearest first: unless two kept candidates are less than a metre apart (they may round
+        # to one distance, and links_within orders those by session id) the links are the first kept
+        close = (km[:, 1:] - km[:, :-1] < 0.001) & keep[:, 1:] & keep[:, :-1]
+        tied: NDArray[np.bool_] = np.any(close, axis=1)
+        row_of, column = np.nonzero(keep)  # row by row, nearest first: only the kept candidates
+        kept_slots, kept_km = safe[row_of, column].tolist(), km[row_of, column].tolist()
+        ends = np.cumsum(keep.sum(axis=1)).tolist()
+        values, results, begin = points.values, [], 0
+        rows = zip(offers, radii, exhausted.tolist(), tied.tolist(), ends, strict=True)
+        for offer, radius, complete, has_ties, end in rows:
+            if not complete:  # more candidates than k in reach: the exact, slower path
+                links = links_within(offer, self._nearby(offer, radius), radius, window, self.max_links)
+            elif has_ties:
+                nearby = [
+                    (values[s], d) for s, d in zip(kept_slots[begin:end], kept_km[begin:end], strict=True)
+                ]
+                links = links_within(offer, nearby, radius, window, self.max_links)
+            else:
+                last = min(end, begin + self.max_links)
+                links = tuple(
+                    Link(values[s], round(d, 3))
+                    for s, d in zip(kept_slots[begin:last], kept_km[begin:last], strict=True)
+                )
+            results.append(verdict(offer, links, radius))
+            begin = end
         return results
 
     def _nearby(self, offer: Offer, radius_km: float) -> list[tuple[Session, float]]:
