@@ -6,6 +6,7 @@ the broker takes them, and reads offers.state until every OfferPublished has arr
 per offer from the moment its record was acknowledged by the broker to the moment its OfferPublished was read.
 
     uv run python bench/offers_throughput.py --n 50000
+    uv run python bench/offers_throughput.py --n 20000 --instances 2   # two instances, one consumer group
 """
 
 from __future__ import annotations
@@ -187,8 +188,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     topics = Topics(args.prefix if args.prefix is not None else f"bench{tag}.")
     database = args.database or f"bench_offers_{tag}"
     offers = synthetic_offers(args.n)
-    service = None
-    if not args.no_start:
+    services: list[ServiceProcess] = []
+    for instance in range(
+        0 if args.no_start else args.instances
+    ):  # one consumer group: they share partitions
         port = free_port()
         env = {
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -199,10 +202,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "LOG_LEVEL": "WARNING",
             "BATCH_SIZE": str(args.batch_size),
         }
-        log = Path(tempfile.gettempdir()) / f"offers-bench-{tag}.log"
-        service = ServiceProcess("offers", ["serve"], env, log, port=port).start(ready_timeout=120)
+        log = Path(tempfile.gettempdir()) / f"offers-bench-{tag}-{instance}.log"
+        services.append(ServiceProcess("offers", ["serve"], env, log, port=port).start(ready_timeout=120))
     try:
         await wait_for_topics(bootstrap, topics)
+        await asyncio.sleep(3.0 if len(services) > 1 else 0.0)  # the group settles who owns which partition
         sent_at: dict[str, float] = {}
         got_at: dict[str, float] = {}
         expected = {r["id"] for r, _ in offers}
@@ -218,15 +222,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "offers": args.n,
             "published": len(done),
             "batch_size": args.batch_size,
+            "instances": len(services) or None,
             "produce_s": round(produced - start, 2),
             "total_s": round(end - start, 2),
             "offers_per_s": round(len(done) / (end - start), 1) if done else 0.0,
             "latency_ms_p50": round(statistics.median(latencies), 1) if latencies else None,
             "latency_ms_p99": round(percentile(latencies, 0.99), 1) if latencies else None,
-            "service_log": str(service.log_path) if service else None,
+            "service_logs": [str(service.log_path) for service in services],
         }
     finally:
-        if service is not None:
+        for service in services:
             service.stop()
         if not args.keep:
             await cleanup(bootstrap, mongodb_url, topics, database)
@@ -238,6 +243,9 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=50_000, help="number of offers (default 50,000)")
     parser.add_argument("--batch-size", type=int, default=1000, help="BATCH_SIZE of the service")
+    parser.add_argument(
+        "--instances", type=int, default=1, help="service processes in one consumer group (default 1)"
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for every OfferPublished")
     parser.add_argument("--prefix", default=None, help="topic prefix of an already running service")
     parser.add_argument("--database", default=None, help="database of an already running service")

@@ -1,9 +1,9 @@
 """Use cases: submissions in, stored offers and events out; refreshes; blacklist; outbox recovery.
 
-Every change follows one order: the events a batch owes are written to the outbox (one document per
-batch), the new documents are written, the events are published, then the outbox entry is deleted. A
-crash in between republishes the same events at the next batch or at start
-(same event ids) at the next delivery or at start, so nothing is lost and consumers can deduplicate.
+Every change follows one order: references to the events a batch owes are written to the outbox (one
+document per batch), the new documents are written, the events are published, then the outbox entry is
+deleted. A crash in between publishes the same events (same event ids, rebuilt from the stored documents)
+at the next batch or at start, so nothing is lost and consumers can deduplicate.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from offers.schema import parse_employer, parse_partner
 from tdu_shared.contracts.common import Place, Precision
 from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.contracts.offers import OfferPublished, OfferState, OfferUpdated, OfferWithdrawn
-from tdu_shared.envelope import Envelope, Payload, decode_event, encode, new_envelope
+from tdu_shared.envelope import Envelope, Payload, new_envelope
 from tdu_shared.kafka import Outgoing
 from tdu_shared.topics import CONTACTS, OFFERS_STATE, TopicSpec
 
@@ -181,21 +181,57 @@ def _envelope(
 
 
 _BUILT: dict[str, Envelope[Any]] = {}
-"""Envelopes built by this process, by event id: publishing them needs no decoding of the outbox copy."""
+"""Envelopes built by this process and not published yet, by event id. The outbox holds references only
+(topic, key, event id, type, basin): an entry this process no longer holds (it died, or dropped them all
+past ``_BUILT_LIMIT``) is rebuilt from the stored document that still carries its event."""
 _BUILT_LIMIT = 50_000
 
 
 def outbox_entry(spec: TopicSpec, key: str, envelope: Envelope[Any]) -> Entry:
-    if len(_BUILT) > _BUILT_LIMIT:
-        _BUILT.clear()
     event_id = str(envelope.event_id)
     _BUILT[event_id] = envelope
-    return {"topic": spec.name, "key": key, "event_id": event_id, "value": encode(envelope).decode()}
+    return {
+        "topic": spec.name,
+        "key": key,
+        "event_id": event_id,
+        "type": envelope.type,
+        "basin": envelope.basin or "",
+    }
 
 
-def outgoing_of(entry: Entry) -> Outgoing:
-    envelope = _BUILT.pop(entry["event_id"], None) or decode_event(entry["value"].encode())
+def forget_unpublished_if_too_many() -> None:
+    """Bound what a failing broker can make this process hold (called between batches only)."""
+    if len(_BUILT) > _BUILT_LIMIT:
+        _BUILT.clear()
+
+
+def outgoing_of(entry: Entry, doc: Doc, deps: Deps) -> Outgoing:
+    """The event of an outbox entry: as built, or rebuilt (same event id) from ``doc``, which carries it."""
+    envelope = _BUILT.get(entry["event_id"]) or _rebuilt(entry, doc, deps)
     return Outgoing(_SPECS[entry["topic"]], entry["key"], envelope)
+
+
+def _rebuilt(entry: Entry, doc: Doc, deps: Deps) -> Envelope[Any]:
+    payload: Payload
+    kind = entry["type"]
+    if kind == ContactUpserted.event_type:
+        payload = ContactUpserted(
+            person_id=doc["_id"],
+            role="employer",
+            display_name=doc.get("display_name"),
+            email=doc["email"],
+            consent_email=True,
+            consent_sms=False,
+        )
+    elif kind == OfferWithdrawn.event_type:
+        payload = OfferWithdrawn(
+            offer_id=doc["_id"], reason=doc["withdrawn_reason"], withdrawn_at=doc["withdrawn_at"]
+        )
+    elif kind == OfferPublished.event_type:
+        payload = OfferPublished(offer=OfferState.model_validate(doc["state"]))
+    else:
+        payload = OfferUpdated(offer=OfferState.model_validate(doc["state"]))
+    return _envelope(payload, entry["basin"] or None, deps, UUID(entry["event_id"]), None)
 
 
 def stored_of(doc: Doc) -> Stored:
@@ -273,6 +309,7 @@ async def submit_batch(items: Sequence[Submission], deps: Deps) -> BatchResult:
     read with a scan of the whole collection); only the ids the store already holds are read back and
     decided again against their stored version.
     """
+    forget_unpublished_if_too_many()
     result = BatchResult()
     prepared: list[tuple[Submission, Prepared]] = []
     for position, item in enumerate(items):
@@ -384,6 +421,7 @@ def _contact_change(
         "email": card.email,
         "display_name": card.display_name,
         "fingerprint": fingerprint,
+        "event_id": str(eid),
     }
     batch.contacts[card.person_id] = batch.new_contacts[card.person_id] = doc
 
@@ -404,23 +442,36 @@ async def _commit(
     leftovers = [(b, es) for b, es in pending if b != outbox_id]
     if not effects.empty():
         await deps.store.save(effects)
-    entries = await _still_owed([e for _, es in leftovers for e in es], deps) + list(owed)
-    if entries:
-        await deps.publisher.publish_many([outgoing_of(e) for e in entries])
+    events = await _still_owed([e for _, es in leftovers for e in es], deps)
+    listed = {str(o.envelope.event_id) for o in events}
+    for e in owed:  # built by this call, so in _BUILT; an event owed twice is published once
+        if e["event_id"] not in listed:
+            listed.add(e["event_id"])
+            events.append(Outgoing(_SPECS[e["topic"]], e["key"], _BUILT[e["event_id"]]))
+    if events:
+        await deps.publisher.publish_many(events)
+        for event_id in listed:
+            _BUILT.pop(event_id, None)
     done = [b for b, _ in leftovers] + ([outbox_id] if outbox_id else [])
     if done:
         await deps.store.clear_outbox(done)
     deps.outbox_dirty = False
-    return len(entries)
+    return len(events)
 
 
-async def _still_owed(entries: list[Entry], deps: Deps) -> list[Entry]:
+async def _still_owed(entries: list[Entry], deps: Deps) -> list[Outgoing]:
+    """The events of entries a crash or a failure left in the outbox whose document still carries them."""
     if not entries:
         return []
     offers = await deps.store.load_offers([e["key"] for e in entries if e["topic"] == OFFERS_STATE.name])
     contacts = await deps.store.load_contacts([e["key"] for e in entries if e["topic"] == CONTACTS.name])
     docs = {OFFERS_STATE.name: offers, CONTACTS.name: contacts}
-    return [e for e in entries if docs[e["topic"]].get(e["key"], {}).get("event_id") == e["event_id"]]
+    owed = []
+    for e in entries:
+        doc = docs[e["topic"]].get(e["key"])
+        if doc is not None and doc.get("event_id") == e["event_id"]:
+            owed.append(outgoing_of(e, doc, deps))
+    return owed
 
 
 # ---------------------------------------------------------------- refreshes

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from offers import handlers
 from offers.domain.refresh import Refresh
 from offers.handlers import Submission, blacklist, publish_outbox, refresh_completed, submit_batch
 from tdu_shared.topics import CONTACTS, OFFERS_STATE, basin_partition
@@ -181,7 +182,25 @@ async def test_events_left_in_the_outbox_by_a_broker_failure_are_published_later
     [[pending]] = store.outbox.values()
     assert await publish_outbox(deps) == 1
     assert publisher.types() == ["OfferPublished"]
-    assert str(publisher.sent[0].envelope.event_id) in pending["value"]
+    assert str(publisher.sent[0].envelope.event_id) == pending["event_id"]
+    assert store.outbox == {}
+
+
+async def test_events_a_dead_process_left_in_the_outbox_are_rebuilt_from_the_stored_documents() -> None:
+    deps, store, publisher = fake_deps()
+    publisher.fail_next = True
+    with pytest.raises(ConnectionError):
+        await submit_batch([ft("A1", contact={"nom": "Mme RH", "courriel": "rh@example.org"})], deps)
+    handlers._BUILT.clear()  # a new process holds none of the events the dead one built
+    assert await publish_outbox(deps) == 2
+    sent = {o.envelope.type: o.envelope for o in publisher.sent}
+    offer = store.offers["A1"]
+    assert str(sent["OfferPublished"].event_id) == offer["event_id"]
+    assert sent["OfferPublished"].payload.offer.model_dump(mode="json") == offer["state"]
+    assert sent["OfferPublished"].basin == "4410"
+    contact = sent["ContactUpserted"].payload
+    assert (contact.email, contact.display_name, contact.role) == ("rh@example.org", "Mme RH", "employer")
+    assert str(sent["ContactUpserted"].event_id) == store.contacts[contact.person_id]["event_id"]
     assert store.outbox == {}
 
 
