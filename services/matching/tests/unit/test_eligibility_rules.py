@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
+from itertools import pairwise
 
 from matching.domain.geometry import distances_km, unit_vector
 from matching.domain.matcher import Matcher
@@ -216,7 +217,7 @@ def test_batched_evaluation_agrees_with_one_by_one_on_crowded_places_and_ties() 
     assert batched == one_by_one
     linked = [r for r in one_by_one.values() if r.eligible]
     assert linked and any(len(r.links) == 20 for r in linked)
-    assert any(a.distance_km == b.distance_km for r in linked for a, b in zip(r.links, r.links[1:]))
+    assert any(a.distance_km == b.distance_km for r in linked for a, b in pairwise(r.links))
 
 
 def test_distance_is_the_great_circle_distance() -> None:
