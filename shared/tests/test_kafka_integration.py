@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 import pytest
 from faststream.kafka import KafkaMessage
 from pymongo import UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
 
 from tdu_shared.contracts.offers import OfferWithdrawn
 from tdu_shared.devinfra.paths import Paths
 from tdu_shared.envelope import decode_event, new_envelope
 from tdu_shared.kafka import EventPublisher, Record, handle_records, records_of, subscriber_options
-from tdu_shared.mongo import bulk_write, connect, delete_by_ids, find_by_ids
+from tdu_shared.mongo import Document, bulk_write, delete_by_ids, find_by_ids
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.settings import ServiceSettings
 from tdu_shared.testing.kafka_helpers import read_topic
@@ -46,7 +47,11 @@ async def test_published_event_keeps_key_headers_and_lands_in_its_basin_partitio
 
 
 async def test_malformed_message_goes_to_dlq_and_the_consumer_goes_on(
-    kafka_bootstrap: str, mongodb_url: str, topics: Topics, mongo_db_name: str
+    kafka_bootstrap: str,
+    mongodb_url: str,
+    topics: Topics,
+    mongo_db_name: str,
+    mongo_db: AsyncDatabase[Document],
 ) -> None:
     settings = ServiceSettings(
         kafka_bootstrap_servers=kafka_bootstrap,
@@ -100,78 +105,54 @@ async def test_malformed_message_goes_to_dlq_and_the_consumer_goes_on(
     assert dead[0].headers["dlq-source-topic"] == topics.name(OFFERS_STATE).encode()
     assert dead[0].headers["dlq-source-partition"] == str(partition).encode()
     assert int(dead[1].headers["dlq-source-offset"]) == int(dead[0].headers["dlq-source-offset"]) + 1
-    client = connect(mongodb_url)
-    try:
-        assert sorted([d["_id"] async for d in client[mongo_db_name].seen.find()]) == ["A", "B"]
-    finally:
-        await client.close()
+    assert sorted([d["_id"] async for d in mongo_db.seen.find()]) == ["A", "B"]
 
 
-async def test_document_round_trips_through_the_store(mongodb_url: str, mongo_db_name: str) -> None:
-    client = connect(mongodb_url)
-    try:
-        collection = client[mongo_db_name].things
-        await collection.create_index([("basin", 1), ("rome", 1)])
-        await collection.insert_one({"_id": "x", "basin": "4410", "rome": "K2303", "lat": 49.12, "lon": 6.17})
-        doc = await collection.find_one_and_update(
-            {"_id": "x"}, {"$inc": {"revision": 1}}, return_document=True
-        )
-        assert doc == {"_id": "x", "basin": "4410", "rome": "K2303", "lat": 49.12, "lon": 6.17, "revision": 1}
-    finally:
-        await client.close()
+async def test_document_round_trips_through_the_store(mongo_db: AsyncDatabase[Document]) -> None:
+    collection = mongo_db.things
+    await collection.create_index([("basin", 1), ("rome", 1)])
+    await collection.insert_one({"_id": "x", "basin": "4410", "rome": "K2303", "lat": 49.12, "lon": 6.17})
+    doc = await collection.find_one_and_update({"_id": "x"}, {"$inc": {"revision": 1}}, return_document=True)
+    assert doc == {"_id": "x", "basin": "4410", "rome": "K2303", "lat": 49.12, "lon": 6.17, "revision": 1}
 
 
-async def test_bulk_write_of_many_updates_goes_through_in_chunks(
-    mongodb_url: str, mongo_db_name: str
-) -> None:
+async def test_bulk_write_of_many_updates_goes_through_in_chunks(mongo_db: AsyncDatabase[Document]) -> None:
     """One update command of 100+ statements hangs FerretDB 1.24; the helper chunks it."""
-    client = connect(mongodb_url)
-    try:
-        collection = client[mongo_db_name].offers
-        await collection.insert_many([{"_id": i, "revision": 1} for i in range(250)])
-        operations = [UpdateOne({"_id": i}, {"$inc": {"revision": 1}}) for i in range(250)]
-        counts = await asyncio.wait_for(bulk_write(collection, operations), 60)
-        assert (counts.matched, counts.modified) == (250, 250)
-        assert await collection.count_documents({"revision": 2}) == 250
-    finally:
-        await client.close()
+    collection = mongo_db.offers
+    await collection.insert_many([{"_id": i, "revision": 1} for i in range(250)])
+    operations = [UpdateOne({"_id": i}, {"$inc": {"revision": 1}}) for i in range(250)]
+    counts = await asyncio.wait_for(bulk_write(collection, operations), 60)
+    assert (counts.matched, counts.modified) == (250, 250)
+    assert await collection.count_documents({"revision": 2}) == 250
 
 
-async def test_find_and_delete_by_ids_touch_only_the_ids_given(mongodb_url: str, mongo_db_name: str) -> None:
-    client = connect(mongodb_url)
-    try:
-        collection = client[mongo_db_name].contacts
-        await collection.insert_many([{"_id": f"P-{i}", "n": i} for i in range(40)])
-        found = await find_by_ids(collection, ["P-3", "P-39", "P-3", "nobody"], {"n": 1})
-        assert found == {"P-3": {"_id": "P-3", "n": 3}, "P-39": {"_id": "P-39", "n": 39}}
-        assert len(await find_by_ids(collection, [f"P-{i}" for i in range(40)])) == 40  # past one round
-        assert await delete_by_ids(collection, ["P-1", "P-2", "P-2", "nobody"]) == 2
-        assert await delete_by_ids(collection, []) == 0
-        assert await collection.count_documents({}) == 38
-        assert await find_by_ids(collection, ["P-1", "P-2"]) == {}
-    finally:
-        await client.close()
+async def test_find_and_delete_by_ids_touch_only_the_ids_given(mongo_db: AsyncDatabase[Document]) -> None:
+    collection = mongo_db.contacts
+    await collection.insert_many([{"_id": f"P-{i}", "n": i} for i in range(40)])
+    found = await find_by_ids(collection, ["P-3", "P-39", "P-3", "nobody"], {"n": 1})
+    assert found == {"P-3": {"_id": "P-3", "n": 3}, "P-39": {"_id": "P-39", "n": 39}}
+    assert len(await find_by_ids(collection, [f"P-{i}" for i in range(40)])) == 40  # past one round
+    assert await delete_by_ids(collection, ["P-1", "P-2", "P-2", "nobody"]) == 2
+    assert await delete_by_ids(collection, []) == 0
+    assert await collection.count_documents({}) == 38
+    assert await find_by_ids(collection, ["P-1", "P-2"]) == {}
 
 
 async def test_the_local_store_indexes_the_id_lookups_of_a_new_collection(
-    mongodb_url: str, mongo_db_name: str
+    mongo_db: AsyncDatabase[Document],
 ) -> None:
     """deploy/ferretdb adds, to each collection table, the index FerretDB's `_id` pushdown needs."""
-    client = connect(mongodb_url)
     data = Paths.discover().run / "ferretdb" / "data"
-    try:
-        if "ferretdbVersion" not in await client.admin.command("buildInfo") or not data.is_dir():
-            pytest.skip("the store is not this machine's FerretDB program")
-        await client[mongo_db_name].looked_up.insert_one({"_id": "a"})
-        query = "SELECT name FROM sqlite_master WHERE type = 'index' AND name GLOB '*__id_pushdown'"
-        names: list[str] = []
-        for _ in range(50):
-            with closing(sqlite3.connect(f"file:{data / mongo_db_name}.sqlite?mode=ro", uri=True)) as db:
-                names = [row[0] for row in db.execute(query)]
-            if names:
-                break
-            await asyncio.sleep(0.1)
-        assert len(names) == 1
-        assert await client[mongo_db_name].looked_up.find_one({"_id": "a"}) == {"_id": "a"}
-    finally:
-        await client.close()
+    if "ferretdbVersion" not in await mongo_db.client.admin.command("buildInfo") or not data.is_dir():
+        pytest.skip("the store is not this machine's FerretDB program")
+    await mongo_db.looked_up.insert_one({"_id": "a"})
+    query = "SELECT name FROM sqlite_master WHERE type = 'index' AND name GLOB '*__id_pushdown'"
+    names: list[str] = []
+    for _ in range(50):
+        with closing(sqlite3.connect(f"file:{data / mongo_db.name}.sqlite?mode=ro", uri=True)) as db:
+            names = [row[0] for row in db.execute(query)]
+        if names:
+            break
+        await asyncio.sleep(0.1)
+    assert len(names) == 1
+    assert await mongo_db.looked_up.find_one({"_id": "a"}) == {"_id": "a"}

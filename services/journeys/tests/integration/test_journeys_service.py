@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pymongo.asynchronous.database import AsyncDatabase
 
 from journeys.main import build
 from journeys.settings import Settings
@@ -19,7 +20,7 @@ from journeys.testing import EMPLOYER_ID, SEEKER_ID, eligibility
 from tdu_shared.contracts.journeys import RecordHire, RecordImmersionOutcome, Role
 from tdu_shared.envelope import decode_event, new_envelope
 from tdu_shared.kafka import EventPublisher
-from tdu_shared.mongo import connect
+from tdu_shared.mongo import Document
 from tdu_shared.testing.kafka_helpers import read_topic
 from tdu_shared.testing.processes import ServiceProcess, free_port
 from tdu_shared.topics import CONTACTS, JOURNEYS_COMMANDS, JOURNEYS_EVENTS, MATCHING_ELIGIBILITY, Topics
@@ -173,8 +174,7 @@ async def test_an_event_written_before_a_crash_is_published_exactly_once_after_r
     service_env: dict[str, str],
     kafka_bootstrap: str,
     topics: Topics,
-    mongodb_url: str,
-    mongo_db_name: str,
+    mongo_db: AsyncDatabase[Document],
     tmp_path: Path,
 ) -> None:
     await publish_eligible_offer(kafka_bootstrap, topics)
@@ -185,8 +185,7 @@ async def test_an_event_written_before_a_crash_is_published_exactly_once_after_r
         "RELAY_INTERVAL_S": "0.2",
         "JOURNEYS_TEST_CRASH_AFTER_WRITE": "true",
     }
-    client = connect(mongodb_url)
-    db = client[mongo_db_name]
+    db = mongo_db
     crashing = ServiceProcess("journeys", ["serve"], env, tmp_path / "crash.log", port=port).start()
     try:
         await wait_for(lambda: db.offers.find_one({"_id": "OFFER-1"}))
@@ -226,4 +225,3 @@ async def test_an_event_written_before_a_crash_is_published_exactly_once_after_r
         assert len(again) == 1
     finally:
         crashing.kill()
-        await client.close()

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import pytest_asyncio
 from pymongo.asynchronous.database import AsyncDatabase
 
 from notifications.adapters.mongo import MongoContactStore, MongoDeliveryStore
 from notifications.domain.model import Audience, Channel, Contact, Delivery, JourneyFacts, Status
 from notifications.ports import Outcome
-from tdu_shared.mongo import Document, connect
+from tdu_shared.mongo import Document
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 3, 10, 11, 0, tzinfo=UTC)
-
-
-@pytest_asyncio.fixture
-async def db(mongodb_url: str, mongo_db_name: str) -> AsyncIterator[AsyncDatabase[Document]]:
-    client = connect(mongodb_url)
-    yield client[mongo_db_name]
-    await client.close()
 
 
 def delivery(key: str, recipient: str = "S1") -> Delivery:
@@ -54,17 +45,19 @@ def delivery(key: str, recipient: str = "S1") -> Delivery:
     )
 
 
-async def test_a_key_is_stored_once_and_claimed_once(db: AsyncDatabase[Document]) -> None:
-    store = MongoDeliveryStore(db)
+async def test_a_key_is_stored_once_and_claimed_once(mongo_db: AsyncDatabase[Document]) -> None:
+    store = MongoDeliveryStore(mongo_db)
     assert await store.add([delivery("k1"), delivery("k2")]) == ["k1", "k2"]
     assert await store.add([delivery("k1")]) == []
     claimed = await store.claim(NOW, NOW + timedelta(seconds=30), 10)
     assert sorted(d.key for d in claimed) == ["k1", "k2"]
-    assert await MongoDeliveryStore(db).claim(NOW, NOW + timedelta(seconds=30), 10) == []  # another instance
+    assert (
+        await MongoDeliveryStore(mongo_db).claim(NOW, NOW + timedelta(seconds=30), 10) == []
+    )  # another instance
 
 
-async def test_a_sent_delivery_is_never_planned_or_claimed_again(db: AsyncDatabase[Document]) -> None:
-    store = MongoDeliveryStore(db)
+async def test_a_sent_delivery_is_never_planned_or_claimed_again(mongo_db: AsyncDatabase[Document]) -> None:
+    store = MongoDeliveryStore(mongo_db)
     await store.add([delivery("k1")])
     [claimed] = await store.claim(NOW, NOW + timedelta(seconds=30), 10)
     await store.record([Outcome(claimed, Status.SENT, "sent", attempts=1, sent_day="2026-03-10")])
@@ -77,8 +70,10 @@ async def test_a_sent_delivery_is_never_planned_or_claimed_again(db: AsyncDataba
     assert await store.unreported(10) == []
 
 
-async def test_a_claim_whose_lease_ran_out_comes_back_marked_in_flight(db: AsyncDatabase[Document]) -> None:
-    store = MongoDeliveryStore(db)
+async def test_a_claim_whose_lease_ran_out_comes_back_marked_in_flight(
+    mongo_db: AsyncDatabase[Document],
+) -> None:
+    store = MongoDeliveryStore(mongo_db)
     await store.add([delivery("k1")])
     await store.claim(NOW, NOW + timedelta(seconds=2), 10)  # the process dies here
     assert await store.claim(NOW + timedelta(seconds=1), NOW + timedelta(seconds=3), 10) == []
@@ -86,8 +81,8 @@ async def test_a_claim_whose_lease_ran_out_comes_back_marked_in_flight(db: Async
     assert again.was_in_flight
 
 
-async def test_erasure_removes_deliveries_and_contact(db: AsyncDatabase[Document]) -> None:
-    store, contacts = MongoDeliveryStore(db), MongoContactStore(db)
+async def test_erasure_removes_deliveries_and_contact(mongo_db: AsyncDatabase[Document]) -> None:
+    store, contacts = MongoDeliveryStore(mongo_db), MongoContactStore(mongo_db)
     await contacts.upsert(Contact("S1", "seeker", "Camille", "c@example.org", None, True, False), NOW)
     await store.add([delivery("k1")])
     assert await store.erase_recipient("S1") == 2  # the outbox entry and the key
@@ -96,8 +91,10 @@ async def test_erasure_removes_deliveries_and_contact(db: AsyncDatabase[Document
     assert await store.claim(NOW, NOW + timedelta(seconds=30), 10) == []
 
 
-async def test_contact_update_keeps_opt_outs_and_ignores_stale_versions(db: AsyncDatabase[Document]) -> None:
-    contacts = MongoContactStore(db)
+async def test_contact_update_keeps_opt_outs_and_ignores_stale_versions(
+    mongo_db: AsyncDatabase[Document],
+) -> None:
+    contacts = MongoContactStore(mongo_db)
     await contacts.upsert(
         Contact("S1", "seeker", "Camille", "c@example.org", "06 12 34 56 78", True, True), NOW
     )
@@ -113,8 +110,10 @@ async def test_contact_update_keeps_opt_outs_and_ignores_stale_versions(db: Asyn
     assert await contacts.opt_out_phone("+33612345678") == []  # the newer version has no phone
 
 
-async def test_just_stored_deliveries_are_claimed_by_one_instance_only(db: AsyncDatabase[Document]) -> None:
-    first, second = MongoDeliveryStore(db), MongoDeliveryStore(db)
+async def test_just_stored_deliveries_are_claimed_by_one_instance_only(
+    mongo_db: AsyncDatabase[Document],
+) -> None:
+    first, second = MongoDeliveryStore(mongo_db), MongoDeliveryStore(mongo_db)
     await first.add([delivery("k1")])
     assert [d.key for d in await first.claim_these([delivery("k1")], NOW + timedelta(seconds=30))] == ["k1"]
     assert await second.claim_these([delivery("k1")], NOW + timedelta(seconds=30)) == []
@@ -122,9 +121,9 @@ async def test_just_stored_deliveries_are_claimed_by_one_instance_only(db: Async
 
 
 async def test_a_send_noted_before_a_crash_is_not_sent_again_and_is_reported(
-    db: AsyncDatabase[Document],
+    mongo_db: AsyncDatabase[Document],
 ) -> None:
-    store = MongoDeliveryStore(db)
+    store = MongoDeliveryStore(mongo_db)
     await store.add([delivery("k1")])
     [claimed] = await store.claim(NOW, NOW + timedelta(seconds=2), 10)
     await store.record_sent(Outcome(claimed, Status.SENT, "sent", attempts=1, sent_day="2026-03-10"))

@@ -10,13 +10,14 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from offers.main import build
 from offers.settings import Settings
 from tdu_shared.contracts.offers import OfferRefreshCompleted, OfferSubmitted
 from tdu_shared.envelope import decode_event, new_envelope
 from tdu_shared.kafka import EventPublisher, Outgoing, Record
-from tdu_shared.mongo import connect
+from tdu_shared.mongo import Document
 from tdu_shared.testing.kafka_helpers import read_topic
 from tdu_shared.topics import OFFERS_STATE, OFFERS_SUBMITTED, Topics
 
@@ -134,23 +135,17 @@ async def test_employer_contact_is_stored_apart_from_the_public_offer(
     publisher: EventPublisher,
     kafka_bootstrap: str,
     topics: Topics,
-    mongodb_url: str,
-    mongo_db_name: str,
+    mongo_db: AsyncDatabase[Document],
 ) -> None:
     await publisher.publish_many([submitted({**METZ, "contact": {"nom": "ACME", "courriel": "rh@acme.fr"}})])
     [record] = await state_events(kafka_bootstrap, topics, 1)
     assert b"acme.fr" not in record.value  # type: ignore[operator]
-    client = connect(mongodb_url)
-    try:
-        db = client[mongo_db_name]
-        for _ in range(50):
-            contact = await db.contacts.find_one({})
-            if contact is not None:
-                break
-            await asyncio.sleep(0.1)
-        offer = await db.offers.find_one({"_id": "184MMPS"})
-    finally:
-        await client.close()
+    for _ in range(50):
+        contact = await mongo_db.contacts.find_one({})
+        if contact is not None:
+            break
+        await asyncio.sleep(0.1)
+    offer = await mongo_db.offers.find_one({"_id": "184MMPS"})
     assert contact is not None and contact["email"] == "rh@acme.fr"
     assert offer is not None and "acme.fr" not in str(offer)
     assert offer["employer_contact_id"] == contact["_id"]

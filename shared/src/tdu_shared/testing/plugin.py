@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from tdu_shared.devinfra.local import Endpoints
 from tdu_shared.kafka import ensure_topics
+from tdu_shared.mongo import Document, connect
 from tdu_shared.testing.infrastructure import provide_infrastructure
 from tdu_shared.topics import ALL_TOPICS, Topics
 
@@ -62,6 +64,16 @@ def mongo_db_name(unique_name: str) -> str:
     open would stall every other client. Databases are tiny; `make clean` removes the local store.
     """
     return unique_name
+
+
+@pytest_asyncio.fixture
+async def mongo_db(mongodb_url: str, mongo_db_name: str) -> AsyncIterator[AsyncDatabase[Document]]:
+    """This test's own database on the real store (the client is closed after the test)."""
+    client = connect(mongodb_url)
+    try:
+        yield client[mongo_db_name]
+    finally:
+        await client.close()
 
 
 @pytest.fixture
