@@ -207,15 +207,16 @@ def forget_unpublished_if_too_many() -> None:
 
 def outgoing_of(entry: Entry, doc: Doc, deps: Deps) -> Outgoing:
     """The event of an outbox entry: as built, or rebuilt (same event id) from ``doc``, which carries it."""
-    envelope = _BUILT.get(entry["event_id"]) or _rebuilt(entry, doc, deps)
+    envelope = _BUILT.get(entry["event_id"]) or _envelope(
+        event_carried_by(entry["type"], doc), entry["basin"] or None, deps, UUID(entry["event_id"]), None
+    )
     return Outgoing(_SPECS[entry["topic"]], entry["key"], envelope)
 
 
-def _rebuilt(entry: Entry, doc: Doc, deps: Deps) -> Envelope[Any]:
-    payload: Payload
-    kind = entry["type"]
+def event_carried_by(kind: str, doc: Doc) -> Payload:
+    """The payload of the event of type ``kind`` a stored offer or employer contact document stands for."""
     if kind == ContactUpserted.event_type:
-        payload = ContactUpserted(
+        return ContactUpserted(
             person_id=doc["_id"],
             role="employer",
             display_name=doc.get("display_name"),
@@ -223,15 +224,13 @@ def _rebuilt(entry: Entry, doc: Doc, deps: Deps) -> Envelope[Any]:
             consent_email=True,
             consent_sms=False,
         )
-    elif kind == OfferWithdrawn.event_type:
-        payload = OfferWithdrawn(
+    if kind == OfferWithdrawn.event_type:
+        return OfferWithdrawn(
             offer_id=doc["_id"], reason=doc["withdrawn_reason"], withdrawn_at=doc["withdrawn_at"]
         )
-    elif kind == OfferPublished.event_type:
-        payload = OfferPublished(offer=OfferState.model_validate(doc["state"]))
-    else:
-        payload = OfferUpdated(offer=OfferState.model_validate(doc["state"]))
-    return _envelope(payload, entry["basin"] or None, deps, UUID(entry["event_id"]), None)
+    if kind == OfferPublished.event_type:
+        return OfferPublished(offer=OfferState.model_validate(doc["state"]))
+    return OfferUpdated(offer=OfferState.model_validate(doc["state"]))
 
 
 def stored_of(doc: Doc) -> Stored:
@@ -268,18 +267,17 @@ def withdrawn(
 ) -> tuple[Doc, Entry]:
     """The withdrawn document and the OfferWithdrawn it owes."""
     revision = doc["revision"] + 1
-    payload = OfferWithdrawn(offer_id=doc["_id"], reason=reason, withdrawn_at=now)
     eid = event_id("OfferWithdrawn", doc["_id"], revision)
-    entry = outbox_entry(OFFERS_STATE, doc["_id"], _envelope(payload, doc.get("basin"), deps, eid, sub))
-    state = {**doc["state"], "revision": revision}
     changes = {
         "status": "withdrawn",
         "withdrawn_reason": reason,
         "withdrawn_at": now,
         "revision": revision,
-        "event_id": entry["event_id"],
+        "event_id": str(eid),
     }
-    return {**doc, **changes, "state": state}, entry
+    gone = {**doc, **changes, "state": {**doc["state"], "revision": revision}}
+    payload = event_carried_by(OfferWithdrawn.event_type, gone)
+    return gone, outbox_entry(OFFERS_STATE, doc["_id"], _envelope(payload, doc.get("basin"), deps, eid, sub))
 
 
 # ---------------------------------------------------------------- submissions
@@ -406,16 +404,7 @@ def _contact_change(
     known = batch.contacts.get(card.person_id)
     if known is not None and known["fingerprint"] == fingerprint:
         return
-    payload = ContactUpserted(
-        person_id=card.person_id,
-        role="employer",
-        display_name=card.display_name,
-        email=card.email,
-        consent_email=True,
-        consent_sms=False,
-    )
     eid = event_id("ContactUpserted", card.person_id, fingerprint)
-    batch.outbox.append(outbox_entry(CONTACTS, card.person_id, _envelope(payload, basin, deps, eid, item)))
     doc = {
         "_id": card.person_id,
         "email": card.email,
@@ -423,6 +412,8 @@ def _contact_change(
         "fingerprint": fingerprint,
         "event_id": str(eid),
     }
+    payload = event_carried_by(ContactUpserted.event_type, doc)
+    batch.outbox.append(outbox_entry(CONTACTS, card.person_id, _envelope(payload, basin, deps, eid, item)))
     batch.contacts[card.person_id] = batch.new_contacts[card.person_id] = doc
 
 
