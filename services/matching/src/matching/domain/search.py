@@ -257,15 +257,14 @@ class SearchIndex:
     ) -> list[tuple[int, float, IntArray]]:
         if self._offer_filter_share(query) < SELECTIVE_SHARE:
             # a few nearest of a rare kind: take the radius, keep that kind, sort what is left
-            slots = self._points.within(origin, chord)
-            slots = slots[self._offer_filter(slots, query)]
-            chords = np.linalg.norm(self._points.xyz[slots] - origin, axis=1)
+            slots, chords = self._within_passing(origin, chord, query)
             order = np.argsort(chords, kind="stable")
             return self._matching(slots[order], chords[order], query, stop_at=wanted)
         k = wanted + 8
         while True:
             chords, slots = self._points.nearest(origin, k, chord)
-            found = self._matching(slots, chords, query, stop_at=wanted)
+            keep = self._offer_filter(slots, query)
+            found = self._matching(slots[keep], chords[keep], query, stop_at=wanted)
             if len(found) >= wanted or len(slots) < k or k >= len(self._points.ids):
                 return found
             k *= 4
@@ -281,21 +280,28 @@ class SearchIndex:
     def _soonest_first(
         self, origin: FloatArray, chord: float, query: SearchQuery
     ) -> list[tuple[int, float, IntArray]]:
-        slots = self._points.within(origin, chord)
-        chords = np.linalg.norm(self._points.xyz[slots] - origin, axis=1)
-        found = self._matching(slots, chords, query, stop_at=None)
+        found = self._matching(*self._within_passing(origin, chord, query), query, stop_at=None)
         start = self._sessions.start
         found.sort(key=lambda f: (int(start[f[2]].min()) if len(f[2]) else NO_DATE, f[1]))
         return found
 
+    def _within_passing(
+        self, origin: FloatArray, chord: float, query: SearchQuery
+    ) -> tuple[IntArray, FloatArray]:
+        """The offers within ``chord`` passing the query's offer filters, with their chords (any order)."""
+        slots = self._points.within(origin, chord)
+        slots = slots[self._offer_filter(slots, query)]
+        return slots, np.linalg.norm(self._points.xyz[slots] - origin, axis=1)
+
     def _matching(
         self, slots: IntArray, chords: FloatArray, query: SearchQuery, stop_at: int | None
     ) -> list[tuple[int, float, IntArray]]:
-        points = self._points
-        keep = self._offer_filter(slots, query)
+        """Of offers that pass the offer filters, in the order given, those with a session passing the
+        session filters, each with those sessions; at most ``stop_at`` offers."""
+        links = self._points.links
         found: list[tuple[int, float, IntArray]] = []
-        for slot, chord in zip(slots[keep], chords[keep], strict=True):
-            sessions = self._sessions_matching(np.frombuffer(points.links[slot], dtype=np.int32), query)
+        for slot, chord in zip(slots, chords, strict=True):
+            sessions = self._sessions_matching(np.frombuffer(links[slot], dtype=np.int32), query)
             if len(sessions):
                 found.append((int(slot), float(chord), sessions))
                 if stop_at is not None and len(found) >= stop_at:
