@@ -25,12 +25,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from notifications.standins import MailCatcher
 from tdu_shared.contracts import journeys as j
-from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.envelope import new_envelope
 from tdu_shared.kafka import EventPublisher, Outgoing, ensure_topics
 from tdu_shared.mongo import connect
+from tdu_shared.testing.contacts import contact_upserted
 from tdu_shared.testing.processes import ServiceProcess, free_port
-from tdu_shared.topics import ALL_TOPICS, CONTACTS, JOURNEYS_EVENTS, Topics
+from tdu_shared.topics import ALL_TOPICS, JOURNEYS_EVENTS, Topics
 
 JOURNEY = re.compile(r"/parcours/(B-\d+)")
 
@@ -91,25 +91,7 @@ async def run(
         service.start()
         async with EventPublisher(kafka, topics) as publisher:
             await publisher.publish_many(
-                [
-                    Outgoing(
-                        CONTACTS,
-                        f"BS-{n}",
-                        new_envelope(
-                            ContactUpserted(
-                                person_id=f"BS-{n}",
-                                role=j.Role.SEEKER,
-                                email=f"bs{n}@example.org",
-                                consent_email=True,
-                                consent_sms=False,
-                            ),
-                            producer="bench",
-                            region="44",
-                            basin="4410",
-                        ),
-                    )
-                    for n in range(seekers)
-                ]
+                [contact_upserted(f"BS-{n}", j.Role.SEEKER, f"bs{n}@example.org") for n in range(seekers)]
             )
             await asyncio.sleep(2)
             await publisher.publish_many([submitted(-1, seekers)])  # warm-up: the path is open end to end

@@ -18,12 +18,12 @@ from notifications.main import build_service
 from notifications.settings import Settings
 from notifications.standins import MailCatcher
 from tdu_shared.contracts import journeys as j
-from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.envelope import decode_event, new_envelope
 from tdu_shared.kafka import EventPublisher
+from tdu_shared.testing.contacts import contact_upserted
 from tdu_shared.testing.kafka_helpers import read_topic
 from tdu_shared.testing.processes import ServiceProcess, free_port
-from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS, NOTIFICATIONS_DELIVERIES, Topics
+from tdu_shared.topics import JOURNEYS_EVENTS, NOTIFICATIONS_DELIVERIES, Topics
 
 pytestmark = pytest.mark.integration
 
@@ -175,19 +175,12 @@ def settings_for(service_env: dict[str, str], smtp_port: int, sms_url: str, **ex
 async def publish_contacts(
     publisher: EventPublisher, people: list[tuple[str, str, str, str, str | None]]
 ) -> None:
-    for person_id, role, name, email, phone in people:
-        payload = ContactUpserted(
-            person_id=person_id,
-            role=j.Role(role),
-            display_name=name,
-            email=email,
-            phone=phone,
-            consent_email=True,
-            consent_sms=True,
-        )
-        await publisher.publish(
-            CONTACTS, person_id, new_envelope(payload, producer="journeys", region="44", basin="4410")
-        )
+    await publisher.publish_many(
+        [
+            contact_upserted(person_id, j.Role(role), email, phone=phone, display_name=name, consent_sms=True)
+            for person_id, role, name, email, phone in people
+        ]
+    )
 
 
 @pytest_asyncio.fixture

@@ -12,11 +12,11 @@ import pytest
 
 from notifications.standins import MailCatcher
 from tdu_shared.contracts import journeys as j
-from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.envelope import new_envelope
 from tdu_shared.kafka import EventPublisher, Outgoing
+from tdu_shared.testing.contacts import contact_upserted
 from tdu_shared.testing.processes import ServiceProcess, free_port
-from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS, Topics
+from tdu_shared.topics import JOURNEYS_EVENTS, Topics
 
 pytestmark = pytest.mark.integration
 
@@ -64,22 +64,8 @@ async def test_killing_the_service_mid_batch_sends_nothing_twice_and_loses_nothi
         async with EventPublisher(kafka_bootstrap, topics) as publisher:
             await publisher.publish_many(
                 [
-                    Outgoing(
-                        CONTACTS,
-                        f"S-{n}",
-                        new_envelope(
-                            ContactUpserted(
-                                person_id=f"S-{n}",
-                                role=j.Role.SEEKER,
-                                email=f"s{n}@example.org",
-                                phone=f"+336{n:08d}",
-                                consent_email=True,
-                                consent_sms=True,
-                            ),
-                            producer="journeys",
-                            region="44",
-                            basin="4410",
-                        ),
+                    contact_upserted(
+                        f"S-{n}", j.Role.SEEKER, f"s{n}@example.org", phone=f"+336{n:08d}", consent_sms=True
                     )
                     for n in range(SEEKERS)
                 ]
