@@ -6,17 +6,18 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from faststream.specification import Specification, get_asyncapi_html
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 ReadyCheck = Callable[[], Awaitable[bool]]
 
+log = structlog.get_logger(__name__)
 
-def ops_router(
-    checks: Mapping[str, ReadyCheck], specification: Callable[[], Specification] | None = None
-) -> APIRouter:
+
+def ops_router(readiness: Readiness, specification: Callable[[], Specification] | None = None) -> APIRouter:
     """``/health`` (process alive), ``/ready`` (every dependency answers), ``/metrics``, ``/asyncapi``."""
     router = APIRouter(tags=["operations"])
 
@@ -24,9 +25,9 @@ def ops_router(
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/ready", summary="Every dependency answers (503 otherwise)")
+    @router.get("/ready", summary="Every dependency answers in time (503 otherwise)")
     async def ready() -> JSONResponse:
-        results = {name: await _safe(check) for name, check in checks.items()}
+        results = await readiness.probe()
         status = 200 if all(results.values()) else 503
         return JSONResponse({"ready": status == 200, "checks": results}, status_code=status)
 
@@ -47,9 +48,46 @@ def ops_router(
     return router
 
 
-async def _safe(check: ReadyCheck, timeout_s: float = 3.0) -> bool:
-    """A dependency that does not answer in time is not ready (a hung store must not hang /ready)."""
-    try:
-        return await asyncio.wait_for(check(), timeout_s)
-    except Exception:
-        return False
+READY_TIMEOUT_S = 2.0
+"""How long a dependency may take to answer its probe: a hung store or broker shows as not ready this soon."""
+
+READY = Gauge("tdu_ready", "1 when the dependency answered its last readiness probe in time", ["check"])
+
+
+class Readiness:
+    """The service's dependency probes, run together under one deadline; a change of verdict is logged.
+
+    Each probe must exercise the dependency the way the service uses it (the store: a write and a read
+    back, since a hung store may still answer ``ping``), and is given :data:`READY_TIMEOUT_S` to answer.
+    """
+
+    def __init__(self, checks: Mapping[str, ReadyCheck], *, timeout_s: float = READY_TIMEOUT_S) -> None:
+        self.checks = dict(checks)
+        self.timeout_s = timeout_s
+        self._last: dict[str, bool] = {}
+
+    async def probe(self) -> dict[str, bool]:
+        names = list(self.checks)
+        answers = await asyncio.gather(*(self._answer(self.checks[n]) for n in names))
+        results = dict(zip(names, answers, strict=True))
+        for name, ok in results.items():
+            READY.labels(check=name).set(1 if ok else 0)
+            if self._last.get(name, True) != ok:
+                if ok:
+                    log.info("dependency answers again", check=name)
+                else:
+                    log.warning("dependency not ready", check=name, timeout_s=self.timeout_s)
+        self._last = results
+        return results
+
+    async def watch(self, every_s: float = 5.0) -> None:
+        """Probe on a schedule, so a dependency that stops answering is logged even when nobody asks."""
+        while True:
+            await self.probe()
+            await asyncio.sleep(every_s)
+
+    async def _answer(self, check: ReadyCheck) -> bool:
+        try:
+            return await asyncio.wait_for(check(), self.timeout_s)
+        except Exception:
+            return False

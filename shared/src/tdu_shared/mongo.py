@@ -7,7 +7,8 @@ TTL indexes, $lookup or $facet. Geo is done in Python on scalar ``lat``/``lon`` 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from pymongo import (
 )
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 Document = dict[str, Any]
 _WriteOp = InsertOne[Document] | ReplaceOne[Document] | UpdateOne | UpdateMany | DeleteOne | DeleteMany
@@ -55,24 +57,51 @@ async def ensure_indexes(db: AsyncDatabase[Document], specs: list[IndexSpec]) ->
         await db[spec.collection].create_indexes([spec.model()])
 
 
-BULK_CHUNK = 50
-"""Operations per bulkWrite round trip. FerretDB 1.24 (SQLite) hangs for good on one ``update`` command of
-100 or more statements that match existing documents (99 pass; measured), so writes go in chunks."""
+BULK_CHUNK = 1000
+"""Operations per bulkWrite round trip: bounds the size and the duration of one command on any store."""
+
+DUPLICATE_KEY = 11000
 
 
 async def bulk_write(
     collection: AsyncCollection[Document], operations: Sequence[_WriteOp], *, ordered: bool = False
 ) -> BulkCounts:
-    """``Collection.bulk_write`` in chunks the development store can take; returns the summed counts."""
+    """Every bulk write of every service: ``Collection.bulk_write`` in chunks; returns the summed counts.
+
+    A write error other than a duplicate ``_id`` raises (after the chunks before it are written). Inserts
+    whose ``_id`` was already stored are counted in :attr:`BulkCounts.duplicates` and skipped, so a
+    redelivered batch is a no-op rather than an error.
+    """
     counts = BulkCounts()
     for start in range(0, len(operations), BULK_CHUNK):
-        result = await collection.bulk_write(list(operations[start : start + BULK_CHUNK]), ordered=ordered)
+        chunk = list(operations[start : start + BULK_CHUNK])
+        try:
+            result = await collection.bulk_write(chunk, ordered=ordered)
+        except BulkWriteError as exc:
+            counts.add_failed_chunk(chunk, exc)
+            if ordered:
+                break
+            continue
         counts.inserted += result.inserted_count
         counts.matched += result.matched_count
         counts.modified += result.modified_count
         counts.upserted += result.upserted_count
         counts.deleted += result.deleted_count
     return counts
+
+
+async def insert_new(collection: AsyncCollection[Document], documents: Sequence[Document]) -> set[Any]:
+    """Insert these documents, unordered and in chunks; the ``_id``s that were stored already."""
+    if not documents:
+        return set()
+    counts = await bulk_write(collection, [InsertOne(d) for d in documents])
+    return counts.duplicates
+
+
+async def update_by_ids(collection: AsyncCollection[Document], ids: Iterable[Any], update: Document) -> int:
+    """Apply one update to each of these ids (a statement per ``_id``, never an ``$in``); how many matched."""
+    operations = [UpdateOne({"_id": i}, update) for i in dict.fromkeys(ids)]
+    return (await bulk_write(collection, operations)).matched if operations else 0
 
 
 FIND_CONCURRENCY = 16
@@ -109,14 +138,36 @@ class BulkCounts:
     modified: int = 0
     upserted: int = 0
     deleted: int = 0
+    duplicates: set[Any] = field(default_factory=set)
+    """``_id``s of inserts that found their document stored already."""
+
+    def add_failed_chunk(self, chunk: list[_WriteOp], error: BulkWriteError) -> None:
+        """Count what a chunk that raised did write; re-raise unless its only errors are duplicate inserts."""
+        details: Mapping[str, Any] = error.details
+        errors = details.get("writeErrors", [])
+        stored_inserts = [
+            e for e in errors if e.get("code") == DUPLICATE_KEY and isinstance(chunk[e["index"]], InsertOne)
+        ]
+        if len(stored_inserts) != len(errors):
+            raise error
+        self.inserted += details.get("nInserted", 0)
+        self.matched += details.get("nMatched", 0)
+        self.modified += details.get("nModified", 0)
+        self.upserted += details.get("nUpserted", 0)
+        self.deleted += details.get("nRemoved", 0)
+        self.duplicates.update(chunk[e["index"]]._doc["_id"] for e in errors)
 
 
-async def ping(client: AsyncMongoClient[Document]) -> bool:
-    try:
-        await client.admin.command("ping")
-    except Exception:
-        return False
-    return True
+READINESS = "_readiness"
+"""One document per service instance, written and read back by the readiness probe."""
+
+
+async def store_answers(db: AsyncDatabase[Document], instance: str) -> bool:
+    """A write and a read back by ``_id``: a hung store can still answer ``ping``, not this."""
+    token = uuid.uuid4().hex
+    await db[READINESS].replace_one({"_id": instance}, {"_id": instance, "token": token}, upsert=True)
+    found = await db[READINESS].find_one({"_id": instance})
+    return found is not None and found.get("token") == token
 
 
 def asc(*fields: str) -> list[tuple[str, int]]:

@@ -8,6 +8,8 @@ the app's lifespan starts and stops everything in order (topics, store indexes, 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -19,9 +21,9 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI, Specification
 from prometheus_client import REGISTRY
 
-from tdu_shared.http import ops_router
+from tdu_shared.http import Readiness, ops_router
 from tdu_shared.kafka import DeadLetters, EventPublisher, ensure_topics, kafka_reachable
-from tdu_shared.mongo import IndexSpec, connect, ensure_indexes, ping
+from tdu_shared.mongo import IndexSpec, connect, ensure_indexes, store_answers
 from tdu_shared.settings import ServiceSettings
 from tdu_shared.topics import ALL_TOPICS, Topics, TopicSpec
 
@@ -55,9 +57,18 @@ class ServiceRuntime:
         self.mongo = connect(settings.mongodb_url)
         self.db = self.mongo[settings.mongodb_database]
         self.indexes = list(indexes)
+        self.instance = f"{name}-{socket.gethostname()}-{os.getpid()}"
+        self.readiness = Readiness(
+            {
+                "store": lambda: store_answers(self.db, self.instance),
+                "kafka": lambda: kafka_reachable(settings.kafka_bootstrap_servers),
+                "started": self._is_started,
+            }
+        )
         self.on_started: list[Hook] = []
         self.on_stopping: list[Hook] = []
         self._started = False
+        self._watch: asyncio.Task[None] | None = None
 
     def group_id(self, purpose: str = "") -> str:
         return self.settings.group_id(
@@ -85,10 +96,13 @@ class ServiceRuntime:
         else:
             await self.broker.connect()
         self._started = True
+        self._watch = asyncio.create_task(self.readiness.watch(), name="readiness")
         for hook in self.on_started:
             await hook()
 
     async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         for hook in self.on_stopping:
             await hook()
         await self.broker.stop()
@@ -124,12 +138,7 @@ class ServiceRuntime:
             lifespan=lifespan,
             **fastapi,
         )
-        checks = {
-            "store": lambda: ping(self.mongo),
-            "kafka": lambda: kafka_reachable(self.settings.kafka_bootstrap_servers),
-            "started": self._is_started,
-        }
-        app.include_router(ops_router(checks, self.specification))
+        app.include_router(ops_router(self.readiness, self.specification))
         for router in routers:
             app.include_router(router)
         return app

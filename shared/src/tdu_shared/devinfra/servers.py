@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -334,13 +335,24 @@ def kafka_ready(bootstrap: str, expected_brokers: int = 1) -> bool:
 # ---------------------------------------------------------------- FerretDB
 
 
+FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
+
+
 def install_ferretdb(paths: Paths) -> Path:
-    """Build our FerretDB program (deploy/ferretdb) with the Go toolchain; rebuilt when its sources change."""
+    """Build our FerretDB program (deploy/ferretdb) with the Go toolchain; rebuilt when its sources change.
+
+    The patches under deploy/ferretdb/patches are applied at build time to a copy of FerretDB's module, which
+    the build uses through a ``replace`` in a go.mod of its own (``-modfile``): the committed go.mod and the
+    module cache stay untouched, and a FerretDB whose code no longer matches a patch fails the build with the
+    patch's name instead of building without it.
+    """
     source = paths.deploy / "ferretdb"
     binary = paths.ferretdb_binary
     stamp = binary.with_suffix(".stamp")
     fingerprint = "|".join(
-        f"{p.name}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in sorted(source.glob("*")) if p.is_file()
+        f"{p.relative_to(source)}:{p.stat().st_mtime_ns}:{p.stat().st_size}"
+        for p in sorted(source.rglob("*"))
+        if p.is_file()
     )
     if binary.exists() and stamp.exists() and stamp.read_text() == fingerprint:
         return binary
@@ -351,15 +363,90 @@ def install_ferretdb(paths: Paths) -> Path:
     env.setdefault("GOMODCACHE", str(paths.cache / "go" / "mod"))
     env.setdefault("GOCACHE", str(paths.cache / "go" / "build"))
     env.setdefault("GOFLAGS", "-mod=mod")
+    log = paths.logs / "install-ferretdb.log"
+    modfile = _patched_ferretdb_modfile(source, binary.parent / "build", env, log)
     _run(
-        ["go", "build", "-trimpath", "-o", str(binary), "."],
+        ["go", "build", "-trimpath", f"-modfile={modfile}", "-o", str(binary), "."],
         cwd=source,
         env=env,
-        log=paths.logs / "install-ferretdb.log",
+        log=log,
         what="building FerretDB with Go",
     )
     stamp.write_text(fingerprint)
     return binary
+
+
+def _patched_ferretdb_modfile(source: Path, folder: Path, env: dict[str, str], log: Path) -> Path:
+    """Copy FerretDB's module under ``folder``, apply our patches to it, and write a go.mod that uses it."""
+    download = ["go", "mod", "download", FERRETDB_MODULE]
+    _run(download, cwd=source, env=env, log=log, what="downloading FerretDB")
+    listed = subprocess.run(
+        ["go", "list", "-m", "-json", FERRETDB_MODULE],
+        cwd=source,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listed.returncode != 0:
+        raise InfraError(f"cannot locate the FerretDB module: {listed.stderr.strip()}")
+    module = folder / "ferretdb-module"
+    shutil.rmtree(module, ignore_errors=True)
+    shutil.copytree(json.loads(listed.stdout)["Dir"], module, copy_function=shutil.copyfile)
+    for folder_inside in (module, *module.rglob("*")):  # the module cache's folders are read-only
+        if folder_inside.is_dir():
+            folder_inside.chmod(0o755)
+    for patch in sorted((source / "patches").glob("*.patch")):
+        for relative, hunks in parse_unified_diff(patch.read_text()).items():
+            target = module / relative
+            target.write_text(replace_hunks(target.read_text(), hunks, what=f"{patch.name} on {relative}"))
+    modfile = folder / "go.mod"
+    modfile.write_text((source / "go.mod").read_text() + f"\nreplace {FERRETDB_MODULE} => {module}\n")
+    shutil.copyfile(source / "go.sum", folder / "go.sum")
+    return modfile
+
+
+Hunk = tuple[str, str]
+"""The lines a hunk expects (context and removed) and the lines it leaves (context and added)."""
+
+
+def parse_unified_diff(text: str) -> dict[str, list[Hunk]]:
+    """The hunks of a unified diff, by the path after ``+++ b/``."""
+    files: dict[str, list[Hunk]] = {}
+    hunks: list[Hunk] = []
+    before: list[str] = []
+    after: list[str] = []
+
+    def close_hunk() -> None:
+        if before or after:
+            hunks.append(("".join(before), "".join(after)))
+        before.clear()
+        after.clear()
+
+    for line in text.splitlines(keepends=True):
+        if line.startswith("+++ "):
+            close_hunk()
+            hunks = files.setdefault(line[4:].strip().removeprefix("b/"), [])
+        elif line.startswith(("--- ", "@@")):
+            close_hunk()
+        elif line.startswith((" ", "-", "+")) or line in ("\n", ""):
+            body = line[1:] if line.strip("\n") else "\n"
+            if not line.startswith("+"):
+                before.append(body)
+            if not line.startswith("-"):
+                after.append(body)
+    close_hunk()
+    return files
+
+
+def replace_hunks(text: str, hunks: list[Hunk], *, what: str) -> str:
+    """Apply each hunk where its expected lines stand, once; refuse when they stand nowhere or twice."""
+    for expected, result in hunks:
+        found = text.count(expected)
+        if found != 1:
+            raise InfraError(f"{what}: the patched lines are found {found} times; the patch needs updating")
+        text = text.replace(expected, result)
+    return text
 
 
 def ferretdb_server(paths: Paths, *, port: int) -> Server:

@@ -10,7 +10,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tdu_shared.contracts.trainings import SessionState
-from tdu_shared.mongo import Document, IndexSpec, asc, bulk_write
+from tdu_shared.mongo import Document, IndexSpec, asc, bulk_write, find_by_ids, update_by_ids
 from trainings.domain.sync import StoredSession
 from trainings.ports import SessionQuery, SessionRecord
 
@@ -37,10 +37,8 @@ class MongoSessionRepository:
         self.sessions = db[SESSIONS]
 
     async def stored(self, session_ids: Sequence[str]) -> dict[str, StoredSession]:
-        if not session_ids:
-            return {}
-        cursor = self.sessions.find({"_id": {"$in": list(session_ids)}}, _STORED_FIELDS)
-        return {doc["_id"]: _stored(doc) async for doc in cursor}
+        found = await find_by_ids(self.sessions, session_ids, _STORED_FIELDS)
+        return {session_id: _stored(doc) for session_id, doc in found.items()}
 
     async def save(self, records: Sequence[SessionRecord]) -> None:
         """Upsert each session at its new revision (one bulk write)."""
@@ -78,9 +76,8 @@ class MongoSessionRepository:
     async def mark_withdrawn(self, sessions: Sequence[StoredSession], at: datetime) -> None:
         if not sessions:
             return
-        await self.sessions.update_many(
-            {"_id": {"$in": [s.session_id for s in sessions]}},
-            {"$set": {"active": False, "withdrawn_at": at}},
+        await update_by_ids(
+            self.sessions, [s.session_id for s in sessions], {"$set": {"active": False, "withdrawn_at": at}}
         )
 
     async def get(self, session_id: str) -> SessionState | None:

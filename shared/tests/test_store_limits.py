@@ -1,0 +1,89 @@
+"""What the local store can take: the limits the README states, pinned against the real store."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import InsertOne, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+from tdu_shared.devinfra.servers import InfraError, parse_unified_diff, replace_hunks
+from tdu_shared.mongo import BulkCounts, Document, connect, insert_new, update_by_ids
+
+PATCHES = Path(__file__).resolve().parents[2] / "deploy" / "ferretdb" / "patches"
+
+
+@pytest.mark.integration
+async def test_one_update_of_a_thousand_statements_on_existing_documents_returns(
+    mongo_db: AsyncDatabase[Document], mongodb_url: str
+) -> None:
+    """Unpatched FerretDB 1.24 hangs here for good (one pooled connection held per statement)."""
+    await mongo_db.big.insert_many([{"_id": f"d{i:04}", "v": 1} for i in range(1000)])
+    command = {
+        "update": "big",
+        "updates": [{"q": {"_id": f"d{i:04}"}, "u": {"$set": {"v": 2}}} for i in range(1000)],
+        "ordered": False,
+    }
+    reply = await asyncio.wait_for(mongo_db.command(command), timeout=60)
+    assert (reply["n"], reply["nModified"]) == (1000, 1000)
+    other = connect(mongodb_url)  # and the store still answers everyone else
+    try:
+        assert await asyncio.wait_for(other[mongo_db.name].big.count_documents({"v": 2}), timeout=30) == 1000
+    finally:
+        await other.close()
+
+
+def test_the_store_patch_names_the_lines_it_changes_and_applies_once() -> None:
+    [patch] = sorted(PATCHES.glob("*.patch"))
+    files = parse_unified_diff(patch.read_text())
+    assert list(files) == ["internal/handler/msg_update.go"]
+    [(first_before, first_after), (second_before, second_after)] = files["internal/handler/msg_update.go"]
+    assert "defer closer.Close()" in first_before and "defer closer.Close()" not in first_after
+    assert "closer.Close()" in second_after and "closer.Close()" not in second_before
+    original = f"func x() {{\n{first_before}\n// ...\n{second_before}}}\n"
+    patched = replace_hunks(original, files["internal/handler/msg_update.go"], what=patch.name)
+    assert "defer closer.Close()" not in patched and patched.count("closer.Close()") == 1
+
+
+def test_a_patch_whose_lines_are_gone_fails_the_build_by_name() -> None:
+    [patch] = sorted(PATCHES.glob("*.patch"))
+    hunks = parse_unified_diff(patch.read_text())["internal/handler/msg_update.go"]
+    with pytest.raises(InfraError, match="found 0 times"):
+        replace_hunks("package handler\n", hunks, what=patch.name)
+
+
+@pytest.mark.integration
+async def test_insert_new_reports_the_documents_stored_already_and_writes_the_others(
+    mongo_db: AsyncDatabase[Document],
+) -> None:
+    await mongo_db.items.insert_one({"_id": "b", "v": "old"})
+    again = await insert_new(mongo_db.items, [{"_id": i, "v": "new"} for i in ("a", "b", "c")])
+    assert again == {"b"}
+    stored = {d["_id"]: d["v"] async for d in mongo_db.items.find({})}
+    assert stored == {"a": "new", "b": "old", "c": "new"}
+
+
+@pytest.mark.integration
+async def test_update_by_ids_updates_each_id_once(
+    mongo_db: AsyncDatabase[Document],
+) -> None:
+    await mongo_db.items.insert_many([{"_id": f"i{n}", "v": 0} for n in range(3)])
+    assert await update_by_ids(mongo_db.items, ["i0", "i2", "missing", "i0"], {"$set": {"v": 1}}) == 2
+    assert {d["_id"]: d["v"] async for d in mongo_db.items.find({})} == {"i0": 1, "i1": 0, "i2": 1}
+
+
+def test_a_chunk_with_an_error_other_than_a_stored_insert_raises() -> None:
+    chunk: list[Any] = [InsertOne({"_id": "a"}), UpdateOne({"_id": "b"}, {"$set": {"v": 1}})]
+    counts = BulkCounts()
+    counts.add_failed_chunk(
+        chunk, BulkWriteError({"writeErrors": [{"index": 0, "code": 11000}], "nMatched": 1})
+    )
+    assert (counts.duplicates, counts.matched) == ({"a"}, 1)
+    with pytest.raises(BulkWriteError):
+        counts.add_failed_chunk(chunk, BulkWriteError({"writeErrors": [{"index": 1, "code": 11000}]}))
+    with pytest.raises(BulkWriteError):
+        counts.add_failed_chunk(chunk, BulkWriteError({"writeErrors": [{"index": 0, "code": 2}]}))
