@@ -162,3 +162,19 @@ def test_search_answers_503_until_the_index_is_loaded(index: SearchIndex) -> Non
     app = FastAPI()
     app.include_router(search_router(index, CatchUp()))
     assert TestClient(app).get("/search", params={"commune": "57463"}).status_code == 503
+
+
+@pytest.mark.parametrize("sort", ["distance", "date"])
+@pytest.mark.parametrize("others", [0, 1000], ids=["alone", "among-others"])
+def test_pages_over_offers_at_the_same_distance_list_each_offer_once(sort: str, others: int) -> None:
+    """Offers of one workplace are at one distance: paging through them must neither repeat nor skip."""
+    idx = SearchIndex()
+    session = card("S", 1, date(2027, 2, 1))
+    for n in range(others):  # other occupations around, so that the filtered offers are a small share or not
+        idx.put(listing(f"other{n}", (n % 50) / 10, session, fiche="K2303"))
+    for n in range(250):
+        idx.put(listing(f"same{n:03d}", 3, session))
+    seen: list[str] = []
+    for offset in range(0, 300, 40):
+        seen += ids(idx, rome_fiche="M1801", sort=sort, offset=offset, limit=40)
+    assert sorted(seen) == [f"same{n:03d}" for n in range(250)]

@@ -258,14 +258,20 @@ class SearchIndex:
         if self._offer_filter_share(query) < SELECTIVE_SHARE:
             # a few nearest of a rare kind: take the radius, keep that kind, sort what is left
             slots, chords = self._within_passing(origin, chord, query)
-            order = np.argsort(chords, kind="stable")
+            order = np.lexsort((slots, chords))  # equal distances in slot order: pages never overlap
             return self._matching(slots[order], chords[order], query, stop_at=wanted)
         k = wanted + 8
         while True:
             chords, slots = self._points.nearest(origin, k, chord)
+            exhausted = len(slots) < k or k >= len(self._points.ids)
+            if not exhausted:  # offers as far as the k-th may lie past k: keep the distances seen whole
+                whole = chords < chords[-1]
+                chords, slots = chords[whole], slots[whole]
+            order = np.lexsort((slots, chords))
+            chords, slots = chords[order], slots[order]
             keep = self._offer_filter(slots, query)
             found = self._matching(slots[keep], chords[keep], query, stop_at=wanted)
-            if len(found) >= wanted or len(slots) < k or k >= len(self._points.ids):
+            if len(found) >= wanted or exhausted:
                 return found
             k *= 4
 
@@ -282,7 +288,7 @@ class SearchIndex:
     ) -> list[tuple[int, float, IntArray]]:
         found = self._matching(*self._within_passing(origin, chord, query), query, stop_at=None)
         start = self._sessions.start
-        found.sort(key=lambda f: (int(start[f[2]].min()) if len(f[2]) else NO_DATE, f[1]))
+        found.sort(key=lambda f: (int(start[f[2]].min()) if len(f[2]) else NO_DATE, f[1], f[0]))
         return found
 
     def _within_passing(
