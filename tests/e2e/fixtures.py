@@ -12,12 +12,18 @@ EMPLOYER_EMAIL = "recrutement@nettoyage-metz.exemple.fr"
 PROVIDER_EMAIL = "contact@cf-woippy.exemple.fr"
 
 
-def write_offers(folder: Path, now: datetime) -> Path:
-    """A France Travail v2 record: a CDI of cleaner (ROME K2303) in Metz."""
-    offer = {
-        "id": OFFER_ID,
-        "intitule": "Agent de propreté (H/F)",
-        "description": "Entretien de bureaux à Metz. Formation financée par la Région avant l'embauche.",
+def offer_record(
+    offer_id: str,
+    now: datetime,
+    *,
+    rome: str = "K2303",
+    label: str = "Agent / Agente de propreté et d'hygiène",
+) -> dict[str, object]:
+    """A France Travail v2 record: a CDI in Metz."""
+    return {
+        "id": offer_id,
+        "intitule": f"{label} (H/F)",
+        "description": "Poste à Metz. Formation financée par la Région avant l'embauche.",
         "dateCreation": (now - timedelta(days=2)).isoformat().replace("+00:00", "Z"),
         "dateActualisation": (now - timedelta(days=1)).isoformat().replace("+00:00", "Z"),
         "lieuTravail": {
@@ -27,8 +33,8 @@ def write_offers(folder: Path, now: datetime) -> Path:
             "codePostal": "57000",
             "commune": "57463",
         },
-        "romeCode": "K2303",
-        "romeLibelle": "Agent / Agente de propreté et d'hygiène",
+        "romeCode": rome,
+        "romeLibelle": label,
         "entreprise": {"nom": "NETTOYAGE METZ"},
         "typeContrat": "CDI",
         "typeContratLibelle": "Contrat à durée indéterminée",
@@ -36,18 +42,20 @@ def write_offers(folder: Path, now: datetime) -> Path:
         "contact": {"nom": "NETTOYAGE METZ", "courriel": EMPLOYER_EMAIL},
         "nombrePostes": 1,
     }
+
+
+def write_offers(folder: Path, now: datetime, records: list[dict[str, object]] | None = None) -> Path:
+    """France Travail records (by default one CDI of cleaner, ROME K2303, in Metz) as a JSON array."""
     path = folder / "offers.json"
-    path.write_text(json.dumps([offer], ensure_ascii=False), encoding="utf-8")
+    offers = records if records is not None else [offer_record(OFFER_ID, now)]
+    path.write_text(json.dumps(offers, ensure_ascii=False), encoding="utf-8")
     return path
 
 
-def write_catalogue(folder: Path, today: date) -> Path:
-    """An LHEO 2.2 record: a region-funded session in Woippy (next to Metz) starting in two months."""
-    start, end = today + timedelta(days=60), today + timedelta(days=180)
-    xml = f"""<?xml version="1.0" encoding="UTF-8"?>
-<lheo xmlns="http://www.lheo.org/2.2"><offres>
-<formation numero="F-E2E-1">
-<domaine-formation><code-FORMACODE>42811</code-FORMACODE><code-ROME>K2303</code-ROME></domaine-formation>
+def formation_xml(key: str, session_number: str, start: date, end: date, *, rome: str = "K2303") -> str:
+    """An LHEO 2.2 formation: one region-funded session in Woippy (next to Metz)."""
+    return f"""<formation numero="F-{key}">
+<domaine-formation><code-FORMACODE>42811</code-FORMACODE><code-ROME>{rome}</code-ROME></domaine-formation>
 <intitule-formation>Agent de propreté et d'hygiène</intitule-formation>
 <objectif-formation>Titre professionnel agent de propreté et d'hygiène.</objectif-formation>
 <resultats-attendus>Titre professionnel</resultats-attendus>
@@ -56,7 +64,7 @@ def write_catalogue(folder: Path, today: date) -> Path:
 <contact-formation><coordonnees><courriel>{PROVIDER_EMAIL}</courriel></coordonnees></contact-formation>
 <parcours-de-formation>1</parcours-de-formation>
 <code-niveau-entree>0</code-niveau-entree>
-<action numero="A-E2E-1">
+<action numero="A-{key}">
 <rythme-formation>Temps plein</rythme-formation>
 <niveau-entree-obligatoire>0</niveau-entree-obligatoire>
 <modalites-enseignement>0</modalites-enseignement>
@@ -65,7 +73,7 @@ def write_catalogue(folder: Path, today: date) -> Path:
 <geolocalisation><latitude>49.1519</latitude><longitude>6.1516</longitude></geolocalisation></adresse>
 </coordonnees></lieu-de-formation>
 <modalites-entrees-sorties>0</modalites-entrees-sorties>
-<session numero="{SESSION_NUMBER}"><periode><debut>{start:%Y%m%d}</debut><fin>{end:%Y%m%d}</fin></periode>
+<session numero="{session_number}"><periode><debut>{start:%Y%m%d}</debut><fin>{end:%Y%m%d}</fin></periode>
 <adresse-inscription><adresse><ligne>CF Woippy</ligne><ville>Woippy</ville></adresse></adresse-inscription>
 <etat-recrutement>1</etat-recrutement></session>
 <organisme-financeur><code-financeur>2</code-financeur><nb-places-financees>12</nb-places-financees></organisme-financeur>
@@ -76,9 +84,20 @@ def write_catalogue(folder: Path, today: date) -> Path:
 <coordonnees-organisme><coordonnees><courriel>{PROVIDER_EMAIL}</courriel></coordonnees></coordonnees-organisme>
 <contact-organisme><coordonnees><courriel>{PROVIDER_EMAIL}</courriel></coordonnees></contact-organisme>
 </organisme-formation-responsable>
-</formation>
-</offres></lheo>
-"""
+</formation>"""
+
+
+def write_catalogue(folder: Path, today: date, formations: list[str] | None = None) -> Path:
+    """An LHEO 2.2 catalogue, by default one session of cleaner in Woippy starting in two months."""
+    if formations is None:
+        formations = [
+            formation_xml("E2E-1", SESSION_NUMBER, today + timedelta(days=60), today + timedelta(days=180))
+        ]
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<lheo xmlns="http://www.lheo.org/2.2"><offres>\n'
+        + "\n".join(formations)
+        + "\n</offres></lheo>\n"
+    )
     path = folder / "catalogue.xml"
     path.write_text(xml, encoding="utf-8")
     return path

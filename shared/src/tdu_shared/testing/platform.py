@@ -1,0 +1,66 @@
+"""The platform's services as separate processes for a test: free ports, topics and databases of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from tdu_shared.devinfra.local import Endpoints
+from tdu_shared.devinfra.paths import Paths
+from tdu_shared.devinfra.platform import SERVICES, Platform, PlatformPorts
+from tdu_shared.testing.processes import free_port
+
+FAST_TEST_ENV = {
+    "QUIET_START": "00:00",  # a test may run at night: no quiet hours for SMS here
+    "QUIET_END": "00:00",
+    "DAILY_CAP": "100",
+    "DISPATCH_POLL_S": "0.2",
+    "RELAY_INTERVAL_S": "0.2",
+    "LINK_SECRET": "test-secret",
+}
+
+
+@contextmanager
+def running_platform(
+    endpoints: Endpoints,
+    outbox: Path,
+    *,
+    services: tuple[str, ...] = SERVICES,
+    extra_env: Mapping[str, str] = FAST_TEST_ENV,
+) -> Iterator[Platform]:
+    """Start these services (and the mail catcher and SMS stand-in); stop them and delete the topics after.
+
+    The databases stay: see the ``mongo_db_name`` fixture for why.
+    """
+    name = f"p{uuid.uuid4().hex[:8]}"
+    ports = PlatformPorts(services={s: free_port() for s in SERVICES}, smtp=free_port(), sms=free_port())
+    running = Platform(
+        endpoints,
+        Paths.discover(),
+        ports,
+        topic_prefix=f"{name}.",
+        database_prefix=f"{name}_",
+        outbox=outbox,
+        extra_env=dict(extra_env),
+    )
+    try:
+        running.start_catchers()
+        running.start_services(services)
+        yield running
+    finally:
+        running.stop()
+        asyncio.run(_delete_topics(endpoints, f"{name}."))
+
+
+async def _delete_topics(endpoints: Endpoints, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=endpoints.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.delete_topics([t for t in await admin.list_topics() if t.startswith(prefix)])
+    finally:
+        await admin.close()
