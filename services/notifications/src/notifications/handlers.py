@@ -286,6 +286,14 @@ async def on_contact_upserted(
     return await deliveries.wake(contact.person_id, clock.now())
 
 
+async def on_contacts_upserted(
+    contacts: Sequence[tuple[Contact, datetime]], store: ContactStore, deliveries: DeliveryStore, clock: Clock
+) -> int:
+    """A batch of contacts: stored together, then the messages that waited for any of them released."""
+    await store.upsert_many(contacts)
+    return await deliveries.wake_many(sorted({c.person_id for c, _ in contacts}), clock.now())
+
+
 async def on_contact_erased(person_id: str, contacts: ContactStore, deliveries: DeliveryStore) -> None:
     """Erasure: the contact, its opt-outs and every delivery to the person are deleted."""
     await contacts.erase(person_id)

@@ -131,6 +131,9 @@ class MemoryDeliveryStore:
                 woken += 1
         return woken
 
+    async def wake_many(self, recipient_ids: Sequence[str], now: datetime) -> int:
+        return sum([await self.wake(r, now) for r in recipient_ids])
+
     async def erase_recipient(self, recipient_id: str) -> int:
         keys = [k for k, s in self.items.items() if s.delivery.recipient_id == recipient_id]
         for key in keys:
@@ -162,6 +165,10 @@ class MemoryContactStore:
             opted_out_sms=bool(old and old.opted_out_sms),
         )
         self.as_of[contact.person_id] = as_of
+
+    async def upsert_many(self, contacts: Sequence[tuple[Contact, datetime]]) -> None:
+        for contact, as_of in contacts:
+            await self.upsert(contact, as_of)
 
     async def erase(self, person_id: str) -> None:
         self.contacts.pop(person_id, None)
