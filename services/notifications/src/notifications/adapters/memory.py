@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from notifications.domain.model import Channel, Contact, Delivery, Status
-from notifications.domain.policy import normalise_phone
+from notifications.domain.policy import WAITING_FOR_CONTACT, normalise_phone
 from notifications.ports import EmailMessage, Outcome, PublishedStatus
 
 
@@ -125,7 +125,7 @@ class MemoryDeliveryStore:
                 d.recipient_id == recipient_id
                 and d.status is Status.PENDING
                 and d.due_at > now
-                and d.deferred_reason == "waiting for the contact"
+                and d.deferred_reason == WAITING_FOR_CONTACT
             ):
                 s.delivery = replace(d, due_at=now)
                 woken += 1

@@ -14,14 +14,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import DeleteOne, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from notifications.domain.model import Audience, Channel, Contact, Delivery, JourneyFacts, Status
-from notifications.domain.policy import normalise_phone
+from notifications.domain.policy import WAITING_FOR_CONTACT, normalise_phone
 from notifications.ports import Outcome
-from tdu_shared.mongo import Document, IndexSpec, asc, bulk_write, delete_by_ids, find_by_ids
+from tdu_shared.mongo import BULK_CHUNK, Document, IndexSpec, asc, bulk_write, find_by_ids
 
 DELIVERY_KEYS = "delivery_keys"
 OUTBOX = "outbox"
@@ -46,8 +47,14 @@ STOP): the delivery path reads and writes by ``_id`` only. A delivery key is the
 ``delivery_keys``: the unique index that makes a replay a no-op."""
 
 DUPLICATE_KEY = 11000
+PARALLEL = 4
+"""Reads by ``_id`` and delete commands under way at once (each read is one ``find_one``, each delete
+command at most ``BULK_CHUNK`` statements)."""
+UPDATE_CHUNK = 8
+"""Statements per update command, one command at a time: FerretDB 1.24 holds a pooled connection per
+statement matching a document until its command ends, and hangs when its 100 are taken (several update
+commands from the consumers and the delivery loop can be under way together)."""
 FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED)
-WAITING_FOR_CONTACT = "waiting for the contact"
 HINT_GRACE = timedelta(minutes=5)
 """A ``due`` entry no outbox entry points to is dropped once it is this old: younger, it may be one a
 reschedule under way has written and is about to point to."""
@@ -179,7 +186,7 @@ class MongoDeliveryStore:
         )
         if not entries:
             return []
-        outbox = await find_by_ids(self._outbox, [e["key"] for e in entries])
+        outbox = await _find(self._outbox, [e["key"] for e in entries])
         due, dropped = [], []
         young = datetime.now(UTC) - HINT_GRACE
         for entry in entries:
@@ -188,7 +195,7 @@ class MongoDeliveryStore:
                 due.append(doc)
             elif entry.get("written_at", young) < young:  # its delivery is final, erased or moved
                 dropped.append(entry["_id"])
-        await delete_by_ids(self._due, dropped)
+        await _delete(self._due, dropped)
         due = list({d["_id"]: d for d in due}.values())[:limit]
         token = uuid.uuid4().hex
         leases = [_lease_doc(d["_id"], lease_until, token) for d in due]
@@ -197,10 +204,10 @@ class MongoDeliveryStore:
             [d["_id"] for d in due if d["_id"] not in ours], now, lease_until
         )
         # read again: a delivery recorded (and its lease released) since the first read is not sent again
-        current = await find_by_ids(self._outbox, [*ours, *taken])
+        current = await _find(self._outbox, [*ours, *taken])
         won = [d["_id"] for d in due if d["_id"] in ours or d["_id"] in taken]
         gone = [k for k in won if k not in current or current[k]["due_at"] > now]
-        await delete_by_ids(self._in_flight, [*gone, *(taken[k] for k in gone if k in taken)])
+        await _delete(self._in_flight, [*gone, *(taken[k] for k in gone if k in taken)])
         claimed = [delivery_of(current[k], k in taken) for k in won if k not in gone]
         for d in claimed:
             self._claimed[d.key] = (current[d.key]["due_id"], taken.get(d.key))
@@ -211,18 +218,18 @@ class MongoDeliveryStore:
     ) -> dict[str, str]:
         """Take the deliveries whose lease ran out (their process died, or outlived its lease); for each
         one taken, the marker that made the taking exclusive."""
-        leases = await find_by_ids(self._in_flight, keys)
+        leases = await _find(self._in_flight, keys)
         run_out = [lease for lease in leases.values() if lease["lease_until"] <= now]
         markers = {f"{lease['_id']}#{lease.get('claim')}": lease["_id"] for lease in run_out}
         won = await _insert_new(self._in_flight, [{"_id": m, "key": k} for m, k in markers.items()])
         if not won:
             return {}
         taken = {markers[m]: m for m in won}
-        await delete_by_ids(self._in_flight, list(taken))
+        await _delete(self._in_flight, list(taken))
         token = uuid.uuid4().hex
         ours = await _insert_new(self._in_flight, [_lease_doc(k, lease_until, token) for k in taken])
         lost = [m for k, m in taken.items() if k not in ours]  # claimed afresh by another instance meanwhile
-        await delete_by_ids(self._in_flight, lost)
+        await _delete(self._in_flight, lost)
         return {k: m for k, m in taken.items() if k in ours}
 
     async def _without_logged(self, claimed: list[Delivery]) -> list[Delivery]:
@@ -231,7 +238,7 @@ class MongoDeliveryStore:
         ambiguous = [d.key for d in claimed if d.was_in_flight]
         if not ambiguous:
             return claimed
-        logged = await find_by_ids(self._log, ambiguous)
+        logged = await _find(self._log, ambiguous)
         if logged:
             await _insert_new(self._unreported, [_report_of_logged(doc) for doc in logged.values()])
             await self._count_sent(
@@ -281,9 +288,9 @@ class MongoDeliveryStore:
             logged = self._logged_by_record_sent
             await _insert_new(self._log, [_final_doc(o) for o in final if o.delivery.key not in logged])
             logged.difference_update(o.delivery.key for o in final)
-            await _insert_new(self._unreported, [_report_doc(o) for o in final if o.published])
-            await self._count_sent(
-                Counter((o.delivery.recipient_id, o.sent_day) for o in final if o.sent_day)
+            await asyncio.gather(
+                _insert_new(self._unreported, [_report_doc(o) for o in final if o.published]),
+                self._count_sent(Counter((o.delivery.recipient_id, o.sent_day) for o in final if o.sent_day)),
             )
             await self._forget([o.delivery.key for o in final], final=True)
         if waiting:
@@ -297,12 +304,12 @@ class MongoDeliveryStore:
         now = datetime.now(UTC)
         entries = {o.delivery.key: due_id(o.due_at or now, o.delivery.key) for o in outcomes}
         await _insert_new(self._due, [_due_doc(e, k) for k, e in entries.items()])
-        await bulk_write(self._outbox, [_outcome_update(o, entries[o.delivery.key]) for o in outcomes])
+        await _update(self._outbox, [_outcome_update(o, entries[o.delivery.key]) for o in outcomes])
         waiting = [o for o in outcomes if o.reason == WAITING_FOR_CONTACT]
         by_person: dict[str, list[str]] = {}
         for o in waiting:
             by_person.setdefault(o.delivery.recipient_id, []).append(o.delivery.key)
-        await bulk_write(
+        await _update(
             self._waiting,
             [
                 UpdateOne({"_id": person}, {"$addToSet": {"keys": {"$each": keys}}}, upsert=True)
@@ -314,15 +321,17 @@ class MongoDeliveryStore:
     async def _forget(self, keys: Sequence[str], *, final: bool, keep: Iterable[str] = ()) -> None:
         """Release these claimed deliveries: their outbox entry (when final), the due entry they were
         claimed under, their lease and takeover marker."""
-        if final:
-            await delete_by_ids(self._outbox, keys)
+        if final:  # first: a lease gone with the outbox entry still there would let it be claimed again
+            await _delete(self._outbox, keys)
         claims = [self._claimed.pop(k, (None, None)) for k in keys]
         kept = set(keep)
-        await delete_by_ids(self._due, [entry for entry, _ in claims if entry and entry not in kept])
-        await delete_by_ids(self._in_flight, [*keys, *(marker for _, marker in claims if marker)])
+        await asyncio.gather(
+            _delete(self._due, [entry for entry, _ in claims if entry and entry not in kept]),
+            _delete(self._in_flight, [*keys, *(marker for _, marker in claims if marker)]),
+        )
 
     async def _count_sent(self, counts: Mapping[tuple[str, str], int]) -> None:
-        await bulk_write(
+        await _update(
             self._daily,
             [
                 UpdateOne(
@@ -350,12 +359,12 @@ class MongoDeliveryStore:
         ]
 
     async def mark_reported(self, keys: Sequence[str]) -> None:
-        await delete_by_ids(self._unreported, keys)
+        await _delete(self._unreported, keys)
 
     async def sent_on(self, recipient_ids: Sequence[str], day: str) -> dict[str, int]:
         """One counter document per person and day, read by ``_id``."""
         ids = {daily_count_id(r, day): r for r in recipient_ids}
-        found = await find_by_ids(self._daily, ids, {"sent": 1})
+        found = await _find(self._daily, ids, {"sent": 1})
         return {ids[i]: int(doc.get("sent", 0)) for i, doc in found.items() if doc.get("sent", 0) > 0}
 
     async def wake(self, recipient_id: str, now: datetime) -> int:
@@ -365,11 +374,11 @@ class MongoDeliveryStore:
         """The deliveries waiting for these people's contacts become due now: a new due entry each, which
         the outbox entry then names (the old one goes). A delivery noted as waiting while this runs may be
         missed: it goes at its own due time (``CONTACT_RETRY_S``), not lost."""
-        waiting = await find_by_ids(self._waiting, recipient_ids)
+        waiting = await _find(self._waiting, recipient_ids)
         if not waiting:
             return 0
-        await delete_by_ids(self._waiting, list(waiting))
-        docs = await find_by_ids(self._outbox, [k for w in waiting.values() for k in w.get("keys", [])])
+        await _delete(self._waiting, list(waiting))
+        docs = await _find(self._outbox, [k for w in waiting.values() for k in w.get("keys", [])])
         woken = [
             d
             for d in docs.values()
@@ -381,11 +390,11 @@ class MongoDeliveryStore:
             return 0
         entries = {d["_id"]: due_id(now, d["_id"]) for d in woken}
         await _insert_new(self._due, [_due_doc(e, k) for k, e in entries.items()])
-        await bulk_write(
+        await _update(
             self._outbox,
             [UpdateOne({"_id": k}, {"$set": {"due_at": now, "due_id": e}}) for k, e in entries.items()],
         )
-        await delete_by_ids(self._due, [d["due_id"] for d in woken if d.get("due_id")])
+        await _delete(self._due, [d["due_id"] for d in woken if d.get("due_id")])
         return len(woken)
 
     async def erase_recipient(self, recipient_id: str) -> int:
@@ -412,6 +421,32 @@ class MongoDeliveryStore:
                 .to_list()
             )
         return sorted(docs, key=lambda d: d["created_at"], reverse=True)[:limit]
+
+
+async def _find(
+    col: AsyncCollection[Document], ids: Iterable[str], projection: Document | None = None
+) -> dict[str, Document]:
+    """The documents of these ids that exist, by id: ``find_one`` by ``_id``, many under way at once."""
+    wanted = list(dict.fromkeys(ids))
+    parts = [wanted[i::PARALLEL] for i in range(PARALLEL) if wanted[i::PARALLEL]]
+    found: dict[str, Document] = {}
+    for part in await asyncio.gather(*(find_by_ids(col, p, projection) for p in parts)):
+        found.update(part)
+    return found
+
+
+async def _delete(col: AsyncCollection[Document], ids: Iterable[str]) -> None:
+    """Delete these ids, one statement each; several delete commands under way at once."""
+    operations = [DeleteOne({"_id": i}) for i in dict.fromkeys(ids)]
+    chunks = [operations[i : i + BULK_CHUNK] for i in range(0, len(operations), BULK_CHUNK)]
+    for start in range(0, len(chunks), PARALLEL):
+        await asyncio.gather(*(col.bulk_write(c, ordered=False) for c in chunks[start : start + PARALLEL]))
+
+
+async def _update(col: AsyncCollection[Document], operations: Sequence[UpdateOne]) -> None:
+    """Update statements in small commands, one after the other (see ``UPDATE_CHUNK``)."""
+    for start in range(0, len(operations), UPDATE_CHUNK):
+        await bulk_write(col, operations[start : start + UPDATE_CHUNK])
 
 
 async def _insert_new(col: Any, docs: list[Document]) -> set[str]:
@@ -493,7 +528,7 @@ class MongoContactStore:
         self._col = db[CONTACTS]
 
     async def get_many(self, person_ids: Sequence[str]) -> dict[str, Contact]:
-        return {i: _contact(d) for i, d in (await find_by_ids(self._col, person_ids)).items()}
+        return {i: _contact(d) for i, d in (await _find(self._col, person_ids)).items()}
 
     async def upsert(self, contact: Contact, as_of: datetime) -> None:
         await self.upsert_many([(contact, as_of)])
@@ -506,18 +541,18 @@ class MongoContactStore:
         for contact, as_of in contacts:
             if contact.person_id not in newest or newest[contact.person_id][1] <= as_of:
                 newest[contact.person_id] = (contact, as_of)
-        stored = await find_by_ids(self._col, newest, {"as_of": 1})
+        stored = await _find(self._col, newest, {"as_of": 1})
         updates = [
             UpdateOne({"_id": person_id}, {"$set": _contact_fields(contact, as_of)}, upsert=True)
             for person_id, (contact, as_of) in newest.items()
             if (stored.get(person_id) or {}).get("as_of") is None or stored[person_id]["as_of"] <= as_of
         ]
         try:
-            await bulk_write(self._col, updates)
+            await _update(self._col, updates)
         except BulkWriteError as exc:  # a person inserted meanwhile by another instance: once more
             if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
                 raise
-            await bulk_write(self._col, updates)
+            await _update(self._col, updates)
 
     async def erase(self, person_id: str) -> None:
         await self._col.delete_one({"_id": person_id})
