@@ -1,10 +1,17 @@
-"""Benchmark of the notifications service: journey events in, e-mails accepted by an SMTP server out.
+"""Benchmark of the notifications service under a burst of applications, on a store that has history.
 
-Runs the service as a real process against the real broker and store, with an aiosmtpd server in this
-process; feeds N ApplicationSubmitted events at a fixed rate (each calls for one e-mail to the seeker) and
-prints one JSON object: events/s up to SMTP acceptance and the latency from publish to acceptance.
+Runs the service as a real process against the real broker and store, with an SMTP server (the project's
+mail catcher, aiosmtpd) in this process. Before the service starts, the store is given a past: deliveries
+already made (``--past-deliveries``, on earlier days) and people already known (``--past-contacts``),
+written straight into the service's collections as the service would have left them. Then it feeds
+``--events`` ApplicationSubmitted at ``--rate`` per second, each one preceded by the seeker's
+ContactUpserted (e-mail consent, as journeys publishes it when a person applies); each application calls
+for an e-mail to the seeker and, with ``--employers``, one to the offer's employer (SMS are planned too and
+skipped: no SMS consent). It prints one JSON object: e-mails/s accepted by SMTP, latency from publish to
+acceptance (p50, p99, max), time until the last e-mail, the rate over the first and the last tenth of the
+e-mails, and the CPU-seconds the store (FerretDB, read from /proc) and the service used.
 
-    uv run python bench/notifications_throughput.py --events 3000 --rate 100
+    uv run python bench/notifications_throughput.py --events 2000 --rate 110 --past-deliveries 20000
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ import statistics
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -27,12 +35,13 @@ from notifications.standins import MailCatcher
 from tdu_shared.contracts import journeys as j
 from tdu_shared.envelope import new_envelope
 from tdu_shared.kafka import EventPublisher, Outgoing, ensure_topics
-from tdu_shared.mongo import connect
+from tdu_shared.mongo import Document, connect
 from tdu_shared.testing.contacts import contact_upserted
 from tdu_shared.testing.processes import ServiceProcess, free_port
 from tdu_shared.topics import ALL_TOPICS, JOURNEYS_EVENTS, Topics
 
 JOURNEY = re.compile(r"/parcours/(B-\d+)")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -40,11 +49,52 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def submitted(n: int, seekers: int) -> Outgoing:
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU-seconds of a process so far (utime and stime of /proc/<pid>/stat)."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def store_pid(mongodb_url: str) -> int | None:
+    """The local store's process (ferretdb-local listening on the URL's port), if it runs on this machine."""
+    port = re.search(r":(\d+)", mongodb_url.split("//", 1)[-1])
+    if port is None:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            argv
+            and argv[0].endswith(b"ferretdb-local")
+            and any(a.endswith(f":{port.group(1)}".encode()) for a in argv)
+        ):
+            return int(proc.name)
+    return None
+
+
+def seeker(n: int) -> str:
+    return f"BS-{n}"
+
+
+def employer(n: int, employers: int) -> str | None:
+    return f"BE-{n % employers}" if employers else None
+
+
+def submitted(n: int, employers: int) -> Outgoing:
     event = j.ApplicationSubmitted(
         journey_id=f"B-{n}",
-        offer_id="O-1",
-        seeker_id=f"BS-{n % seekers}",
+        offer_id=f"O-{n % 997}",
+        seeker_id=seeker(n),
+        employer_id=employer(n, employers),
         from_state=None,
         to_state=j.JourneyState.APPLIED,
         actor_role=j.Role.SEEKER,
@@ -55,6 +105,75 @@ def submitted(n: int, seekers: int) -> Outgoing:
     )
 
 
+def past_delivery(n: int, now: datetime) -> tuple[Document, Document]:
+    """A delivery sent on an earlier day, as the service logs it, and its key."""
+    at = now - timedelta(days=1 + n % 60, minutes=n % 1440)
+    key = uuid.uuid5(uuid.NAMESPACE_URL, f"past-{n}").hex
+    recipient = f"P-{n % 5000}"
+    doc = {
+        "_id": key,
+        "status": "sent",
+        "recipient_id": recipient,
+        "audience": "seeker",
+        "channel": "email",
+        "template": "candidature_envoyee",
+        "attempts": 1,
+        "created_at": at,
+        "due_at": at,
+        "journey_id": f"PJ-{n}",
+        "event": {
+            "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"past-event-{n}")),
+            "event_type": "ApplicationSubmitted",
+            "occurred_at": at,
+            "region": "44",
+            "basin": "4410",
+            "journey_id": f"PJ-{n}",
+            "seeker_id": recipient,
+            "employer_id": None,
+            "provider_id": None,
+            "reminder_kind": None,
+            "fields": {"offer_id": f"O-{n % 997}", "session_id": None, "offer_title": "Soudeur"},
+        },
+        "parts_sent": 0,
+        "reason": None,
+        "provider_message_id": "250 OK",
+        "sent_day": at.date().isoformat(),
+    }
+    return doc, {"_id": key, "recipient_id": recipient}
+
+
+def past_contact(n: int, now: datetime) -> Document:
+    return {
+        "_id": f"P-{n}",
+        "role": "seeker",
+        "display_name": f"Personne {n}",
+        "email": f"p{n}@example.org",
+        "phone": None,
+        "phone_normalised": None,
+        "consent_email": True,
+        "consent_sms": False,
+        "as_of": now - timedelta(days=30),
+        "known": True,
+    }
+
+
+async def give_history(mongodb_url: str, database: str, deliveries: int, contacts: int) -> None:
+    client = connect(mongodb_url)
+    db = client[database]
+    now = datetime.now(UTC)
+    try:
+        for start in range(0, deliveries, 1000):
+            pairs = [past_delivery(n, now) for n in range(start, min(deliveries, start + 1000))]
+            await db["deliveries"].insert_many([d for d, _ in pairs], ordered=False)
+            await db["delivery_keys"].insert_many([k for _, k in pairs], ordered=False)
+        for start in range(0, contacts, 1000):
+            await db["contacts"].insert_many(
+                [past_contact(n, now) for n in range(start, min(contacts, start + 1000))], ordered=False
+            )
+    finally:
+        await client.close()
+
+
 async def wait_for_mails(catcher: MailCatcher, count: int, timeout: float) -> None:
     for _ in range(int(timeout / 0.05)):  # the catcher runs in its own thread: poll it
         if len(catcher.messages) >= count:
@@ -62,9 +181,26 @@ async def wait_for_mails(catcher: MailCatcher, count: int, timeout: float) -> No
         await asyncio.sleep(0.05)
 
 
+def tenth_rates(accepted: list[float]) -> tuple[float | None, float | None]:
+    """E-mails/s over the first and over the last tenth of the e-mails (by acceptance time)."""
+    k = len(accepted) // 10
+    if k < 2:
+        return None, None
+    first = k / max(1e-6, accepted[k] - accepted[0])
+    last = k / max(1e-6, accepted[-1] - accepted[-1 - k])
+    return round(first, 1), round(last, 1)
+
+
 async def run(
-    events: int, rate: float, seekers: int, kafka: str, mongodb_url: str, timeout: float
-) -> dict[str, object]:
+    events: int,
+    rate: float,
+    employers: int,
+    past_deliveries: int,
+    past_contacts: int,
+    kafka: str,
+    mongodb_url: str,
+    timeout: float,
+) -> dict[str, Any]:
     name = f"bench{uuid.uuid4().hex[:8]}"
     topics = Topics(f"{name}.")
     created = await ensure_topics(kafka, topics, ALL_TOPICS, partitions=4)
@@ -82,21 +218,35 @@ async def run(
         "SMTP_PORT": str(catcher.port),
         "QUIET_START": "00:00",
         "QUIET_END": "00:00",
-        "DAILY_CAP": "1000000",
-        "DISPATCH_POLL_S": "0.2",
     }
     log = Path(tempfile.gettempdir()) / f"{name}.log"
     service = ServiceProcess("notifications", ["serve"], env, log, port=port)
+    store = store_pid(mongodb_url)
+    mails_expected = events * (2 if employers else 1)
     try:
+        history_start = time.time()
+        await give_history(mongodb_url, name, past_deliveries, past_contacts)
+        history_s = time.time() - history_start
         service.start()
         async with EventPublisher(kafka, topics) as publisher:
-            await publisher.publish_many(
-                [contact_upserted(f"BS-{n}", j.Role.SEEKER, f"bs{n}@example.org") for n in range(seekers)]
-            )
+            if employers:
+                await publisher.publish_many(
+                    [
+                        contact_upserted(f"BE-{n}", j.Role.EMPLOYER, f"be{n}@example.org")
+                        for n in range(employers)
+                    ]
+                )
+            warm_up = contact_upserted("BS--1", j.Role.SEEKER, "bs-1@example.org")
+            await publisher.publish_many([warm_up])
             await asyncio.sleep(2)
-            await publisher.publish_many([submitted(-1, seekers)])  # warm-up: the path is open end to end
+            await publisher.publish_many([submitted(-1, 0)])  # warm-up: the path is open end to end
             await wait_for_mails(catcher, 1, 60)
+            await asyncio.sleep(1)
             catcher.messages.clear()
+            store_cpu_0, service_cpu_0 = (
+                cpu_seconds(store),
+                cpu_seconds(service.proc.pid if service.proc else None),
+            )
             published: dict[str, float] = {}
             sending: list[asyncio.Task[None]] = []
             start = time.time()
@@ -105,27 +255,53 @@ async def run(
                 if delay > 0:
                     await asyncio.sleep(delay)
                 published[f"B-{n}"] = time.time()
-                sending.append(asyncio.create_task(publisher.publish_many([submitted(n, seekers)])))
+                person = contact_upserted(seeker(n), j.Role.SEEKER, f"bs{n}@example.org")
+                sending.append(asyncio.create_task(publisher.publish_many([person, submitted(n, employers)])))
             await asyncio.gather(*sending)
-            publish_s = time.time() - start
-        await wait_for_mails(catcher, events, timeout)
-        latencies = []
+            fed_at = time.time()
+        await wait_for_mails(catcher, mails_expected, timeout)
+        store_cpu, service_cpu = cpu_seconds(store), cpu_seconds(service.proc.pid if service.proc else None)
+        latencies, accepted = [], []
         for mail in catcher.messages:
             found = JOURNEY.search(mail.text)
             if found and found.group(1) in published:
                 latencies.append(mail.received_at - published[found.group(1)])
-        last = max((m.received_at for m in catcher.messages), default=time.time())
+                accepted.append(mail.received_at)
+        accepted.sort()
+        last = accepted[-1] if accepted else time.time()
+        first_tenth, last_tenth = tenth_rates(accepted)
+        store_cpu_s = round(store_cpu - store_cpu_0, 2) if store_cpu and store_cpu_0 is not None else None
+        service_cpu_s = (
+            round(service_cpu - service_cpu_0, 2) if service_cpu and service_cpu_0 is not None else None
+        )
         return {
             "benchmark": "notifications_throughput",
             "events": events,
+            "employers": employers,
+            "past_deliveries": past_deliveries,
+            "past_contacts": past_contacts,
+            "history_written_s": round(history_s, 1),
             "target_rate_per_s": rate,
-            "publish_rate_per_s": round(events / publish_s, 1),
+            "publish_rate_per_s": round(events / (fed_at - start), 1),
+            "emails_expected": mails_expected,
             "emails_accepted": len(latencies),
             "duplicates": len(catcher.duplicates),
-            "events_per_s_to_smtp_acceptance": round(len(latencies) / (last - start), 1),
+            "emails_per_s": round(len(latencies) / max(1e-6, last - start), 1),
+            "emails_per_s_first_tenth": first_tenth,
+            "emails_per_s_last_tenth": last_tenth,
+            "last_email_after_s": round(last - start, 1),
+            "drained_after_feed_s": round(max(0.0, last - fed_at), 1),
             "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
             "latency_p99_s": round(percentile(latencies, 99), 3) if latencies else None,
             "latency_max_s": round(max(latencies), 3) if latencies else None,
+            "store_cpu_s": store_cpu_s,
+            "store_cpu_ms_per_email": round(1000 * store_cpu_s / len(latencies), 2)
+            if store_cpu_s is not None and latencies
+            else None,
+            "store_cpu_share": round(store_cpu_s / max(1e-6, last - start), 2)
+            if store_cpu_s is not None
+            else None,
+            "service_cpu_s": service_cpu_s,
             "store": mongodb_url,
             "service_log": str(log),
         }
@@ -144,17 +320,22 @@ async def run(
 
 
 def main(
-    events: Annotated[int, typer.Option(help="Journey events to feed.")] = 3000,
-    rate: Annotated[
-        float, typer.Option(help="Events per second fed into the broker (issue target: 100).")
-    ] = 100,
-    seekers: Annotated[int, typer.Option(help="Distinct seekers the events are spread over.")] = 200,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the last e-mail after feeding.")] = 120,
+    events: Annotated[int, typer.Option(help="Applications (ApplicationSubmitted) to feed.")] = 2000,
+    rate: Annotated[float, typer.Option(help="Applications per second fed into the broker.")] = 110,
+    employers: Annotated[
+        int, typer.Option(help="Employers the applications go to (each told by e-mail); 0: seekers only.")
+    ] = 250,
+    past_deliveries: Annotated[int, typer.Option(help="Deliveries in the store before the run.")] = 20_000,
+    past_contacts: Annotated[int, typer.Option(help="Contacts in the store before the run.")] = 20_000,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the last e-mail after feeding.")] = 300,
 ) -> None:
-    """Print JSON: events/s up to SMTP acceptance, p50/p99 latency from event publish to SMTP acceptance."""
+    """Print JSON: e-mails/s to SMTP acceptance (overall, first and last tenth), latency, store CPU."""
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     mongodb_url = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017/")
-    print(json.dumps(asyncio.run(run(events, rate, seekers, kafka, mongodb_url, timeout))))
+    result = asyncio.run(
+        run(events, rate, employers, past_deliveries, past_contacts, kafka, mongodb_url, timeout)
+    )
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

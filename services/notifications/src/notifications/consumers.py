@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import structlog
 from faststream.kafka import KafkaMessage
 
 from notifications import handlers
@@ -15,11 +18,13 @@ from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.contracts.journeys import JourneyEvent, JourneyReminderDue
 from tdu_shared.envelope import Envelope, decode_event
 from tdu_shared.errors import InvalidMessage
-from tdu_shared.kafka import Record, handle_records, records_of, subscriber_options
+from tdu_shared.kafka import INFRASTRUCTURE_ERRORS, Record, handle_records, records_of, subscriber_options
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS
 
 BASE_FIELDS = set(JourneyEvent.model_fields)
+
+log = structlog.get_logger(__name__)
 
 
 def facts_of(envelope: Envelope[Any]) -> JourneyFacts:
@@ -108,6 +113,37 @@ def register(runtime: ServiceRuntime, wiring: Wiring) -> None:
         if released:
             wiring.loop.wake()
 
+    async def handle_contacts(records: Sequence[Record]) -> None:
+        """Upserts in one go (a store round trip per batch, not per contact), tombstones in their place.
+        A batch that fails as a whole is handled record by record, with the DLQ rules of each."""
+        upserts: list[tuple[Record, Contact, datetime]] = []
+        for record in [*records, None]:
+            if record is not None and record.value is not None:
+                try:
+                    envelope = decode_event(record.value, expected=CONTACTS.event_types)
+                except InvalidMessage as exc:
+                    await contacts_dlq.send(record, exc.reason, type(exc).__name__)
+                    continue
+                upserts.append((record, contact_of(envelope.payload), envelope.occurred_at))
+                continue
+            if upserts:
+                try:
+                    batch = [(contact, as_of) for _, contact, as_of in upserts]
+                    released = await handlers.on_contacts_upserted(
+                        batch, wiring.contacts, wiring.deliveries, wiring.clock
+                    )
+                except INFRASTRUCTURE_ERRORS:
+                    raise
+                except Exception:
+                    log.exception("contacts batch failed; one by one", size=len(upserts))
+                    await handle_records([r for r, _, _ in upserts], handle_contact, contacts_dlq)
+                else:
+                    if released:
+                        wiring.loop.wake()
+                upserts = []
+            if record is not None:  # a tombstone, after the upserts before it
+                await handle_records([record], handle_contact, contacts_dlq)
+
     @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
         runtime.topic(CONTACTS),
         title="contacts -> directory",
@@ -116,4 +152,4 @@ def register(runtime: ServiceRuntime, wiring: Wiring) -> None:
         **subscriber_options(contacts_group, batch=True),
     )
     async def on_contacts(message: KafkaMessage) -> None:
-        await handle_records(records_of(message), handle_contact, contacts_dlq)
+        await handle_contacts(records_of(message))

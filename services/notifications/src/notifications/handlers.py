@@ -118,9 +118,12 @@ class Dispatcher:
         if not claimed:
             return 0
         recipients = sorted({d.recipient_id for d in claimed})
-        contacts = self._with_operators(await self.contacts.get_many(recipients), recipients)
         day = policy.local_day(now, self.rules)
-        counts = dict(await self.deliveries.sent_on(recipients, day))
+        stored, sent = await asyncio.gather(
+            self.contacts.get_many(recipients), self.deliveries.sent_on(recipients, day)
+        )
+        contacts = self._with_operators(stored, recipients)
+        counts = dict(sent)
         outcomes: list[Outcome] = []
         sending = []
         for delivery in claimed:
@@ -134,7 +137,18 @@ class Dispatcher:
         outcomes.extend(await asyncio.gather(*sending))
         await self.deliveries.record(outcomes)
         await self._report([o for o in outcomes if o.published])
+        await self._wake_if_arrived([o for o in outcomes if o.reason == policy.WAITING_FOR_CONTACT])
         return len(claimed)
+
+    async def _wake_if_arrived(self, waiting: Sequence[Outcome]) -> None:
+        """A contact that arrived while its messages were being decided found them not yet noted as
+        waiting: now that they are, look again (the contacts consumer stores the contact, then looks for
+        waiting messages; this looks for the contact after noting them: one of the two sees the other)."""
+        people = sorted({o.delivery.recipient_id for o in waiting if o.status is Status.PENDING})
+        if people:
+            arrived = [p for p, c in (await self.contacts.get_many(people)).items() if c.known]
+            if arrived:
+                await self.deliveries.wake_many(arrived, self.clock.now())
 
     async def report_unreported(self, limit: int = 500) -> int:
         """Publish outcomes recorded but not yet published (the process died in between)."""
@@ -284,6 +298,14 @@ async def on_contact_upserted(
     """Store the contact and release the messages that waited for it. How many were released."""
     await contacts.upsert(contact, as_of)
     return await deliveries.wake(contact.person_id, clock.now())
+
+
+async def on_contacts_upserted(
+    contacts: Sequence[tuple[Contact, datetime]], store: ContactStore, deliveries: DeliveryStore, clock: Clock
+) -> int:
+    """A batch of contacts: stored together, then the messages that waited for any of them released."""
+    await store.upsert_many(contacts)
+    return await deliveries.wake_many(sorted({c.person_id for c, _ in contacts}), clock.now())
 
 
 async def on_contact_erased(person_id: str, contacts: ContactStore, deliveries: DeliveryStore) -> None:

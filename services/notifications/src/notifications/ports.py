@@ -78,6 +78,9 @@ class DeliveryStore(Protocol):
     async def wake(self, recipient_id: str, now: datetime) -> int:
         """Make the deliveries waiting for this recipient's contact due now. How many."""
 
+    async def wake_many(self, recipient_ids: Sequence[str], now: datetime) -> int:
+        """:meth:`wake` for several recipients at once (a batch of contacts). How many."""
+
     async def erase_recipient(self, recipient_id: str) -> int: ...
 
     async def list(
@@ -90,6 +93,9 @@ class ContactStore(Protocol):
 
     async def upsert(self, contact: Contact, as_of: datetime) -> None:
         """Store the contact's details and consent; opt-outs already recorded stay."""
+
+    async def upsert_many(self, contacts: Sequence[tuple[Contact, datetime]]) -> None:
+        """:meth:`upsert` for several contacts at once (each with its version time); the newest wins."""
 
     async def erase(self, person_id: str) -> None: ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -202,6 +203,36 @@ async def test_message_waits_for_a_contact_that_arrives_later() -> None:
     )
     assert released == 2
     await world.dispatcher.run_once()
+    assert [m.to for m in world.email.sent] == ["camille@example.org"]
+
+
+class ArrivesDuringTheBatch(MemoryContactStore):
+    """The contact arrives (and its consumer finds nothing waiting yet) right after the batch read it."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self.world = world
+        self.reads = 0
+
+    async def get_many(self, person_ids: Sequence[str]) -> dict[str, Contact]:
+        found = await super().get_many(person_ids)
+        self.reads += 1
+        if self.reads == 1:
+            contact = Contact("S1", "seeker", "Camille", "camille@example.org", None, True, False)
+            woken = await handlers.on_contact_upserted(
+                contact, NOON, self, self.world.deliveries, self.world.clock
+            )
+            assert woken == 0  # nothing noted as waiting yet
+        return found
+
+
+async def test_a_contact_arriving_while_its_messages_are_decided_releases_them() -> None:
+    world = World()
+    world.contacts = world.dispatcher.contacts = ArrivesDuringTheBatch(world)
+    await world.event()
+    await world.dispatcher.run_once()
+    assert world.email.sent == []
+    await world.dispatcher.run_once()  # due again now, not in CONTACT_RETRY_S
     assert [m.to for m in world.email.sent] == ["camille@example.org"]
 
 

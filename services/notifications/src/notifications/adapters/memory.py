@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from notifications.domain.model import Channel, Contact, Delivery, Status
-from notifications.domain.policy import normalise_phone
+from notifications.domain.policy import WAITING_FOR_CONTACT, normalise_phone
 from notifications.ports import EmailMessage, Outcome, PublishedStatus
 
 
@@ -125,11 +125,14 @@ class MemoryDeliveryStore:
                 d.recipient_id == recipient_id
                 and d.status is Status.PENDING
                 and d.due_at > now
-                and d.deferred_reason == "waiting for the contact"
+                and d.deferred_reason == WAITING_FOR_CONTACT
             ):
                 s.delivery = replace(d, due_at=now)
                 woken += 1
         return woken
+
+    async def wake_many(self, recipient_ids: Sequence[str], now: datetime) -> int:
+        return sum([await self.wake(r, now) for r in recipient_ids])
 
     async def erase_recipient(self, recipient_id: str) -> int:
         keys = [k for k, s in self.items.items() if s.delivery.recipient_id == recipient_id]
@@ -162,6 +165,10 @@ class MemoryContactStore:
             opted_out_sms=bool(old and old.opted_out_sms),
         )
         self.as_of[contact.person_id] = as_of
+
+    async def upsert_many(self, contacts: Sequence[tuple[Contact, datetime]]) -> None:
+        for contact, as_of in contacts:
+            await self.upsert(contact, as_of)
 
     async def erase(self, person_id: str) -> None:
         self.contacts.pop(person_id, None)

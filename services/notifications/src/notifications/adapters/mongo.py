@@ -1,44 +1,79 @@
-"""Deliveries and contacts in MongoDB (FerretDB-compatible: no transactions, batch operations only)."""
+"""Deliveries and contacts in MongoDB (FerretDB-compatible: no transactions, batch operations only).
+
+Every query the delivery path sends filters on one ``_id`` (the only filter the local store, FerretDB 1.24
+on SQLite, answers from an index), except the search for due deliveries, which reads ``due``: a collection
+of small documents that holds one entry per delivery not final yet and shrinks as they go.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import Sequence
-from datetime import datetime
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import DeleteOne, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from notifications.domain.model import Audience, Channel, Contact, Delivery, JourneyFacts, Status
-from notifications.domain.policy import normalise_phone
+from notifications.domain.policy import WAITING_FOR_CONTACT, normalise_phone
 from notifications.ports import Outcome
-from tdu_shared.mongo import Document, IndexSpec, asc, delete_by_ids, find_by_ids
+from tdu_shared.mongo import BULK_CHUNK, Document, IndexSpec, asc, bulk_write, find_by_ids
 
 DELIVERY_KEYS = "delivery_keys"
 OUTBOX = "outbox"
+DUE = "due"
 IN_FLIGHT = "in_flight"
 DELIVERIES = "deliveries"
 UNREPORTED = "unreported"
+DAILY_COUNTS = "daily_counts"
+WAITING = "waiting"
 CONTACTS = "contacts"
 
 INDEXES = [
-    IndexSpec(OUTBOX, asc("due_at")),
     IndexSpec(OUTBOX, asc("recipient_id")),
-    IndexSpec(IN_FLIGHT, asc("lease_until")),
     IndexSpec(DELIVERIES, asc("recipient_id", "sent_day")),
     IndexSpec(DELIVERIES, asc("journey_id")),
     IndexSpec(DELIVERY_KEYS, asc("recipient_id")),
+    IndexSpec(DAILY_COUNTS, asc("recipient_id")),
     IndexSpec(CONTACTS, asc("phone_normalised")),
 ]
-"""A delivery key is the ``_id`` in ``delivery_keys``: the unique index that makes a replay a no-op."""
+"""For MongoDB, the indexes of what the delivery path never asks (erasure, the deliveries list, inbound
+STOP): the delivery path reads and writes by ``_id`` only. A delivery key is the ``_id`` in
+``delivery_keys``: the unique index that makes a replay a no-op."""
 
 DUPLICATE_KEY = 11000
-BULK_CHUNK = 8
+PARALLEL = 4
+"""Reads by ``_id`` and delete commands under way at once (each read is one ``find_one``, each delete
+command at most ``BULK_CHUNK`` statements)."""
+UPDATE_CHUNK = 8
+"""Statements per update command, one command at a time: FerretDB 1.24 holds a pooled connection per
+statement matching a document until its command ends, and hangs when its 100 are taken (several update
+commands from the consumers and the delivery loop can be under way together)."""
 FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED)
+HINT_GRACE = timedelta(minutes=5)
+"""A ``due`` entry no outbox entry points to is dropped once it is this old: younger, it may be one a
+reschedule under way has written and is about to point to."""
+
+
+def due_id(due_at: datetime, key: str) -> str:
+    """``_id`` of a delivery's entry in ``due``: its due time (UTC, to the millisecond, fixed width: the
+    string order is the time order), then its key."""
+    at = due_at.astimezone(UTC)
+    return f"{at:%Y-%m-%dT%H:%M:%S}.{at.microsecond // 1000:03d}Z|{key}"
+
+
+def due_until(now: datetime) -> str:
+    """Upper bound of the ``_id`` of every entry due at ``now``."""
+    return due_id(now, "~")
+
+
+def daily_count_id(recipient_id: str, day: str) -> str:
+    return f"{recipient_id}|{day}"
 
 
 def _facts_doc(f: JourneyFacts) -> Document:
@@ -97,27 +132,35 @@ def delivery_of(doc: Document, was_in_flight: bool = False) -> Delivery:
 
 
 class MongoDeliveryStore:
-    """Deliveries in four collections, shaped for a store where updates cost more as a collection grows
-    (FerretDB on SQLite scans on update):
+    """Deliveries in collections the delivery path reads and writes by ``_id`` only:
 
     - ``delivery_keys``: insert-only, one document per key ever planned (the no-double-send guard);
-    - ``outbox``: the deliveries not final yet (pending, deferred): small; updated only to reschedule;
-    - ``in_flight``: a document per delivery being sent (its lease), inserted BEFORE the provider call:
-      one left behind by a dead process makes the next attempt ask whether the message already went;
+    - ``outbox``: one document per delivery not final yet (pending, deferred, being sent), deleted when
+      it is; ``due_id`` names its entry in ``due``;
+    - ``due``: ``{_id: "<due time>|<key>"}`` for each outbox entry: what the search for due deliveries
+      reads (a range on ``_id``; on the local store a read of this small collection, never of the log);
+    - ``in_flight``: the lease of a delivery being sent (``_id`` = key), inserted BEFORE the provider
+      call; a claim is that insert (unique ``_id``: one instance wins). A lease found run out when its
+      delivery is due again is taken over through a marker ``<key>#<claim>`` (unique: one taker);
     - ``deliveries``: insert-only log of final outcomes (sent, failed, skipped);
-    - ``unreported``: final outcomes not yet published on ``notifications.deliveries``.
+    - ``unreported``: outcomes not yet published on ``notifications.deliveries``;
+    - ``daily_counts``: messages sent per person and day (``_id`` = ``<person>|<day>``, ``$inc``);
+    - ``waiting``: per person (``_id``), the keys of deliveries waiting for that person's contact.
     """
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._keys = db[DELIVERY_KEYS]
         self._outbox = db[OUTBOX]
+        self._due = db[DUE]
         self._in_flight = db[IN_FLIGHT]
         self._log = db[DELIVERIES]
         self._unreported = db[UNREPORTED]
-        self._sent_counts: dict[str, dict[str, int]] = {}
+        self._daily = db[DAILY_COUNTS]
+        self._waiting = db[WAITING]
         self._sent_queue: list[tuple[Document, asyncio.Future[None]]] = []
         self._logged_by_record_sent: set[str] = set()  # not to be written again by record()
         self._sent_writer: asyncio.Task[None] | None = None
+        self._claimed: dict[str, tuple[str, str | None]] = {}  # key -> (its due entry, takeover marker)
 
     async def add(self, deliveries: Sequence[Delivery]) -> list[str]:
         keys = [{"_id": d.key, "recipient_id": d.recipient_id} for d in deliveries]
@@ -125,7 +168,10 @@ class MongoDeliveryStore:
         # a key known already is normally in the outbox or the log; in neither, the process died between
         # the two inserts and the delivery is planned again (rare: only a replay gets here)
         fresh = [d for d in deliveries if d.key in new or not await self._anywhere(d.key)]
-        await _insert_new(self._outbox, [delivery_doc(d) for d in fresh])
+        # the due entry first: an outbox entry always has the entry it names
+        await _insert_new(self._due, [_due_doc(due_id(d.due_at, d.key), d.key) for d in fresh])
+        docs = [{**delivery_doc(d), "due_id": due_id(d.due_at, d.key)} for d in fresh]
+        await _insert_new(self._outbox, docs)
         return [d.key for d in fresh]
 
     async def _anywhere(self, key: str) -> bool:
@@ -135,31 +181,81 @@ class MongoDeliveryStore:
         return False
 
     async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
-        expired = await self._in_flight.find({"lease_until": {"$lte": now}}).to_list()
-        if expired:  # their process died (or outlived its lease): the deliveries are up for grabs again
-            await self._in_flight.delete_many(
-                {"_id": {"$in": [e["_id"] for e in expired]}, "lease_until": {"$lte": now}}
-            )
-        ambiguous = {e["_id"] for e in expired}
-        due = await self._outbox.find({"due_at": {"$lte": now}}).sort("due_at", 1).limit(2 * limit).to_list()
-        logged = [doc for d in due if d["_id"] in ambiguous and (doc := await self._logged(d["_id"]))]
-        finished = [doc["_id"] for doc in logged]
-        if finished:  # the provider took it before the process died: nothing to send, its outcome to report
-            await _insert_new(self._unreported, [_report_of_logged(doc) for doc in logged])
-            await delete_by_ids(self._outbox, finished)
-        due = [d for d in due if d["_id"] not in finished][:limit]
-        token = uuid.uuid4().hex
-        ours = await _insert_new(
-            self._in_flight, [{"_id": d["_id"], "lease_until": lease_until, "claim": token} for d in due]
+        entries = (
+            await self._due.find({"_id": {"$lte": due_until(now)}}).sort("_id", 1).limit(2 * limit).to_list()
         )
-        return [delivery_of(d, d["_id"] in ambiguous) for d in due if d["_id"] in ours]
+        if not entries:
+            return []
+        outbox = await _find(self._outbox, [e["key"] for e in entries])
+        due, dropped = [], []
+        young = datetime.now(UTC) - HINT_GRACE
+        for entry in entries:
+            doc = outbox.get(entry["key"])
+            if doc is not None and doc.get("due_id") == entry["_id"]:
+                due.append(doc)
+            elif entry.get("written_at", young) < young:  # its delivery is final, erased or moved
+                dropped.append(entry["_id"])
+        await _delete(self._due, dropped)
+        due = list({d["_id"]: d for d in due}.values())[:limit]
+        token = uuid.uuid4().hex
+        leases = [_lease_doc(d["_id"], lease_until, token) for d in due]
+        ours = await _insert_new(self._in_flight, leases)
+        taken = await self._take_over_run_out(
+            [d["_id"] for d in due if d["_id"] not in ours], now, lease_until
+        )
+        # read again: a delivery recorded (and its lease released) since the first read is not sent again
+        current = await _find(self._outbox, [*ours, *taken])
+        won = [d["_id"] for d in due if d["_id"] in ours or d["_id"] in taken]
+        gone = [k for k in won if k not in current or current[k]["due_at"] > now]
+        await _delete(self._in_flight, [*gone, *(taken[k] for k in gone if k in taken)])
+        claimed = [delivery_of(current[k], k in taken) for k in won if k not in gone]
+        for d in claimed:
+            self._claimed[d.key] = (current[d.key]["due_id"], taken.get(d.key))
+        return await self._without_logged(claimed)
+
+    async def _take_over_run_out(
+        self, keys: Sequence[str], now: datetime, lease_until: datetime
+    ) -> dict[str, str]:
+        """Take the deliveries whose lease ran out (their process died, or outlived its lease); for each
+        one taken, the marker that made the taking exclusive."""
+        leases = await _find(self._in_flight, keys)
+        run_out = [lease for lease in leases.values() if lease["lease_until"] <= now]
+        markers = {f"{lease['_id']}#{lease.get('claim')}": lease["_id"] for lease in run_out}
+        won = await _insert_new(self._in_flight, [{"_id": m, "key": k} for m, k in markers.items()])
+        if not won:
+            return {}
+        taken = {markers[m]: m for m in won}
+        await _delete(self._in_flight, list(taken))
+        token = uuid.uuid4().hex
+        ours = await _insert_new(self._in_flight, [_lease_doc(k, lease_until, token) for k in taken])
+        lost = [m for k, m in taken.items() if k not in ours]  # claimed afresh by another instance meanwhile
+        await _delete(self._in_flight, lost)
+        return {k: m for k, m in taken.items() if k in ours}
+
+    async def _without_logged(self, claimed: list[Delivery]) -> list[Delivery]:
+        """Deliveries taken back from a dead process that are in the log already: the provider took them
+        before it died. Nothing to send: their outcome is reported."""
+        ambiguous = [d.key for d in claimed if d.was_in_flight]
+        if not ambiguous:
+            return claimed
+        logged = await _find(self._log, ambiguous)
+        if logged:
+            await _insert_new(self._unreported, [_report_of_logged(doc) for doc in logged.values()])
+            await self._count_sent(
+                Counter(
+                    (doc["recipient_id"], doc["sent_day"]) for doc in logged.values() if doc.get("sent_day")
+                )
+            )
+            await self._forget(list(logged), final=True)
+        return [d for d in claimed if d.key not in logged]
 
     async def claim_these(self, deliveries: Sequence[Delivery], lease_until: datetime) -> list[Delivery]:
         token = uuid.uuid4().hex
-        ours = await _insert_new(
-            self._in_flight, [{"_id": d.key, "lease_until": lease_until, "claim": token} for d in deliveries]
-        )
-        return [d for d in deliveries if d.key in ours]
+        ours = await _insert_new(self._in_flight, [_lease_doc(d.key, lease_until, token) for d in deliveries])
+        claimed = [d for d in deliveries if d.key in ours]
+        for d in claimed:
+            self._claimed[d.key] = (due_id(d.due_at, d.key), None)
+        return claimed
 
     async def record_sent(self, outcome: Outcome) -> None:
         """Back once the outcome is in the log. Sends finishing while a log write is under way are written
@@ -185,33 +281,67 @@ class MongoDeliveryStore:
                     if not done.done():
                         done.set_result(None)
 
-    async def _logged(self, key: str) -> Document | None:
-        return await self._log.find_one({"_id": key})
-
     async def record(self, outcomes: Sequence[Outcome]) -> None:
         final = [o for o in outcomes if o.status in FINAL]
-        waiting = [_outcome_update(o) for o in outcomes if o.status not in FINAL]
+        waiting = [o for o in outcomes if o.status not in FINAL]
         if final:
             logged = self._logged_by_record_sent
             await _insert_new(self._log, [_final_doc(o) for o in final if o.delivery.key not in logged])
             logged.difference_update(o.delivery.key for o in final)
-            await _insert_new(self._unreported, [_report_doc(o) for o in final if o.published])
-            self._count_sent(final)
-            await delete_by_ids(self._outbox, [o.delivery.key for o in final])
-        # small bulk writes: FerretDB (SQLite) was seen to hang on a bulk update of 100 documents
-        for start in range(0, len(waiting), BULK_CHUNK):
-            await self._outbox.bulk_write(waiting[start : start + BULK_CHUNK], ordered=True)
-        await delete_by_ids(self._in_flight, [o.delivery.key for o in outcomes])
+            await asyncio.gather(
+                _insert_new(self._unreported, [_report_doc(o) for o in final if o.published]),
+                self._count_sent(Counter((o.delivery.recipient_id, o.sent_day) for o in final if o.sent_day)),
+            )
+            await self._forget([o.delivery.key for o in final], final=True)
+        if waiting:
+            await self._reschedule(waiting)
         # 'deferred' news, keyed apart from the final outcome of the same delivery
-        await _insert_new(
-            self._unreported, [_report_doc(o) for o in outcomes if o.status not in FINAL and o.published]
+        await _insert_new(self._unreported, [_report_doc(o) for o in waiting if o.published])
+
+    async def _reschedule(self, outcomes: Sequence[Outcome]) -> None:
+        """Pending again (a retry, a deferral): a new due entry, then the outbox entry names it, then the
+        old entry goes (a crash in between leaves an extra entry, dropped when found, never none)."""
+        now = datetime.now(UTC)
+        entries = {o.delivery.key: due_id(o.due_at or now, o.delivery.key) for o in outcomes}
+        await _insert_new(self._due, [_due_doc(e, k) for k, e in entries.items()])
+        await _update(self._outbox, [_outcome_update(o, entries[o.delivery.key]) for o in outcomes])
+        waiting = [o for o in outcomes if o.reason == WAITING_FOR_CONTACT]
+        by_person: dict[str, list[str]] = {}
+        for o in waiting:
+            by_person.setdefault(o.delivery.recipient_id, []).append(o.delivery.key)
+        await _update(
+            self._waiting,
+            [
+                UpdateOne({"_id": person}, {"$addToSet": {"keys": {"$each": keys}}}, upsert=True)
+                for person, keys in by_person.items()
+            ],
+        )
+        await self._forget([o.delivery.key for o in outcomes], final=False, keep=set(entries.values()))
+
+    async def _forget(self, keys: Sequence[str], *, final: bool, keep: Iterable[str] = ()) -> None:
+        """Release these claimed deliveries: their outbox entry (when final), the due entry they were
+        claimed under, their lease and takeover marker."""
+        if final:  # first: a lease gone with the outbox entry still there would let it be claimed again
+            await _delete(self._outbox, keys)
+        claims = [self._claimed.pop(k, (None, None)) for k in keys]
+        kept = set(keep)
+        await asyncio.gather(
+            _delete(self._due, [entry for entry, _ in claims if entry and entry not in kept]),
+            _delete(self._in_flight, [*keys, *(marker for _, marker in claims if marker)]),
         )
 
-    def _count_sent(self, final: Sequence[Outcome]) -> None:
-        for o in final:
-            if o.sent_day and o.sent_day in self._sent_counts:
-                counts = self._sent_counts[o.sent_day]
-                counts[o.delivery.recipient_id] = counts.get(o.delivery.recipient_id, 0) + 1
+    async def _count_sent(self, counts: Mapping[tuple[str, str], int]) -> None:
+        await _update(
+            self._daily,
+            [
+                UpdateOne(
+                    {"_id": daily_count_id(person, day)},
+                    {"$inc": {"sent": n}, "$setOnInsert": {"recipient_id": person, "day": day}},
+                    upsert=True,
+                )
+                for (person, day), n in counts.items()
+            ],
+        )
 
     async def unreported(self, limit: int = 500) -> list[Outcome]:
         docs = await self._unreported.find().limit(limit).to_list()
@@ -229,50 +359,94 @@ class MongoDeliveryStore:
         ]
 
     async def mark_reported(self, keys: Sequence[str]) -> None:
-        await delete_by_ids(self._unreported, keys)
+        await _delete(self._unreported, keys)
 
     async def sent_on(self, recipient_ids: Sequence[str], day: str) -> dict[str, int]:
-        """Counted in memory: loaded once per day from the log (one scan), then kept up by record()."""
-        if day not in self._sent_counts:
-            counts: dict[str, int] = {}
-            async for doc in self._log.find({"sent_day": day}, {"recipient_id": 1}):
-                counts[doc["recipient_id"]] = counts.get(doc["recipient_id"], 0) + 1
-            self._sent_counts = {day: counts}
-        counts = self._sent_counts[day]
-        return {r: counts[r] for r in recipient_ids if r in counts}
+        """One counter document per person and day, read by ``_id``."""
+        ids = {daily_count_id(r, day): r for r in recipient_ids}
+        found = await _find(self._daily, ids, {"sent": 1})
+        return {ids[i]: int(doc.get("sent", 0)) for i, doc in found.items() if doc.get("sent", 0) > 0}
 
     async def wake(self, recipient_id: str, now: datetime) -> int:
-        result = await self._outbox.update_many(
-            {
-                "recipient_id": recipient_id,
-                "status": Status.PENDING.value,
-                "due_at": {"$gt": now},
-                "deferred_reason": "waiting for the contact",
-            },
-            {"$set": {"due_at": now}},
+        return await self.wake_many([recipient_id], now)
+
+    async def wake_many(self, recipient_ids: Sequence[str], now: datetime) -> int:
+        """The deliveries waiting for these people's contacts become due now: a new due entry each, which
+        the outbox entry then names (the old one goes). A delivery noted as waiting while this runs may be
+        missed: it goes at its own due time (``CONTACT_RETRY_S``), not lost."""
+        waiting = await _find(self._waiting, recipient_ids)
+        if not waiting:
+            return 0
+        await _delete(self._waiting, list(waiting))
+        docs = await _find(self._outbox, [k for w in waiting.values() for k in w.get("keys", [])])
+        woken = [
+            d
+            for d in docs.values()
+            if d["status"] == Status.PENDING.value
+            and d.get("deferred_reason") == WAITING_FOR_CONTACT
+            and d["due_at"] > now
+        ]
+        if not woken:
+            return 0
+        entries = {d["_id"]: due_id(now, d["_id"]) for d in woken}
+        await _insert_new(self._due, [_due_doc(e, k) for k, e in entries.items()])
+        await _update(
+            self._outbox,
+            [UpdateOne({"_id": k}, {"$set": {"due_at": now, "due_id": e}}) for k, e in entries.items()],
         )
-        return result.modified_count
+        await _delete(self._due, [d["due_id"] for d in woken if d.get("due_id")])
+        return len(woken)
 
     async def erase_recipient(self, recipient_id: str) -> int:
+        """Off the delivery path (an erasure request): these filters read whole collections."""
         erased = 0
         for col in (self._outbox, self._log, self._keys):
             erased += (await col.delete_many({"recipient_id": recipient_id})).deleted_count
         await self._unreported.delete_many({"delivery.recipient_id": recipient_id})
+        await self._daily.delete_many({"recipient_id": recipient_id})
+        await self._waiting.delete_one({"_id": recipient_id})
         return erased
 
     async def list(
         self, *, recipient_id: str | None, journey_id: str | None, limit: int
     ) -> list[dict[str, Any]]:
+        """Off the delivery path (an operator's question): these filters read whole collections."""
         query = {k: v for k, v in {"recipient_id": recipient_id, "journey_id": journey_id}.items() if v}
         docs = []
         for col in (self._outbox, self._log):
             docs += (
-                await col.find(query, {"event.fields": 0, "claim": 0})
+                await col.find(query, {"event.fields": 0, "due_id": 0})
                 .sort("created_at", -1)
                 .limit(limit)
                 .to_list()
             )
         return sorted(docs, key=lambda d: d["created_at"], reverse=True)[:limit]
+
+
+async def _find(
+    col: AsyncCollection[Document], ids: Iterable[str], projection: Document | None = None
+) -> dict[str, Document]:
+    """The documents of these ids that exist, by id: ``find_one`` by ``_id``, many under way at once."""
+    wanted = list(dict.fromkeys(ids))
+    parts = [wanted[i::PARALLEL] for i in range(PARALLEL) if wanted[i::PARALLEL]]
+    found: dict[str, Document] = {}
+    for part in await asyncio.gather(*(find_by_ids(col, p, projection) for p in parts)):
+        found.update(part)
+    return found
+
+
+async def _delete(col: AsyncCollection[Document], ids: Iterable[str]) -> None:
+    """Delete these ids, one statement each; several delete commands under way at once."""
+    operations = [DeleteOne({"_id": i}) for i in dict.fromkeys(ids)]
+    chunks = [operations[i : i + BULK_CHUNK] for i in range(0, len(operations), BULK_CHUNK)]
+    for start in range(0, len(chunks), PARALLEL):
+        await asyncio.gather(*(col.bulk_write(c, ordered=False) for c in chunks[start : start + PARALLEL]))
+
+
+async def _update(col: AsyncCollection[Document], operations: Sequence[UpdateOne]) -> None:
+    """Update statements in small commands, one after the other (see ``UPDATE_CHUNK``)."""
+    for start in range(0, len(operations), UPDATE_CHUNK):
+        await bulk_write(col, operations[start : start + UPDATE_CHUNK])
 
 
 async def _insert_new(col: Any, docs: list[Document]) -> set[str]:
@@ -288,6 +462,14 @@ async def _insert_new(col: Any, docs: list[Document]) -> set[str]:
         known = {docs[e["index"]]["_id"] for e in errors}
         return {d["_id"] for d in docs if d["_id"] not in known}
     return {d["_id"] for d in docs}
+
+
+def _due_doc(entry: str, key: str) -> Document:
+    return {"_id": entry, "key": key, "written_at": datetime.now(UTC)}
+
+
+def _lease_doc(key: str, lease_until: datetime, token: str) -> Document:
+    return {"_id": key, "lease_until": lease_until, "claim": token}
 
 
 def _final_doc(o: Outcome) -> Document:
@@ -327,8 +509,9 @@ def _report_of_logged(doc: Document) -> Document:
     }
 
 
-def _outcome_update(o: Outcome) -> UpdateOne:
+def _outcome_update(o: Outcome, entry: str) -> UpdateOne:
     fields: Document = {
+        "due_id": entry,
         "status": o.status.value,
         "reason": o.reason,
         "attempts": o.attempts,
@@ -345,23 +528,31 @@ class MongoContactStore:
         self._col = db[CONTACTS]
 
     async def get_many(self, person_ids: Sequence[str]) -> dict[str, Contact]:
-        return {i: _contact(d) for i, d in (await find_by_ids(self._col, person_ids)).items()}
+        return {i: _contact(d) for i, d in (await _find(self._col, person_ids)).items()}
 
     async def upsert(self, contact: Contact, as_of: datetime) -> None:
-        fields = {
-            "role": contact.role,
-            "display_name": contact.display_name,
-            "email": contact.email,
-            "phone": contact.phone,
-            "phone_normalised": normalise_phone(contact.phone) if contact.phone else None,
-            "consent_email": contact.consent_email,
-            "consent_sms": contact.consent_sms,
-            "as_of": as_of,
-            "known": True,
-        }
-        newer = {"$or": [{"as_of": {"$exists": False}}, {"as_of": {"$lte": as_of}}]}
-        with contextlib.suppress(DuplicateKeyError):  # a newer version is stored already: this one is stale
-            await self._col.update_one({"_id": contact.person_id, **newer}, {"$set": fields}, upsert=True)
+        await self.upsert_many([(contact, as_of)])
+
+    async def upsert_many(self, contacts: Sequence[tuple[Contact, datetime]]) -> None:
+        """Read, then written, by ``_id`` alone (a condition beside the ``_id`` would read the whole
+        collection on the local store): a version older than the stored one is left out. The contacts
+        topic is keyed by person, so one consumer writes a given person at a time."""
+        newest: dict[str, tuple[Contact, datetime]] = {}
+        for contact, as_of in contacts:
+            if contact.person_id not in newest or newest[contact.person_id][1] <= as_of:
+                newest[contact.person_id] = (contact, as_of)
+        stored = await _find(self._col, newest, {"as_of": 1})
+        updates = [
+            UpdateOne({"_id": person_id}, {"$set": _contact_fields(contact, as_of)}, upsert=True)
+            for person_id, (contact, as_of) in newest.items()
+            if (stored.get(person_id) or {}).get("as_of") is None or stored[person_id]["as_of"] <= as_of
+        ]
+        try:
+            await _update(self._col, updates)
+        except BulkWriteError as exc:  # a person inserted meanwhile by another instance: once more
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+            await _update(self._col, updates)
 
     async def erase(self, person_id: str) -> None:
         await self._col.delete_one({"_id": person_id})
@@ -377,6 +568,20 @@ class MongoContactStore:
         if ids:
             await self._col.update_many({"_id": {"$in": ids}}, {"$set": {"opted_out_sms": True}})
         return ids
+
+
+def _contact_fields(contact: Contact, as_of: datetime) -> Document:
+    return {
+        "role": contact.role,
+        "display_name": contact.display_name,
+        "email": contact.email,
+        "phone": contact.phone,
+        "phone_normalised": normalise_phone(contact.phone) if contact.phone else None,
+        "consent_email": contact.consent_email,
+        "consent_sms": contact.consent_sms,
+        "as_of": as_of,
+        "known": True,
+    }
 
 
 def _contact(d: Document) -> Contact:

@@ -11,6 +11,8 @@ from notifications.domain.model import Audience, Channel, Contact, Delivery
 
 EMAIL_PATTERN = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 PHONE_PATTERN = re.compile(r"^\+?[0-9]{8,15}$")
+WAITING_FOR_CONTACT = "waiting for the contact"
+"""Reason of a deferral until the recipient's contact arrives (on ``contacts``)."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def _without_contact(delivery: Delivery, now: datetime, rules: Rules) -> Decisio
         return Skip(f"no operator configured for basin {delivery.facts.basin}")
     if now - delivery.created_at >= rules.contact_wait:
         return Skip("contact unknown (never received on 'contacts')")
-    return Defer(now + rules.contact_retry, "waiting for the contact")
+    return Defer(now + rules.contact_retry, WAITING_FOR_CONTACT)
 
 
 def valid_address(channel: Channel, address: str) -> bool:

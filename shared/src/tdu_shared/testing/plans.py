@@ -1,0 +1,115 @@
+"""Whether the store serves a query from the ``_id`` index or reads the whole collection, from ``explain``.
+
+The local store (FerretDB 1.24 on SQLite) hands SQLite a filter only when it is exactly one ``_id`` equal
+to a string or an ObjectId (``filterPushdown: true`` in its ``explain``); every other filter, ``_id``
+ranges and ``$in`` included, reads every document of the collection and filters them in Go. Whether
+SQLite then uses an index shows in its query plan text (``SEARCH <table> USING INDEX ...`` against
+``SCAN <table>``); the ``_id`` index the pushdown needs is the one deploy/ferretdb adds. On MongoDB the
+winning plan says it (``IDHACK``, ``EXPRESS_IXSCAN`` or an ``IXSCAN`` of ``_id_`` against ``COLLSCAN``).
+
+Tests of hot paths call :func:`assert_id_only` with the filter the code sends, on a collection that
+holds documents (an empty or missing collection has no plan).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from tdu_shared.mongo import Document
+
+ID_STAGES = {"IDHACK", "EXPRESS_IXSCAN", "EXPRESS_CLUSTERED_IXSCAN", "CLUSTERED_IXSCAN"}
+"""MongoDB plan stages that read by ``_id`` alone."""
+
+PLAN_ATTEMPTS = 5
+"""FerretDB explains on a pooled SQLite connection whose schema may predate the ``_id`` index (SQLite
+only notices a schema change when a statement reads): the query is run, then explained, a few times."""
+
+
+async def query_plan(collection: AsyncCollection[Document], filter: Document) -> dict[str, Any]:
+    """How the store would serve ``find(filter)`` on this collection.
+
+    Returns ``{"store": "ferretdb" | "mongodb", "uses_id_index": bool, "plan": [...], "explain": {...}}``:
+    ``plan`` is the SQLite plan lines (FerretDB) or the winning plan's stages (MongoDB), ``explain`` the
+    store's whole answer. ``uses_id_index`` is true only when the filter is answered from the ``_id``
+    index without reading other documents.
+    """
+    explained: dict[str, Any] = {}
+    for _ in range(PLAN_ATTEMPTS):
+        await collection.find_one(filter)  # a read makes the connection see the current schema
+        explained = await collection.database.command(
+            {"explain": {"find": collection.name, "filter": filter}, "verbosity": "queryPlanner"}
+        )
+        if not _is_ferretdb(explained):
+            return _mongodb_plan(explained)
+        plan = _ferretdb_plan(explained)
+        if plan["uses_id_index"] or not explained.get("filterPushdown"):
+            return plan
+        await asyncio.sleep(0.2)  # pushed down but not searched (yet): the index may be seconds old
+    return _ferretdb_plan(explained)
+
+
+async def assert_id_only(collection: AsyncCollection[Document], filter: Document) -> None:
+    """Fail (AssertionError with the plan) unless ``find(filter)`` is served from the ``_id`` index."""
+    plan = await query_plan(collection, filter)
+    if not plan["plan"]:
+        raise AssertionError(
+            f"no query plan for {collection.full_name} (missing or empty collection?): "
+            f"{_dump(plan['explain'])}"
+        )
+    if not plan["uses_id_index"]:
+        raise AssertionError(
+            f"{collection.full_name}: filter {_dump(filter)} is not served by the _id index "
+            f"({plan['store']} plan: {_dump(plan['plan'])}; filterPushdown="
+            f"{plan['explain'].get('filterPushdown')})"
+        )
+
+
+def _is_ferretdb(explained: dict[str, Any]) -> bool:
+    return "filterPushdown" in explained or "ferretdbVersion" in explained.get("serverInfo", {})
+
+
+def _ferretdb_plan(explained: dict[str, Any]) -> dict[str, Any]:
+    lines = [str(line) for line in explained.get("queryPlanner", {}).get("Plan", [])]
+    searched = any(" USING INDEX " in line or " USING PRIMARY KEY" in line for line in lines)
+    scans = any("detail=SCAN " in line for line in lines)
+    return {
+        "store": "ferretdb",
+        "uses_id_index": bool(explained.get("filterPushdown")) and searched and not scans,
+        "plan": lines,
+        "explain": explained,
+    }
+
+
+def _mongodb_plan(explained: dict[str, Any]) -> dict[str, Any]:
+    winning = explained.get("queryPlanner", {}).get("winningPlan", {})
+    stages = list(_stages(winning))
+    by_id = any(
+        s.get("stage") in ID_STAGES or (s.get("stage") == "IXSCAN" and s.get("indexName") == "_id_")
+        for s in stages
+    )
+    scans = any(s.get("stage") == "COLLSCAN" for s in stages)
+    names = [
+        f"{s.get('stage')}" + (f"({s['indexName']})" if s.get("indexName") else "")
+        for s in stages
+        if s.get("stage")
+    ]
+    return {"store": "mongodb", "uses_id_index": by_id and not scans, "plan": names, "explain": explained}
+
+
+def _stages(node: Any) -> Any:
+    """Every stage of a MongoDB plan tree (``inputStage``, ``inputStages``, and 8.0's ``queryPlan``)."""
+    if not isinstance(node, dict):
+        return
+    plan = node.get("queryPlan", node)
+    if plan.get("stage"):
+        yield plan
+    for child in [plan.get("inputStage"), *plan.get("inputStages", [])]:
+        yield from _stages(child)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
