@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from journeys.domain.model import Journey
 from journeys.domain.timers import Timer
-from journeys.ports import Contact, JourneyQuery, OfferView, OutboxItem, Page, Pending, StoredTimer, Write
+from journeys.ports import Contact, OfferView, OutboxItem, Pending, StoredTimer, Write
 
 
 @dataclass
@@ -55,15 +56,8 @@ class MemoryJourneys:
         row.keys += [k for k in (write.command_key, write.reminder_id) if k]
         return True
 
-    async def find(self, query: JourneyQuery, skip: int, limit: int) -> Page:
-        wanted = {k: v for k, v in vars(query).items() if v is not None}
-        found = [
-            r.journey
-            for r in self.rows.values()
-            if all(getattr(r.journey, k) == v for k, v in wanted.items())
-        ]
-        found.sort(key=lambda j: (-j.created_at.timestamp(), j.journey_id))
-        return Page([copy.deepcopy(j) for j in found[skip : skip + limit]], len(found))
+    async def get_many(self, journey_ids: Sequence[str]) -> dict[str, Journey]:
+        return {i: copy.deepcopy(self.rows[i].journey) for i in journey_ids if i in self.rows}
 
     async def all(self, basin: str | None = None) -> list[Journey]:
         return [
@@ -184,3 +178,52 @@ class FixedClock:
 
     def advance(self, **delta: float) -> None:
         self.moment += timedelta(**delta)
+
+
+class MemoryDocuments:
+    """Read-model documents in a dict, changed by dotted paths as the store does."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+
+    async def get(self, doc_id: str, fields: Sequence[str] | None = None) -> dict[str, Any] | None:
+        found = self.docs.get(doc_id)
+        return copy.deepcopy(found) if found is not None else None
+
+    async def get_many(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {i: copy.deepcopy(self.docs[i]) for i in doc_ids if i in self.docs}
+
+    async def change(
+        self,
+        doc_id: str,
+        *,
+        set: Mapping[str, Any] | None = None,
+        unset: Sequence[str] = (),
+        inc: Mapping[str, int] | None = None,
+        after: bool = False,
+    ) -> dict[str, Any] | None:
+        doc = self.docs.setdefault(doc_id, {"_id": doc_id})
+        for path, value in (set or {}).items():
+            parent, name = _parent(doc, path)
+            parent[name] = copy.deepcopy(value)
+        for path in unset:
+            parent, name = _parent(doc, path)
+            parent.pop(name, None)
+        for path, delta in (inc or {}).items():
+            parent, name = _parent(doc, path)
+            parent[name] = parent.get(name, 0) + delta
+        return copy.deepcopy(doc) if after else None
+
+    async def replace_all(self, docs: Sequence[dict[str, Any]]) -> None:
+        self.docs = {d["_id"]: copy.deepcopy(d) for d in docs}
+
+    def dump(self) -> list[dict[str, Any]]:
+        return [copy.deepcopy(d) for d in self.docs.values()]
+
+
+def _parent(doc: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+    *parents, name = path.split(".")
+    node = doc
+    for part in parents:
+        node = node.setdefault(part, {})
+    return node, name

@@ -6,11 +6,11 @@ journey's revision; the relay and the timer loop claim their work with ``find_on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import DESCENDING, ReturnDocument, UpdateOne
+from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -24,9 +24,9 @@ from journeys.adapters.documents import (
 )
 from journeys.domain.model import Journey, SessionOption
 from journeys.domain.timers import Timer
-from journeys.ports import Contact, JourneyQuery, OfferView, OutboxItem, Page, Pending, StoredTimer, Write
+from journeys.ports import Contact, OfferView, OutboxItem, Pending, StoredTimer, Write
 from tdu_shared.contracts.journeys import ReminderKind, Role
-from tdu_shared.mongo import Document, IndexSpec, asc
+from tdu_shared.mongo import Document, IndexSpec, asc, bulk_write, find_by_ids
 from tdu_shared.topics import CONTACTS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -110,11 +110,9 @@ class MongoJourneys:
         write.journey.revision = expected_revision + 1
         return True
 
-    async def find(self, query: JourneyQuery, skip: int, limit: int) -> Page:
-        wanted = {k: v for k, v in vars(query).items() if v is not None}
-        cursor = self._col.find(wanted).sort([("created_at", DESCENDING), ("_id", 1)]).skip(skip).limit(limit)
-        items = [journey_from_doc(d) async for d in cursor]
-        return Page(items, await self._col.count_documents(wanted))
+    async def get_many(self, journey_ids: Sequence[str]) -> dict[str, Journey]:
+        found = await find_by_ids(self._col, journey_ids)
+        return {i: journey_from_doc(d) for i, d in found.items()}
 
     async def all(self, basin: str | None = None) -> list[Journey]:
         return [journey_from_doc(d) async for d in self._col.find({"basin": basin} if basin else {})]
@@ -352,3 +350,46 @@ class MongoContacts:
 
     async def delete(self, person_id: str) -> bool:
         return (await self._col.delete_one({"_id": person_id})).deleted_count > 0
+
+
+class MongoDocuments:
+    """Read-model documents (see ``journeys.readmodels``), read and changed by ``_id`` only."""
+
+    def __init__(self, db: AsyncDatabase[Document], name: str) -> None:
+        self._col = db[name]
+
+    async def get(self, doc_id: str, fields: Sequence[str] | None = None) -> dict[str, Any] | None:
+        projection = {f: 1 for f in fields} if fields else None
+        return await self._col.find_one({"_id": doc_id}, projection)
+
+    async def get_many(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return await find_by_ids(self._col, doc_ids)
+
+    async def change(
+        self,
+        doc_id: str,
+        *,
+        set: Mapping[str, Any] | None = None,
+        unset: Sequence[str] = (),
+        inc: Mapping[str, int] | None = None,
+        after: bool = False,
+    ) -> dict[str, Any] | None:
+        update: dict[str, Any] = {}
+        if set:
+            update["$set"] = dict(set)
+        if unset:
+            update["$unset"] = {path: "" for path in unset}
+        if inc:
+            update["$inc"] = dict(inc)
+        if not update:
+            return await self.get(doc_id) if after else None
+        if after:
+            return await self._col.find_one_and_update(
+                {"_id": doc_id}, update, upsert=True, return_document=ReturnDocument.AFTER
+            )
+        await self._col.update_one({"_id": doc_id}, update, upsert=True)
+        return None
+
+    async def replace_all(self, docs: Sequence[dict[str, Any]]) -> None:
+        await self._col.delete_many({})
+        await bulk_write(self._col, [InsertOne(d) for d in docs])
