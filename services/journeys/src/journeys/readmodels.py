@@ -121,15 +121,21 @@ class ReadModels:
 
     async def _project_lists(self, journey: Journey, record: Mapping[str, Any]) -> None:
         old, new = set(record.get("listed") or []), rm.list_scopes(journey)
-        if old == new:
-            return
+        moving = bool(record.get("moving"))
+        if int(record.get("listed_v") or 0) > journey.revision or (old == new and not moving):
+            return  # an older version, late: the lists already show a newer one
         day = rm.day_of(journey.created_at)
-        if not new <= old:  # first record the union: an interrupted move is finished by the next run
-            await self._projections.change(journey.journey_id, set={"listed": sorted(old | new)})
-        moves = [self._list(s, day, journey.journey_id, journey.created_at) for s in sorted(new - old)]
-        moves += [self._list(s, day, journey.journey_id, None) for s in sorted(old - new)]
-        await asyncio.gather(*moves)
-        await self._projections.change(journey.journey_id, set={"listed": sorted(new)})
+        # First record every list the journey may be in, and that a move is under way: a move cut short
+        # is redone in full by the next run (each step is idempotent).
+        await self._projections.change(
+            journey.journey_id, set={"listed": sorted(old | new), "moving": True, "listed_v": journey.revision}
+        )
+        adding = new if moving else new - old
+        for scope in sorted(adding):
+            await self._list(scope, day, journey.journey_id, journey.created_at)
+        for scope in sorted(old - new):
+            await self._list(scope, day, journey.journey_id, None)
+        await self._projections.change(journey.journey_id, set={"listed": sorted(new), "moving": False})
 
     async def _list(self, scope: str, day: str, journey_id: str, created_at: datetime | None) -> None:
         bucket = f"L|{scope}|{day}"
