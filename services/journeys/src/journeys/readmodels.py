@@ -127,9 +127,8 @@ class ReadModels:
         day = rm.day_of(journey.created_at)
         # First record every list the journey may be in, and that a move is under way: a move cut short
         # is redone in full by the next run (each step is idempotent).
-        await self._projections.change(
-            journey.journey_id, set={"listed": sorted(old | new), "moving": True, "listed_v": journey.revision}
-        )
+        moving_now = {"listed": sorted(old | new), "moving": True, "listed_v": journey.revision}
+        await self._projections.change(journey.journey_id, set=moving_now)
         adding = new if moving else new - old
         for scope in sorted(adding):
             await self._list(scope, day, journey.journey_id, journey.created_at)

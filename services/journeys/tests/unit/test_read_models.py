@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 from collections.abc import Mapping, Sequence
@@ -65,9 +66,11 @@ def random_evolutions(count: int, seed: int) -> list[list[Journey]]:
             elif action == "AbandonJourney":
                 details = {"reason": rng.choice(REASONS)}
             to_state = rng.choice(STATES)
-            journey.history.append(Step(at, action, journey.state, to_state, Role.BASIN_OPERATOR, "O", details))
+            step = Step(at, action, journey.state, to_state, Role.BASIN_OPERATOR, "O", details)
+            journey.history.append(step)
             journey.state, journey.updated_at = to_state, at
-            journey.provider_id = journey.provider_id or (rng.choice(["P1", None]) if rng.random() < 0.3 else None)
+            if journey.provider_id is None and rng.random() < 0.3:
+                journey.provider_id = "P1"
             journey.revision += 1
             versions.append(copy.deepcopy(journey))
         found.append(versions)
@@ -151,10 +154,8 @@ async def test_a_projection_cut_short_anywhere_is_finished_by_the_next_one_witho
         for version in versions:
             store: Crashing = rng.choice([lists, counters, records])
             store.countdown = rng.randrange(0, 6)
-            try:
+            with contextlib.suppress(Interrupted):
                 await models.project(version)
-            except Interrupted:
-                pass
             for other in (lists, counters, records):
                 other.countdown = None
         if rng.random() < 0.5:
