@@ -90,12 +90,16 @@ def _in_month(counters: Mapping[str, int], month: str) -> dict[str, int]:
     return {k: n for k, n in counters.items() if k[:7] == month}
 
 
-def _encode(counters: Mapping[str, int]) -> list[list[Any]]:
-    return [[k, n] for k, n in sorted(counters.items()) if n]
+def _encode(counters: Mapping[str, int]) -> dict[str, list[Any]]:
+    """Counters as two arrays (the development store takes no nested arrays, keys hold dots)."""
+    kept = sorted((k, n) for k, n in counters.items() if n)
+    return {"k": [k for k, _ in kept], "n": [n for _, n in kept]}
 
 
-def _decode(pairs: Iterable[Sequence[Any]] | None) -> Counter[str]:
-    return Counter({str(k): int(n) for k, n in pairs or []})
+def _decode(encoded: Mapping[str, Sequence[Any]] | None) -> Counter[str]:
+    if not encoded:
+        return Counter()
+    return Counter({str(k): int(n) for k, n in zip(encoded["k"], encoded["n"], strict=True)})
 
 
 class ReadModels:
