@@ -95,7 +95,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
         clock or SystemClock(),
         settings.region,
         after_write,
-        mongo_read_models(runtime.db),
+        mongo_read_models(runtime.db, settings.kpi_cache_s),
     )
     publisher = KafkaPublisher(runtime.publisher)
     register_consumers(runtime, ports)
@@ -142,11 +142,12 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
     return app
 
 
-def mongo_read_models(db: AsyncDatabase[Document]) -> ReadModels:
+def mongo_read_models(db: AsyncDatabase[Document], kpi_cache_s: float = 0.0) -> ReadModels:
     return ReadModels(
         MongoDocuments(db, "journey_lists"),
         MongoDocuments(db, "journey_kpis"),
         MongoDocuments(db, "journey_projections"),
+        kpi_cache_s,
     )
 
 

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections import Counter, defaultdict
+import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakValueDictionary
@@ -102,12 +104,34 @@ def _decode(encoded: Mapping[str, Sequence[Any]] | None) -> Counter[str]:
     return Counter({str(k): int(n) for k, n in zip(encoded["k"], encoded["n"], strict=True)})
 
 
+def _next_month(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year + number // 12:04d}-{number % 12 + 1:02d}-01"
+
+
+@dataclass(frozen=True)
+class _Month:
+    raw: dict[str, Any]
+    counters: dict[str, int]
+    """``"<day>|<path>" -> n``"""
+    totals: Counter[str]
+    """``path -> n`` over the whole month."""
+    read_at: float
+
+
 class ReadModels:
-    def __init__(self, lists: Documents, kpis: Documents, projections: Documents) -> None:
+    def __init__(
+        self, lists: Documents, kpis: Documents, projections: Documents, kpi_cache_s: float = 0.0
+    ) -> None:
+        """``kpi_cache_s``: KPI documents read from the store are reused this long, unless this process
+        changed them meanwhile: another instance's writes show in the KPIs within that time."""
         self._lists = lists
         self._kpis = kpis
         self._projections = projections
         self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+        self._cache_s = kpi_cache_s
+        self._cache: dict[str, _Month] = {}
+        self._stale: set[str] = set()
 
     # ------------------------------------------------------------ projection
 
@@ -181,6 +205,7 @@ class ReadModels:
         months = sorted({k[:7] for k in before} | {k[:7] for k in after})
         if not held:
             await self._kpis.change(BASINS_DOC, set={f"b.{rm.key_segment(basin)}": True})
+            self._stale.add(BASINS_DOC)
 
         async def one_month(month: str) -> None:
             doc_id = f"K|{basin}|{month}"
@@ -195,6 +220,7 @@ class ReadModels:
             }
             diff = {k: n for k, n in diff.items() if n}
             await self._kpis.change(doc_id, inc=diff, set={f"j.{journey_id}": version})
+            self._stale.add(doc_id)
 
         await asyncio.gather(*(one_month(m) for m in months))
         await self._projections.change(journey_id, set={"kpi": dict(intent)}, unset=["kpi_next"])
@@ -290,18 +316,49 @@ class ReadModels:
     async def kpis(self, period: Period, region: str, basin: str | None = None) -> dict[str, Any]:
         """KPIs of the region and each basin (or of one basin) over a period of whole days."""
         first, end = rm.period_days(period)
-        known = ((await self._kpis.get(BASINS_DOC)) or {}).get("b") or {}
+        known = (await self._cached([BASINS_DOC]))[BASINS_DOC].raw.get("b") or {}
         basins = sorted(rm.segment_text(b) for b, present in known.items() if present)
         if basin is not None:
             basins = [b for b in basins if b == basin]
         months = rm.months_between(first, end)
-        ids = [f"K|{b}|{m}" for b in basins for m in months]
-        docs = await self._kpis.get_many(ids)
-        per_basin: dict[str, dict[str, int]] = defaultdict(dict)
+        months_in_full = {m for m in months if first <= f"{m}-01" and _next_month(m) <= end}
+        docs = await self._cached([f"K|{b}|{m}" for b in basins for m in months])
+        summed: dict[str, Counter[str]] = {}
         for b in basins:
+            paths: Counter[str] = Counter()
             for m in months:
-                per_basin[b].update(_counters_of(docs.get(f"K|{b}|{m}")))
-        return rm.report(per_basin, period, region)
+                month = docs[f"K|{b}|{m}"]
+                if m in months_in_full:
+                    paths.update(month.totals)
+                else:
+                    paths.update(rm.in_period(month.counters, period))
+            summed[b] = paths
+        return rm.report_summed(summed, period, region)
+
+    async def _cached(self, doc_ids: Sequence[str]) -> dict[str, _Month]:
+        """KPI documents, from this process's copy when it is fresh (see ``kpi_cache_s``)."""
+        now = time.monotonic()
+        found: dict[str, _Month] = {}
+        missing = []
+        for doc_id in doc_ids:
+            kept = self._cache.get(doc_id)
+            if kept is not None and doc_id not in self._stale and now - kept.read_at < self._cache_s:
+                found[doc_id] = kept
+            else:
+                missing.append(doc_id)
+        if missing:
+            self._stale.difference_update(missing)
+            docs = await self._kpis.get_many(missing)
+            for doc_id in missing:
+                raw = docs.get(doc_id) or {}
+                counters = _counters_of(raw)
+                totals: Counter[str] = Counter()
+                for key, n in counters.items():
+                    totals[key.partition("|")[2]] += n
+                found[doc_id] = self._cache[doc_id] = _Month(
+                    raw if doc_id == BASINS_DOC else {}, counters, totals, now
+                )
+        return found
 
     # ------------------------------------------------------------ rebuild
 

@@ -244,3 +244,21 @@ async def test_a_cursor_page_stays_the_same_when_newer_journeys_arrive() -> None
     assert after.total == before.total + 1
     with pytest.raises(BadCursor):
         await models.page(JourneyQuery(), 0, 10, store, "not-a-cursor")
+
+
+async def test_kpis_show_this_instance_writes_at_once_and_other_instances_after_the_cache_time() -> None:
+    shared = MemoryDocuments(), MemoryDocuments(), MemoryDocuments()
+    mine, other = ReadModels(*shared, kpi_cache_s=3600), ReadModels(*shared, kpi_cache_s=3600)
+    latest = [versions[-1] for versions in random_evolutions(20, 8)]
+    whole = Period(datetime(2026, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC))
+    for journey in latest[:10]:
+        await mine.project(journey)
+    assert (await mine.kpis(whole, "44"))["region"]["journeys"] == 10
+    await mine.project(latest[10])
+    assert (await mine.kpis(whole, "44"))["region"]["journeys"] == 11  # its own write: at once
+    for journey in latest[11:]:
+        await other.project(journey)
+    assert (await mine.kpis(whole, "44"))["region"]["journeys"] == 11  # another instance's: not yet
+    assert await other.kpis(whole, "44") == kpis(latest, whole, "44")
+    mine._cache_s = 0  # the cache time has passed
+    assert await mine.kpis(whole, "44") == kpis(latest, whole, "44")

@@ -188,7 +188,19 @@ class MemoryDocuments:
 
     async def get(self, doc_id: str, fields: Sequence[str] | None = None) -> dict[str, Any] | None:
         found = self.docs.get(doc_id)
-        return copy.deepcopy(found) if found is not None else None
+        if found is None:
+            return None
+        if not fields:
+            return copy.deepcopy(found)
+        projected: dict[str, Any] = {"_id": doc_id}
+        for path in fields:  # only these paths, as the store's projection returns them
+            node: Any = found
+            for part in path.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if node is not None:
+                parent, name = _parent(projected, path)
+                parent[name] = copy.deepcopy(node)
+        return projected
 
     async def get_many(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         return {i: copy.deepcopy(self.docs[i]) for i in doc_ids if i in self.docs}

@@ -256,8 +256,12 @@ def scope_report(paths: Mapping[str, int], period: Period) -> dict[str, Any]:
 
 
 def report(per_basin: Mapping[str, Mapping[str, int]], period: Period, region: str) -> dict[str, Any]:
-    """The KPIs of ``domain.kpis.kpis`` from the counters of each basin that has journeys."""
-    summed = {basin: in_period(counters, period) for basin, counters in per_basin.items()}
+    """The KPIs of ``domain.kpis.kpis`` from the counters (``"<day>|<path>"``) of each basin with journeys."""
+    return report_summed({b: in_period(c, period) for b, c in per_basin.items()}, period, region)
+
+
+def report_summed(summed: Mapping[str, Mapping[str, int]], period: Period, region: str) -> dict[str, Any]:
+    """The same from each basin's counters already summed over the period's days (``path -> n``)."""
     whole: Counter[str] = Counter()
     for paths in summed.values():
         whole.update(paths)
