@@ -182,7 +182,8 @@ def measure(port: int, rounds: int, cursors: bool, service: int | None, store: i
                         url = f"/journeys?basin={basin}&page_size=50" + (
                             f"&cursor={cursor}" if cursor else ""
                         )
-                        cursor = timed(http, url, by_cursor, lambda b: 0 < len(b["items"]) <= 50)["next_cursor"]
+                        answer = timed(http, url, by_cursor, lambda b: 0 < len(b["items"]) <= 50)
+                        cursor = answer["next_cursor"]
                         if cursor is None:
                             break
                 timed(

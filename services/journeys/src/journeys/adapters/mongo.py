@@ -18,6 +18,7 @@ What used to be a filter is kept in a small collection keyed by ``_id`` instead:
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -88,8 +89,14 @@ class MongoJourneys:
         return journey_from_doc(doc) if doc else None
 
     async def get_many(self, journey_ids: Sequence[str]) -> dict[str, Journey]:
-        found = await find_by_ids(self._col, journey_ids)
-        return {i: journey_from_doc(d) for i, d in found.items()}
+        """One ``find_one`` by ``_id`` each, up to 64 at once (a page of 50 in one round)."""
+        wanted = list(dict.fromkeys(journey_ids))
+        found: dict[str, Journey] = {}
+        for start in range(0, len(wanted), 64):
+            chunk = wanted[start : start + 64]
+            docs = await asyncio.gather(*(self._col.find_one({"_id": i}) for i in chunk))
+            found.update((i, journey_from_doc(d)) for i, d in zip(chunk, docs, strict=True) if d is not None)
+        return found
 
     async def all(self, basin: str | None = None) -> list[Journey]:
         return [journey_from_doc(d) async for d in self._col.find({"basin": basin} if basin else {})]
