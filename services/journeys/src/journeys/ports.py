@@ -185,7 +185,9 @@ class Documents(Protocol):
 
     async def get(self, doc_id: str, fields: Sequence[str] | None = None) -> dict[str, Any] | None: ...
 
-    async def get_many(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+    async def get_many(
+        self, doc_ids: Sequence[str], fields: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]: ...
 
     async def change(
         self,

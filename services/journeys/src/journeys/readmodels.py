@@ -348,7 +348,7 @@ class ReadModels:
                 missing.append(doc_id)
         if missing:
             self._stale.difference_update(missing)
-            docs = await self._kpis.get_many(missing)
+            docs = await self._kpis.get_many(missing, ["d", "b"])  # not the revision markers
             for doc_id in missing:
                 raw = docs.get(doc_id) or {}
                 counters = _counters_of(raw)

@@ -202,8 +202,11 @@ class MemoryDocuments:
                 parent[name] = copy.deepcopy(node)
         return projected
 
-    async def get_many(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        return {i: copy.deepcopy(self.docs[i]) for i in doc_ids if i in self.docs}
+    async def get_many(
+        self, doc_ids: Sequence[str], fields: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        found = {i: await self.get(i, fields) for i in doc_ids}
+        return {i: d for i, d in found.items() if d is not None}
 
     async def change(
         self,

@@ -488,8 +488,10 @@ class MongoDocuments:
         projection = {f: 1 for f in fields} if fields else None
         return await self._col.find_one({"_id": doc_id}, projection)
 
-    async def get_many(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        return await find_by_ids(self._col, doc_ids)
+    async def get_many(
+        self, doc_ids: Sequence[str], fields: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        return await find_by_ids(self._col, doc_ids, {f: 1 for f in fields} if fields else None)
 
     async def change(
         self,
