@@ -133,7 +133,8 @@ def kpis(
 
 @app.command("rebuild-read-models")
 def rebuild_read_models() -> None:
-    """Recompute the journey lists and KPI counters from every stored journey; print how many.
+    """Recompute the journey lists and KPI counters from every stored journey, list again the journeys
+    with unpublished events and the pending timers (after an upgrade); print how many of each.
 
     Safe to repeat. Run it with the service stopped (a write during the rebuild could be missed until
     that journey's next change).
@@ -141,7 +142,7 @@ def rebuild_read_models() -> None:
     settings = Settings()
     configure_logging("journeys", settings.log_level, json=settings.log_json)
 
-    async def work(ports: Ports, publisher: KafkaPublisher) -> int:
+    async def work(ports: Ports, publisher: KafkaPublisher) -> dict[str, int]:
         return await handlers.rebuild_read_models(ports)
 
-    typer.echo(json.dumps({"journeys": asyncio.run(_with_ports(settings, SystemClock(), work))}))
+    typer.echo(json.dumps(asyncio.run(_with_ports(settings, SystemClock(), work))))

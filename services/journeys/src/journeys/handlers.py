@@ -7,6 +7,7 @@ the same update, so a repeated command changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -259,7 +260,8 @@ async def act(
     params: dict[str, Any] = {
         k: getattr(command, k) for k in type(command).model_fields if k not in COMMAND_FIELDS
     }
-    for _ in range(attempts):
+    for attempt in range(attempts):
+        await asyncio.sleep(0.01 * attempt)  # another write of this journey is under way: let it land
         journey = await ports.journeys.get(command.journey_id)
         if journey is None:
             raise NotFound(f"parcours {command.journey_id} inconnu")
@@ -420,6 +422,11 @@ async def compute_kpis(ports: Ports, period: Period, basin: str | None = None) -
     return await ports.read_models.kpis(period, ports.region, basin)
 
 
-async def rebuild_read_models(ports: Ports) -> int:
-    """Recompute the lists and KPI counters from every journey; returns how many journeys."""
-    return await ports.read_models.rebuild(await ports.journeys.all())
+async def rebuild_read_models(ports: Ports) -> dict[str, int]:
+    """Recompute the lists and KPI counters from every journey, and list again the journeys with
+    unpublished events and the pending timers (what an upgrade from a version without these lists needs)."""
+    return {
+        "journeys": await ports.read_models.rebuild(await ports.journeys.all()),
+        "journeys_with_unpublished_events": await ports.journeys.relist_pending(),
+        "pending_timers": await ports.timers.relist_pending(),
+    }

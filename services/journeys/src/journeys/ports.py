@@ -155,6 +155,11 @@ class JourneyStore(Protocol):
         """Drop pending contact events of ``person_id``; mark their journeys anonymised. Returns how many."""
         ...
 
+    async def relist_pending(self) -> int:
+        """List again every journey with unpublished events for the relay (a whole-collection read, for
+        rebuilds and upgrades only). Returns how many."""
+        ...
+
 
 @dataclass(frozen=True)
 class StoredTimer:
@@ -175,6 +180,11 @@ class TimerStore(Protocol):
         ...
 
     async def finish(self, timer_id: str, status: str, now: datetime) -> None: ...
+
+    async def relist_pending(self) -> int:
+        """List again every pending timer by due time (a whole-collection read, for rebuilds and upgrades
+        only). Returns how many."""
+        ...
 
 
 class Documents(Protocol):

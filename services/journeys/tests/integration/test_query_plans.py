@@ -187,3 +187,44 @@ async def test_the_relay_leaves_nothing_listed_once_everything_is_published(
     assert (
         await ports.timers.claim_due(datetime(2027, 1, 4, 9, tzinfo=UTC) + timedelta(minutes=1), 60) is None
     )
+
+
+async def test_a_rebuild_on_the_real_store_gives_what_the_writes_kept_and_relists_pending_work(
+    recorded: tuple[Ports, Recorder, Any],
+) -> None:
+    ports, _, db = recorded
+    assert isinstance(ports.clock, FixedClock)
+    await handlers.on_eligibility_changed(eligibility(), ports)
+    for n in range(6):
+        ports.clock.advance(days=3)
+        jid = (
+            await handlers.execute(
+                application(command_id=f"a-{n}", seeker_id=f"U{n}", actor_id=f"U{n}"), ports
+            )
+        ).journey.journey_id
+        if n % 2:
+            await handlers.execute(
+                c.DeclineApplication(command_id=f"d-{n}", journey_id=jid, reason="poste pourvu", **EMPLOYER),
+                ports,
+            )
+    year = "/kpis?from=2027-01-01&to=2028-01-01"
+    app = FastAPI()
+    app.include_router(router(ports, MemoryPublisher()))
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://journeys")
+    kept = [
+        (await http.get(url, headers=OPERATOR)).json()
+        for url in (year, "/journeys?basin=4410&state=declined")
+    ]
+    await db.outbox_pending.delete_many({})  # as after an upgrade from a version without this list
+
+    counts = await handlers.rebuild_read_models(ports)
+
+    assert counts == {"journeys": 6, "journeys_with_unpublished_events": 6, "pending_timers": 0}
+    rebuilt = [
+        (await http.get(url, headers=OPERATOR)).json()
+        for url in (year, "/journeys?basin=4410&state=declined")
+    ]
+    assert rebuilt == kept and kept[1]["total"] == 3 and kept[0]["region"]["journeys"] == 6
+    publisher = MemoryPublisher()
+    await handlers.relay_once(ports, publisher)
+    assert len(publisher.sent) == 6 * 2 + 3  # applications and contacts, declines

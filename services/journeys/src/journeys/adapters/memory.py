@@ -78,6 +78,9 @@ class MemoryJourneys:
         row.timers = [t for t in row.timers if t.timer_id not in timer_ids]
         row.lease = None
 
+    async def relist_pending(self) -> int:
+        return sum(1 for row in self.rows.values() if row.outbox or row.timers)
+
     async def forget_person(self, person_id: str) -> int:
         count = 0
         for row in self.rows.values():
@@ -120,6 +123,9 @@ class MemoryTimers:
 
     async def finish(self, timer_id: str, status: str, now: datetime) -> None:
         self.timers[timer_id].status = status
+
+    async def relist_pending(self) -> int:
+        return sum(1 for row in self.timers.values() if row.status == "pending")
 
     def status(self, timer_id: str) -> str:
         return self.timers[timer_id].status

@@ -259,6 +259,13 @@ class MongoJourneys:
                 return
         await self._pending.update_one({"_id": journey_id}, {"$set": {"lease": EPOCH}})
 
+    async def relist_pending(self) -> int:
+        count = 0
+        async for doc in self._col.find({"has_pending": True}, {"_id": 1}):
+            await self._mark_pending(doc["_id"])
+            count += 1
+        return count
+
     async def forget_person(self, person_id: str) -> int:
         """Erasure (rare, not a hot path): the person's journeys are found by a scan of the collection."""
         await self._erasures.replace_one({"_id": person_id}, {"erased": True}, upsert=True)
@@ -395,6 +402,12 @@ class MongoTimers:
         )
         if doc is not None:
             await self._due.update_one({"_id": _hour(doc["due_at"])}, {"$unset": {_entry(timer_id): ""}})
+
+    async def relist_pending(self) -> int:
+        timers = [timer_from_doc(d) async for d in self._col.find({"status": "pending"})]
+        for start in range(0, len(timers), 500):
+            await self.arm(timers[start : start + 500])
+        return len(timers)
 
     async def list_for(self, journey_id: str) -> list[dict[str, Any]]:
         return [d async for d in self._col.find({"journey_id": journey_id})]
