@@ -9,7 +9,7 @@ now (with ``allowed_actions``) or offer not eligible; 422: invalid body or a bro
 # No ``from __future__ import annotations`` here: the action routes are built in a loop and FastAPI must
 # see their request models as real classes.
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Query, Request
@@ -29,6 +29,7 @@ from journeys.domain.transitions import (
 )
 from journeys.handlers import CONTACT_FIELDS, Conflict, NotFound, OfferNotEligible, Ports
 from journeys.ports import JourneyQuery, Publisher
+from journeys.readmodels import BadCursor
 from tdu_shared.contracts import journeys as contracts
 from tdu_shared.contracts.journeys import JourneyCommand, JourneyState, OnJourney, Role
 
@@ -140,6 +141,10 @@ class JourneyPage(BaseModel):
     total: int
     page: int
     page_size: int
+    next_cursor: str | None = Field(
+        None,
+        description="Pass as `cursor` for the next page (stable while journeys are added); none at the end.",
+    )
 
 
 class ContactUpdate(BaseModel):
@@ -232,6 +237,10 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
         state: JourneyState | None = None,
         page: Annotated[int, Query(ge=1)] = 1,
         page_size: Annotated[int, Query(ge=1, le=max_page_size)] = 50,
+        cursor: Annotated[
+            str | None,
+            Query(max_length=500, description="`next_cursor` of the previous page (then `page` is ignored)."),
+        ] = None,
     ) -> JourneyPage:
         query = JourneyQuery(
             basin=basin, employer_id=employer_id, seeker_id=seeker_id, state=state.value if state else None
@@ -239,12 +248,20 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
         own = {Role.SEEKER: "seeker_id", Role.EMPLOYER: "employer_id", Role.TRAINING_PROVIDER: "provider_id"}
         if actor.role in own:  # parties only ever see their own journeys
             query = JourneyQuery(**{**vars(query), own[actor.role]: actor.actor_id})
-        found = await ports.journeys.find(query, (page - 1) * page_size, page_size)
+        try:
+            found = await ports.read_models.page(
+                query, (page - 1) * page_size, page_size, ports.journeys, cursor
+            )
+        except BadCursor as exc:
+            raise HTTPException(
+                422, [{"loc": ["query", "cursor"], "type": "value_error", "msg": str(exc)}]
+            ) from None
         return JourneyPage(
             items=[JourneyView.of(j, actor) for j in found.items],
             total=found.total,
             page=page,
             page_size=page_size,
+            next_cursor=found.next_cursor,
         )
 
     @api.get("/kpis", summary="KPIs of the region and of each basin over a period (default: this year)")
@@ -315,9 +332,11 @@ def _add_action(api: APIRouter, ports: Ports, action: Action, path: str) -> None
 
 
 def period_of(start: date | None, end: date | None, now: datetime) -> Period:
-    start = start or date(now.year, 1, 1)
-    end_moment = datetime.combine(end, time(0, tzinfo=UTC)) if end else now
-    return Period(datetime.combine(start, time(0, tzinfo=UTC)), end_moment)
+    """Whole UTC days: from ``start`` (default 1 January) to the day before ``end`` (default: today)."""
+    today = now.astimezone(UTC).date()
+    start = start or date(today.year, 1, 1)
+    end = end or today + timedelta(days=1)
+    return Period(datetime.combine(start, time(0, tzinfo=UTC)), datetime.combine(end, time(0, tzinfo=UTC)))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -11,10 +11,16 @@ import typer
 
 from journeys import handlers
 from journeys.adapters.kafka import KafkaPublisher
-from journeys.adapters.mongo import MongoContacts, MongoJourneys, MongoOffers, MongoTimers, ensure_indexes
+from journeys.adapters.mongo import (
+    MongoContacts,
+    MongoJourneys,
+    MongoOffers,
+    MongoTimers,
+    ensure_indexes,
+)
 from journeys.api import period_of
 from journeys.handlers import Ports, SystemClock
-from journeys.main import build
+from journeys.main import build, mongo_read_models
 from journeys.ports import Clock
 from journeys.settings import Settings
 from tdu_shared.logs import configure_logging
@@ -47,6 +53,7 @@ async def _with_ports(settings: Settings, clock: Clock, work: Any) -> Any:
         MongoTimers(runtime.db),
         clock,
         settings.region,
+        read_models=mongo_read_models(runtime.db),
     )
     await runtime.start(consumers=False)
     await ensure_indexes(runtime.db)
@@ -122,3 +129,20 @@ def kpis(
         return await handlers.compute_kpis(ports, period, basin)
 
     typer.echo(json.dumps(asyncio.run(_with_ports(settings, SystemClock(), work)), indent=2))
+
+
+@app.command("rebuild-read-models")
+def rebuild_read_models() -> None:
+    """Recompute the journey lists and KPI counters from every stored journey, list again the journeys
+    with unpublished events and the pending timers (after an upgrade); print how many of each.
+
+    Safe to repeat. Run it with the service stopped (a write during the rebuild could be missed until
+    that journey's next change).
+    """
+    settings = Settings()
+    configure_logging("journeys", settings.log_level, json=settings.log_json)
+
+    async def work(ports: Ports, publisher: KafkaPublisher) -> dict[str, int]:
+        return await handlers.rebuild_read_models(ports)
+
+    typer.echo(json.dumps(asyncio.run(_with_ports(settings, SystemClock(), work))))

@@ -7,6 +7,7 @@ the same update, so a repeated command changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from uuid import UUID
 import structlog
 
 from journeys.domain import transitions
-from journeys.domain.kpis import Period, kpis
+from journeys.domain.kpis import Period
 from journeys.domain.model import Actor, Journey, SessionOption
 from journeys.domain.timers import still_due, timers_after_change
 from journeys.domain.transitions import Action, Fact
@@ -33,6 +34,7 @@ from journeys.ports import (
     TimerStore,
     Write,
 )
+from journeys.readmodels import ReadModels
 from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.contracts.journeys import (
     JourneyCommand,
@@ -62,6 +64,12 @@ class Conflict(Exception):
     """The journey kept changing under us; the caller may retry (409)."""
 
 
+def memory_read_models() -> ReadModels:
+    from journeys.adapters.memory import MemoryDocuments
+
+    return ReadModels(MemoryDocuments(), MemoryDocuments(), MemoryDocuments())
+
+
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -77,6 +85,8 @@ class Ports:
     region: str
     after_write: Callable[[], None] = field(default=lambda: None)
     """Called after every journey write (wakes the relay; a fault-injection switch may crash here)."""
+    read_models: ReadModels = field(default_factory=memory_read_models)
+    """Journey lists and KPI counters, projected after every write (see ``journeys.readmodels``)."""
 
 
 @dataclass(frozen=True)
@@ -212,6 +222,7 @@ async def submit_application(
             raise Conflict("parcours en cours de création, réessayez")
         return Result(stored, replayed=True)
     ports.after_write()
+    await ports.read_models.project(decision.journey)
     log.info("journey started", journey_id=journey_id, offer_id=offer.offer_id, basin=offer.basin)
     return Result(decision.journey)
 
@@ -249,7 +260,8 @@ async def act(
     params: dict[str, Any] = {
         k: getattr(command, k) for k in type(command).model_fields if k not in COMMAND_FIELDS
     }
-    for _ in range(attempts):
+    for attempt in range(attempts):
+        await asyncio.sleep(0.01 * attempt)  # another write of this journey is under way: let it land
         journey = await ports.journeys.get(command.journey_id)
         if journey is None:
             raise NotFound(f"parcours {command.journey_id} inconnu")
@@ -261,6 +273,7 @@ async def act(
         write = Write(decision.journey, outbox, timers_after_change(decision.journey, now), key)
         if await ports.journeys.update(write, journey.revision):
             ports.after_write()
+            await ports.read_models.project(decision.journey)
             return Result(decision.journey)
     raise Conflict(f"le parcours {command.journey_id} change trop vite, réessayez")
 
@@ -328,6 +341,10 @@ async def relay_once(ports: Ports, publisher: Publisher, limit: int = 200, lease
         await ports.journeys.relayed(
             pending.journey_id, [i.event_id for i in pending.outbox], [t.timer_id for t in pending.timers]
         )
+        # Repairs the read models if the process stopped between a journey write and its projection.
+        journey = await ports.journeys.get(pending.journey_id)
+        if journey is not None:
+            await ports.read_models.project(journey)
         sent += len(pending.outbox)
     return sent
 
@@ -401,4 +418,15 @@ async def on_eligibility_changed(event: OfferEligibilityChanged, ports: Ports) -
 
 
 async def compute_kpis(ports: Ports, period: Period, basin: str | None = None) -> dict[str, Any]:
-    return kpis(await ports.journeys.all(basin), period, ports.region)
+    """KPIs from the counters kept up to date by every write (no journey is read)."""
+    return await ports.read_models.kpis(period, ports.region, basin)
+
+
+async def rebuild_read_models(ports: Ports) -> dict[str, int]:
+    """Recompute the lists and KPI counters from every journey, and list again the journeys with
+    unpublished events and the pending timers (what an upgrade from a version without these lists needs)."""
+    return {
+        "journeys": await ports.read_models.rebuild(await ports.journeys.all()),
+        "journeys_with_unpublished_events": await ports.journeys.relist_pending(),
+        "pending_timers": await ports.timers.relist_pending(),
+    }

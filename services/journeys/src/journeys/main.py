@@ -9,15 +9,24 @@ from contextlib import suppress
 
 import structlog
 from fastapi import FastAPI
+from pymongo.asynchronous.database import AsyncDatabase
 
 from journeys import handlers
 from journeys.adapters.kafka import KafkaPublisher
-from journeys.adapters.mongo import MongoContacts, MongoJourneys, MongoOffers, MongoTimers, ensure_indexes
+from journeys.adapters.mongo import (
+    MongoContacts,
+    MongoDocuments,
+    MongoJourneys,
+    MongoOffers,
+    MongoTimers,
+    ensure_indexes,
+)
 from journeys.api import install_error_handlers, period_of, router
 from journeys.consumers import register_consumers
 from journeys.handlers import Ports, SystemClock
 from journeys.metrics import publish_gauges
 from journeys.ports import Clock
+from journeys.readmodels import ReadModels
 from journeys.settings import Settings
 from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.contracts.journeys import (
@@ -39,6 +48,7 @@ from tdu_shared.contracts.journeys import (
 )
 from tdu_shared.envelope import Envelope
 from tdu_shared.kafka import INFRASTRUCTURE_ERRORS
+from tdu_shared.mongo import Document
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS
 
@@ -85,6 +95,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
         clock or SystemClock(),
         settings.region,
         after_write,
+        mongo_read_models(runtime.db, settings.kpi_cache_s),
     )
     publisher = KafkaPublisher(runtime.publisher)
     register_consumers(runtime, ports)
@@ -129,6 +140,15 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
     app.state.ports = ports
     app.state.runtime = runtime
     return app
+
+
+def mongo_read_models(db: AsyncDatabase[Document], kpi_cache_s: float = 0.0) -> ReadModels:
+    return ReadModels(
+        MongoDocuments(db, "journey_lists"),
+        MongoDocuments(db, "journey_kpis"),
+        MongoDocuments(db, "journey_projections"),
+        kpi_cache_s,
+    )
 
 
 def _declare_publishers(runtime: ServiceRuntime) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from journeys.domain.model import Journey, SessionOption
 from journeys.domain.timers import Timer
@@ -96,6 +96,8 @@ class Pending:
 class Page:
     items: list[Journey]
     total: int
+    next_cursor: str | None = None
+    """Where the next page starts (stable while journeys are added), None on the last page."""
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,13 @@ class JourneyStore(Protocol):
         """Replace the journey's state if its revision is still ``expected_revision``; bumps it."""
         ...
 
-    async def find(self, query: JourneyQuery, skip: int, limit: int) -> Page: ...
+    async def get_many(self, journey_ids: Sequence[str]) -> dict[str, Journey]:
+        """The journeys of these ids that exist, by id (one lookup by ``_id`` each)."""
+        ...
 
-    async def all(self, basin: str | None = None) -> list[Journey]: ...
+    async def all(self, basin: str | None = None) -> list[Journey]:
+        """Every journey (a whole-collection read: for rebuilds and checks, never on a request)."""
+        ...
 
     async def pending(self, limit: int, now: datetime, lease_s: float) -> list[Pending]:
         """Claim up to ``limit`` journeys with unpublished events for ``lease_s`` seconds (one relay each)."""
@@ -147,6 +153,11 @@ class JourneyStore(Protocol):
 
     async def forget_person(self, person_id: str) -> int:
         """Drop pending contact events of ``person_id``; mark their journeys anonymised. Returns how many."""
+        ...
+
+    async def relist_pending(self) -> int:
+        """List again every journey with unpublished events for the relay (a whole-collection read, for
+        rebuilds and upgrades only). Returns how many."""
         ...
 
 
@@ -169,6 +180,40 @@ class TimerStore(Protocol):
         ...
 
     async def finish(self, timer_id: str, status: str, now: datetime) -> None: ...
+
+    async def relist_pending(self) -> int:
+        """List again every pending timer by due time (a whole-collection read, for rebuilds and upgrades
+        only). Returns how many."""
+        ...
+
+
+class Documents(Protocol):
+    """A collection of read-model documents, read and changed by ``_id`` only.
+
+    Paths are dotted (``"d.2027-01-04.n"``); a change creates the document when it is missing.
+    """
+
+    async def get(self, doc_id: str, fields: Sequence[str] | None = None) -> dict[str, Any] | None: ...
+
+    async def get_many(
+        self, doc_ids: Sequence[str], fields: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]: ...
+
+    async def change(
+        self,
+        doc_id: str,
+        *,
+        set: Mapping[str, Any] | None = None,
+        unset: Sequence[str] = (),
+        inc: Mapping[str, int] | None = None,
+        after: bool = False,
+    ) -> dict[str, Any] | None:
+        """Apply ``$set``/``$unset``/``$inc`` to one document; with ``after``, return it as changed."""
+        ...
+
+    async def replace_all(self, docs: Sequence[dict[str, Any]]) -> None:
+        """Drop every document, then store these (a rebuild)."""
+        ...
 
 
 class Publisher(Protocol):

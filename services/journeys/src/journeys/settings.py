@@ -23,6 +23,12 @@ class Settings(ServiceSettings):
     kpi_refresh_s: float = Field(
         60.0, gt=0, description="How often the Prometheus KPI gauges are recomputed."
     )
+    kpi_cache_s: float = Field(
+        30.0,
+        ge=0,
+        description="KPI counters read from the store are reused this long (seconds) unless this instance "
+        "changed them: another instance's writes show in the KPIs within that time.",
+    )
     max_page_size: int = Field(200, ge=1, description="Largest page of journeys a list request may ask for.")
     journeys_test_crash_after_write: bool = Field(
         False,

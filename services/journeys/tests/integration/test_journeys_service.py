@@ -29,6 +29,7 @@ pytestmark = pytest.mark.integration
 
 SEEKER = {"X-Actor-Role": "seeker", "X-Actor-Id": SEEKER_ID}
 EMPLOYER = {"X-Actor-Role": "employer", "X-Actor-Id": EMPLOYER_ID}
+OPERATOR = {"X-Actor-Role": "basin_operator", "X-Actor-Id": "O1"}
 PERSONAL = ("Camille", "Durand", "camille.durand@example.org", "0612345678")
 APPLY: dict[str, Any] = {
     "command_id": "apply-1",
@@ -100,8 +101,13 @@ async def test_http_actions_store_state_and_publish_exactly_one_event_each(
     events = await read_topic(kafka_bootstrap, topics.name(JOURNEYS_EVENTS), until=2, timeout=30, settle=1.5)
     assert types_of(events) == ["ApplicationSubmitted", "ImmersionScheduled"]
     assert {r.key for r in events} == {jid.encode()}
-    await wait_for(lambda: db.journeys.find_one({"_id": jid, "has_pending": False}))
+
+    async def relayed() -> bool:
+        return (await db.journeys.find_one({"_id": jid}))["has_pending"] is False
+
+    await wait_for(relayed)
     assert await db.timers.count_documents({"journey_id": jid}) >= 3  # 7d, 10d, immersion tomorrow, idle
+    assert await db.outbox_pending.count_documents({}) == 0  # nothing left to publish: nothing listed
 
 
 async def test_a_replayed_kafka_command_changes_nothing_and_a_refused_one_goes_to_the_dlq(
@@ -219,6 +225,17 @@ async def test_an_event_written_before_a_crash_is_published_exactly_once_after_r
                 replay = await http.post(f"http://127.0.0.1:{port}/journeys", json=APPLY, headers=SEEKER)
             assert replay.status_code == 200 and replay.json()["replayed"] is True
             await wait_for(lambda: db.journeys.find_one({"has_pending": False}))
+
+            async def listed_and_counted() -> bool:
+                # The crash came before the read models saw the journey: the relay's pass repairs them.
+                async with httpx.AsyncClient(timeout=10) as http:
+                    base = f"http://127.0.0.1:{port}"
+                    page = (await http.get(f"{base}/journeys?basin=4410", headers=OPERATOR)).json()
+                    kpis = (await http.get(f"{base}/kpis?basin=4410", headers=OPERATOR)).json()
+                ids = [j["journey_id"] for j in page["items"]]
+                return ids == [stored["_id"]] and kpis["region"]["journeys"] == 1
+
+            await wait_for(listed_and_counted, timeout=15)
         finally:
             restarted.stop()
         again = await read_topic(kafka_bootstrap, topics.name(JOURNEYS_EVENTS), until=1, settle=1.0)

@@ -13,7 +13,7 @@ from journeys.adapters.memory import MemoryJourneys, MemoryTimers
 from journeys.adapters.mongo import MongoJourneys, MongoTimers, ensure_indexes
 from journeys.domain.model import Journey
 from journeys.domain.timers import Timer
-from journeys.ports import JourneyQuery, JourneyStore, OutboxItem, TimerStore, Write
+from journeys.ports import JourneyStore, OutboxItem, TimerStore, Write
 from tdu_shared.contracts.journeys import JourneyState, ReminderKind
 from tdu_shared.mongo import connect
 
@@ -86,15 +86,6 @@ async def test_pending_events_are_claimed_by_one_relay_and_removed_once_relayed(
     assert await journeys.pending(10, NOW, 10) == []
     await journeys.relayed("J1", ["e1", "e2"], [])
     assert await journeys.pending(10, NOW + timedelta(minutes=1), 10) == []
-
-
-async def test_pages_are_filtered_and_newest_first(stores: tuple[JourneyStore, TimerStore]) -> None:
-    journeys, _ = stores
-    for n in range(3):
-        await journeys.create(Write(journey(f"J{n}", basin="4410", minutes=n)))
-    await journeys.create(Write(journey("N1", basin="4412")))
-    page = await journeys.find(JourneyQuery(basin="4410"), skip=0, limit=2)
-    assert page.total == 3 and [j.journey_id for j in page.items] == ["J2", "J1"]
 
 
 async def test_forgetting_a_person_drops_their_pending_contact_events(

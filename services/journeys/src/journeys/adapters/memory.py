@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from journeys.domain.model import Journey
 from journeys.domain.timers import Timer
-from journeys.ports import Contact, JourneyQuery, OfferView, OutboxItem, Page, Pending, StoredTimer, Write
+from journeys.ports import Contact, OfferView, OutboxItem, Pending, StoredTimer, Write
 
 
 @dataclass
@@ -55,15 +56,8 @@ class MemoryJourneys:
         row.keys += [k for k in (write.command_key, write.reminder_id) if k]
         return True
 
-    async def find(self, query: JourneyQuery, skip: int, limit: int) -> Page:
-        wanted = {k: v for k, v in vars(query).items() if v is not None}
-        found = [
-            r.journey
-            for r in self.rows.values()
-            if all(getattr(r.journey, k) == v for k, v in wanted.items())
-        ]
-        found.sort(key=lambda j: (-j.created_at.timestamp(), j.journey_id))
-        return Page([copy.deepcopy(j) for j in found[skip : skip + limit]], len(found))
+    async def get_many(self, journey_ids: Sequence[str]) -> dict[str, Journey]:
+        return {i: copy.deepcopy(self.rows[i].journey) for i in journey_ids if i in self.rows}
 
     async def all(self, basin: str | None = None) -> list[Journey]:
         return [
@@ -83,6 +77,9 @@ class MemoryJourneys:
         row.outbox = [i for i in row.outbox if i.event_id not in event_ids]
         row.timers = [t for t in row.timers if t.timer_id not in timer_ids]
         row.lease = None
+
+    async def relist_pending(self) -> int:
+        return sum(1 for row in self.rows.values() if row.outbox or row.timers)
 
     async def forget_person(self, person_id: str) -> int:
         count = 0
@@ -126,6 +123,9 @@ class MemoryTimers:
 
     async def finish(self, timer_id: str, status: str, now: datetime) -> None:
         self.timers[timer_id].status = status
+
+    async def relist_pending(self) -> int:
+        return sum(1 for row in self.timers.values() if row.status == "pending")
 
     def status(self, timer_id: str) -> str:
         return self.timers[timer_id].status
@@ -184,3 +184,67 @@ class FixedClock:
 
     def advance(self, **delta: float) -> None:
         self.moment += timedelta(**delta)
+
+
+class MemoryDocuments:
+    """Read-model documents in a dict, changed by dotted paths as the store does."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+
+    async def get(self, doc_id: str, fields: Sequence[str] | None = None) -> dict[str, Any] | None:
+        found = self.docs.get(doc_id)
+        if found is None:
+            return None
+        if not fields:
+            return copy.deepcopy(found)
+        projected: dict[str, Any] = {"_id": doc_id}
+        for path in fields:  # only these paths, as the store's projection returns them
+            node: Any = found
+            for part in path.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if node is not None:
+                parent, name = _parent(projected, path)
+                parent[name] = copy.deepcopy(node)
+        return projected
+
+    async def get_many(
+        self, doc_ids: Sequence[str], fields: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        found = {i: await self.get(i, fields) for i in doc_ids}
+        return {i: d for i, d in found.items() if d is not None}
+
+    async def change(
+        self,
+        doc_id: str,
+        *,
+        set: Mapping[str, Any] | None = None,
+        unset: Sequence[str] = (),
+        inc: Mapping[str, int] | None = None,
+        after: bool = False,
+    ) -> dict[str, Any] | None:
+        doc = self.docs.setdefault(doc_id, {"_id": doc_id})
+        for path, value in (set or {}).items():
+            parent, name = _parent(doc, path)
+            parent[name] = copy.deepcopy(value)
+        for path in unset:
+            parent, name = _parent(doc, path)
+            parent.pop(name, None)
+        for path, delta in (inc or {}).items():
+            parent, name = _parent(doc, path)
+            parent[name] = parent.get(name, 0) + delta
+        return copy.deepcopy(doc) if after else None
+
+    async def replace_all(self, docs: Sequence[dict[str, Any]]) -> None:
+        self.docs = {d["_id"]: copy.deepcopy(d) for d in docs}
+
+    def dump(self) -> list[dict[str, Any]]:
+        return [copy.deepcopy(d) for d in self.docs.values()]
+
+
+def _parent(doc: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+    *parents, name = path.split(".")
+    node = doc
+    for part in parents:
+        node = node.setdefault(part, {})
+    return node, name

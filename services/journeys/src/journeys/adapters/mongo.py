@@ -1,16 +1,30 @@
 """MongoDB (or FerretDB) stores: journeys with their outbox, timers, offers read model, contacts.
 
-Only single-document atomic updates: a journey write is one ``find_one_and_update`` guarded by the
-journey's revision; the relay and the timer loop claim their work with ``find_one_and_update`` too.
+Every read and write on a request, the relay or the timer loop names documents by ``_id`` alone: the
+development store (FerretDB 1.24 on SQLite) uses an index only for that and scans the whole collection
+for any other filter (see ``tdu_shared.testing.plans`` and the integration tests that check each plan).
+What used to be a filter is kept in a small collection keyed by ``_id`` instead:
+
+- a journey write is guarded by its revision with an insert-first fence: ``journey_revisions`` gets
+  ``<journey>|<revision>|<generation>`` (an insert on a unique ``_id`` is atomic everywhere); whoever
+  inserts it owns that revision and writes the journey by ``_id``. A fence whose writer died before
+  writing is taken over after ``write_lease_s`` with the next generation.
+- journeys with events to publish are listed in ``outbox_pending`` (one small document per journey with
+  unpublished events, written before the journey and removed once its events are out): the relay claims
+  from there, never by scanning the journeys.
+- timers are listed by due hour in ``timer_due`` (``<YYYY-MM-DDTHH>`` = the timers due in that hour,
+  removed once finished); ``timer_cursor`` (one document) holds the oldest hour that may still hold one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import uuid
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import DESCENDING, ReturnDocument, UpdateOne
+from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -24,21 +38,18 @@ from journeys.adapters.documents import (
 )
 from journeys.domain.model import Journey, SessionOption
 from journeys.domain.timers import Timer
-from journeys.ports import Contact, JourneyQuery, OfferView, OutboxItem, Page, Pending, StoredTimer, Write
+from journeys.ports import Contact, OfferView, OutboxItem, Pending, StoredTimer, Write
 from tdu_shared.contracts.journeys import ReminderKind, Role
-from tdu_shared.mongo import Document, IndexSpec, asc
+from tdu_shared.mongo import Document, IndexSpec, bulk_write, find_by_ids
 from tdu_shared.topics import CONTACTS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-INDEXES = [
-    IndexSpec("journeys", asc("basin", "created_at")),
-    IndexSpec("journeys", asc("employer_id", "created_at")),
-    IndexSpec("journeys", asc("seeker_id", "created_at")),
-    IndexSpec("journeys", asc("has_pending", "relay_lease")),
-    IndexSpec("timers", asc("status", "next_at")),
-    IndexSpec("timers", asc("journey_id")),
-]
+INDEXES: list[IndexSpec] = []
+"""Secondary indexes: none. Every query is by ``_id`` (MongoDB and FerretDB index it themselves)."""
+
+WRITE_LEASE_S = 30.0
+"""A revision fence whose writer has not written the journey after this long is taken over."""
 
 
 async def ensure_indexes(db: AsyncDatabase[Document], specs: Sequence[IndexSpec] = INDEXES) -> None:
@@ -58,20 +69,47 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 class MongoJourneys:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], write_lease_s: float = WRITE_LEASE_S) -> None:
         self._col = db["journeys"]
+        self._fences = db["journey_revisions"]
+        self._pending = db["outbox_pending"]
         self._sent = db["relayed_events"]
         self._erasures = db["erasures"]
+        self._write_lease = timedelta(seconds=write_lease_s)
+        self._claims: dict[str, str] = {}
+        """Journey id -> the ``outbox_pending`` version this relay claimed (see ``relayed``)."""
 
     async def get(self, journey_id: str) -> Journey | None:
         doc = await self._col.find_one({"_id": journey_id})
         return journey_from_doc(doc) if doc else None
 
+    async def get_many(self, journey_ids: Sequence[str]) -> dict[str, Journey]:
+        """One ``find_one`` by ``_id`` each, up to 64 at once (a page of 50 in one round)."""
+        wanted = list(dict.fromkeys(journey_ids))
+        found: dict[str, Journey] = {}
+        for start in range(0, len(wanted), 64):
+            chunk = wanted[start : start + 64]
+            docs = await asyncio.gather(*(self._col.find_one({"_id": i}) for i in chunk))
+            found.update((i, journey_from_doc(d)) for i, d in zip(chunk, docs, strict=True) if d is not None)
+        return found
+
+    async def all(self, basin: str | None = None) -> list[Journey]:
+        return [journey_from_doc(d) async for d in self._col.find({"basin": basin} if basin else {})]
+
     async def seen(self, journey_id: str, key: str) -> bool:
-        # Filter on _id alone: FerretDB scans the whole collection for any other filter.
         doc = await self._col.find_one({"_id": journey_id}, {"keys": 1})
         return doc is not None and key in doc.get("keys", [])
+
+    async def _mark_pending(self, journey_id: str) -> None:
+        """Before a write that adds events: the relay will look at this journey (a new version each time)."""
+        await self._pending.replace_one(
+            {"_id": journey_id}, {"version": uuid.uuid4().hex, "lease": EPOCH}, upsert=True
+        )
 
     async def create(self, write: Write) -> bool:
         doc = journey_to_doc(write.journey)
@@ -80,10 +118,10 @@ class MongoJourneys:
             outbox=[item_to_doc(i) for i in write.outbox],
             pending_timers=[timer_to_doc(t) for t in write.timers],
             keys=[write.command_key] if write.command_key else [],
-            has_pending=True,
-            relay_lease=EPOCH,
+            has_pending=bool(write.outbox or write.timers),
             anonymised=False,
         )
+        await self._mark_pending(write.journey.journey_id)
         try:
             await self._col.insert_one(doc)
         except DuplicateKeyError:
@@ -91,7 +129,28 @@ class MongoJourneys:
         write.journey.revision = 1
         return True
 
+    async def _own_revision(self, journey_id: str, revision: int) -> bool:
+        """Take the right to write ``revision`` of this journey (insert-first; see the module docstring)."""
+        for generation in range(100):
+            fence = f"{journey_id}|{revision}|{generation}"
+            now = _now()
+            try:
+                await self._fences.insert_one({"_id": fence, "until": now + self._write_lease})
+                return True
+            except DuplicateKeyError:
+                held = await self._fences.find_one({"_id": fence})
+                if held is None or _aware(held["until"]) >= now:
+                    return False  # someone is writing this revision now
+                current = await self._col.find_one({"_id": journey_id}, {"revision": 1})
+                if current is None or current["revision"] >= revision:
+                    return False  # it was written: our read is stale
+                # its writer died between the fence and the write: try the next generation
+        return False
+
     async def update(self, write: Write, expected_revision: int) -> bool:
+        journey_id = write.journey.journey_id
+        if not await self._own_revision(journey_id, expected_revision + 1):
+            return False
         state = {k: v for k, v in journey_to_doc(write.journey).items() if k not in ("_id", "revision")}
         push: dict[str, Any] = {
             "outbox": {"$each": [item_to_doc(i) for i in write.outbox]},
@@ -100,35 +159,32 @@ class MongoJourneys:
         keys = [k for k in (write.command_key, write.reminder_id) if k]
         if keys:
             push["keys"] = {"$each": keys}
-        done = await self._col.find_one_and_update(
-            {"_id": write.journey.journey_id, "revision": expected_revision},
-            {"$set": {**state, "has_pending": True}, "$inc": {"revision": 1}, "$push": push},
-            return_document=ReturnDocument.AFTER,
-        )
-        if done is None:
+        adds = bool(write.outbox or write.timers)
+        if adds:
+            await self._mark_pending(journey_id)
+        fields = {**state, "revision": expected_revision + 1, **({"has_pending": True} if adds else {})}
+        done = await self._col.update_one({"_id": journey_id}, {"$set": fields, "$push": push})
+        if not done.matched_count:
             return False
         write.journey.revision = expected_revision + 1
         return True
 
-    async def find(self, query: JourneyQuery, skip: int, limit: int) -> Page:
-        wanted = {k: v for k, v in vars(query).items() if v is not None}
-        cursor = self._col.find(wanted).sort([("created_at", DESCENDING), ("_id", 1)]).skip(skip).limit(limit)
-        items = [journey_from_doc(d) async for d in cursor]
-        return Page(items, await self._col.count_documents(wanted))
-
-    async def all(self, basin: str | None = None) -> list[Journey]:
-        return [journey_from_doc(d) async for d in self._col.find({"basin": basin} if basin else {})]
-
     async def pending(self, limit: int, now: datetime, lease_s: float) -> list[Pending]:
+        """Claim journeys listed in ``outbox_pending`` (a small collection: only unpublished work)."""
         claimed = []
         for _ in range(limit):
-            doc = await self._col.find_one_and_update(
-                {"has_pending": True, "relay_lease": {"$lt": now}},
-                {"$set": {"relay_lease": now + timedelta(seconds=lease_s)}},
+            mark = await self._pending.find_one_and_update(
+                {"lease": {"$lt": now}},
+                {"$set": {"lease": now + timedelta(seconds=lease_s)}},
                 return_document=ReturnDocument.AFTER,
             )
-            if doc is None:
+            if mark is None:
                 break
+            doc = await self._col.find_one({"_id": mark["_id"]})
+            if doc is None:  # its creation failed after the mark: nothing to publish
+                await self._pending.delete_one({"_id": mark["_id"], "version": mark["version"]})
+                continue
+            self._claims[doc["_id"]] = mark["version"]
             outbox = [item_from_doc(i) for i in doc.get("outbox", [])]
             owned = await self._own(doc["_id"], outbox, now, lease_s)
             timers = [timer_from_doc(t) for t in doc.get("pending_timers", [])]
@@ -144,7 +200,7 @@ class MongoJourneys:
         (FerretDB), so two relays never publish one event. A "publishing" entry older than the lease
         (its relay crashed) is taken over; contact events of an erased person are dropped, never sent.
         """
-        erased = {d["_id"] async for d in self._erasures.find({"_id": {"$in": [i.key for i in outbox]}})}
+        erased = set(await find_by_ids(self._erasures, [i.key for i in outbox if i.topic == CONTACTS.name]))
         owned: dict[str, OutboxItem] = {}
         for item in outbox:
             if item.event_id in owned:
@@ -158,8 +214,12 @@ class MongoJourneys:
                     {"_id": item.event_id, "journey_id": journey_id, "status": "publishing", "until": until}
                 )
             except DuplicateKeyError:
+                entry = await self._sent.find_one({"_id": item.event_id})
+                if entry is None or entry["status"] != "publishing" or _aware(entry["until"]) >= now:
+                    continue
+                # its relay crashed: take it over (rare, so a filter beyond _id is acceptable here)
                 taken = await self._sent.update_one(
-                    {"_id": item.event_id, "status": "publishing", "until": {"$lt": now}},
+                    {"_id": item.event_id, "status": "publishing", "until": entry["until"]},
                     {"$set": {"until": until}},
                 )
                 if not taken.modified_count:
@@ -168,33 +228,46 @@ class MongoJourneys:
         return list(owned.values())
 
     async def relayed(self, journey_id: str, event_ids: Sequence[str], timer_ids: Sequence[str]) -> None:
+        """Remove published events and armed timers from the journey; unlist it when nothing is left.
+
+        ``$pullAll`` of the very items read: atomic on the document, it never drops an event a concurrent
+        write has just added (MongoDB; FerretDB does not serialise concurrent updates of one document).
+        """
         sent, armed = set(event_ids), set(timer_ids)
         if sent:
-            await self._sent.update_many({"_id": {"$in": list(sent)}}, {"$set": {"status": "sent"}})
-        while True:
-            doc = await self._col.find_one({"_id": journey_id})
-            if doc is None:
-                return
-            ids = [i["event_id"] for i in doc.get("outbox", [])]
-            settled = {"_id": {"$in": ids}, "status": {"$in": ["sent", "dropped"]}}
-            done = {d["_id"] async for d in self._sent.find(settled)}
-            outbox = [i for i in doc.get("outbox", []) if i["event_id"] not in sent | done]
-            timers = [t for t in doc.get("pending_timers", []) if timer_from_doc(t).timer_id not in armed]
-            result = await self._col.update_one(
-                {"_id": journey_id, "revision": doc["revision"]},
-                {
-                    "$set": {
-                        "outbox": outbox,
-                        "pending_timers": timers,
-                        "has_pending": bool(outbox or timers),
-                        "relay_lease": EPOCH,
-                    }
-                },
+            marks = [UpdateOne({"_id": e}, {"$set": {"status": "sent"}}) for e in sorted(sent)]
+            await bulk_write(self._sent, marks)
+        doc = await self._col.find_one({"_id": journey_id})
+        claim = self._claims.pop(journey_id, None)
+        if doc is None:
+            return
+        outbox = doc.get("outbox", [])
+        ledger = await find_by_ids(self._sent, [i["event_id"] for i in outbox if i["event_id"] not in sent])
+        done = sent | {e for e, d in ledger.items() if d.get("status") in ("sent", "dropped")}
+        gone = [i for i in outbox if i["event_id"] in done]
+        fired = [t for t in doc.get("pending_timers", []) if timer_from_doc(t).timer_id in armed]
+        if gone or fired:
+            await self._col.update_one(
+                {"_id": journey_id}, {"$pullAll": {"outbox": gone, "pending_timers": fired}}
             )
-            if result.matched_count:
+        left = await self._col.find_one({"_id": journey_id}, {"outbox": 1, "pending_timers": 1})
+        busy = bool(left and (left.get("outbox") or left.get("pending_timers")))
+        if not busy:
+            await self._col.update_one({"_id": journey_id}, {"$set": {"has_pending": False}})
+            if claim is not None:  # unless a write listed it again meanwhile (a new version)
+                await self._pending.delete_one({"_id": journey_id, "version": claim})
                 return
+        await self._pending.update_one({"_id": journey_id}, {"$set": {"lease": EPOCH}})
+
+    async def relist_pending(self) -> int:
+        count = 0
+        async for doc in self._col.find({"has_pending": True}, {"_id": 1}):
+            await self._mark_pending(doc["_id"])
+            count += 1
+        return count
 
     async def forget_person(self, person_id: str) -> int:
+        """Erasure (rare, not a hot path): the person's journeys are found by a scan of the collection."""
         await self._erasures.replace_one({"_id": person_id}, {"erased": True}, upsert=True)
         count = 0
         async for doc in self._col.find({"seeker_id": person_id}, {"_id": 1}):
@@ -203,64 +276,109 @@ class MongoJourneys:
         return count
 
     async def _strip_contact_events(self, journey_id: str, person_id: str) -> None:
-        while True:
+        for _ in range(100):
             doc = await self._col.find_one({"_id": journey_id})
             if doc is None:
                 return
-            outbox = [
-                i
-                for i in doc.get("outbox", [])
-                if not (i["topic"] == CONTACTS.name and i["key"] == person_id)
+            # A new revision: whoever read the journey before fails its fence and re-reads.
+            if not await self._own_revision(journey_id, doc["revision"] + 1):
+                continue
+            personal = [
+                i for i in doc.get("outbox", []) if i["topic"] == CONTACTS.name and i["key"] == person_id
             ]
-            result = await self._col.update_one(
-                {"_id": journey_id, "revision": doc["revision"]},
-                # A new revision: whoever read the journey before fails its guard and re-reads.
-                {"$set": {"outbox": outbox, "anonymised": True}, "$inc": {"revision": 1}},
+            await self._col.update_one(
+                {"_id": journey_id},
+                {
+                    "$pullAll": {"outbox": personal},
+                    "$set": {"anonymised": True, "revision": doc["revision"] + 1},
+                },
             )
-            if result.matched_count:
-                return
+            return
+
+
+def _hour(moment: datetime) -> str:
+    return _aware(moment).astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+
+CURSOR = "_cursor"
 
 
 class MongoTimers:
+    """Timers by ``_id`` in ``timers``; which are due is read from ``timer_due`` (by hour, see above)."""
+
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._col = db["timers"]
+        self._due = db["timer_due"]
+        self._cursor = db["timer_cursor"]
         self._claims = db["timer_claims"]
 
     async def arm(self, timers: Sequence[Timer]) -> None:
         if not timers:
             return
-        await self._col.bulk_write(
+        first = min(_hour(t.due_at) for t in timers)
+        # The cursor first goes back to the earliest hour armed, then the timers are listed there.
+        await self._cursor.update_one({"_id": CURSOR}, {"$min": {"hour": first}}, upsert=True)
+        await bulk_write(
+            self._col,
             [
                 UpdateOne(
                     {"_id": t.timer_id},
-                    {
-                        "$setOnInsert": {
-                            **timer_to_doc(t),
-                            "status": "pending",
-                            "next_at": t.due_at,
-                            "attempts": 0,
-                        }
-                    },
+                    {"$setOnInsert": {**timer_to_doc(t), "status": "pending", "attempts": 0}},
                     upsert=True,
                 )
                 for t in timers
             ],
-            ordered=False,
+        )
+        await bulk_write(
+            self._due,
+            [
+                UpdateOne({"_id": _hour(t.due_at)}, {"$set": {_entry(t.timer_id): t.timer_id}}, upsert=True)
+                for t in timers
+            ],
         )
 
     async def claim_due(self, now: datetime, lease_s: float) -> StoredTimer | None:
-        while True:
-            doc = await self._col.find_one_and_update(
-                {"status": "pending", "next_at": {"$lte": now}},
-                {"$set": {"next_at": now + timedelta(seconds=lease_s)}, "$inc": {"attempts": 1}},
-                sort=[("next_at", 1)],
-                return_document=ReturnDocument.AFTER,
-            )
-            if doc is None:
-                return None
-            if await self._fence(doc["_id"], now, lease_s):
-                kind = ReminderKind(doc["kind"])
-                return StoredTimer(doc["_id"], doc["journey_id"], kind, doc["due_at"], doc["marker"])
+        """Walk the hours from the cursor to now; take the first due timer nobody holds."""
+        cursor = await self._cursor.find_one({"_id": CURSOR})
+        if cursor is None:
+            return None
+        seen, last = str(cursor["hour"]), _hour(now)
+        hour = datetime.strptime(seen, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+        all_empty, advance_to = True, None
+        while _hour(hour) <= last:
+            bucket = await self._due.find_one({"_id": _hour(hour)})
+            listed = sorted(((bucket or {}).get("t") or {}).items())
+            for key, timer_id in listed:
+                found = await self._claim(key, timer_id, _hour(hour), now, lease_s)
+                if found is not None:
+                    await self._advance(seen, advance_to)
+                    return found
+            all_empty = all_empty and not listed
+            if all_empty and _hour(hour) < last:
+                advance_to = _hour(hour + timedelta(hours=1))
+            hour += timedelta(hours=1)
+        await self._advance(seen, advance_to)
+        return None
+
+    async def _advance(self, seen: str, to: str | None) -> None:
+        """Move the cursor past empty hours, unless a timer was armed earlier meanwhile (the filter beyond
+        ``_id`` reads ``timer_cursor``, a collection of this one document)."""
+        if to is not None and to > seen:
+            await self._cursor.update_one({"_id": CURSOR, "hour": seen}, {"$set": {"hour": to}})
+
+    async def _claim(
+        self, key: str, timer_id: str, hour: str, now: datetime, lease_s: float
+    ) -> StoredTimer | None:
+        doc = await self._col.find_one({"_id": timer_id})
+        if doc is None or doc["status"] != "pending":
+            await self._due.update_one({"_id": hour}, {"$unset": {f"t.{key}": ""}})  # finished
+            return None
+        if _aware(doc["due_at"]) > now or not await self._fence(timer_id, now, lease_s):
+            return None
+        await self._col.update_one({"_id": timer_id}, {"$inc": {"attempts": 1}})
+        return StoredTimer(
+            doc["_id"], doc["journey_id"], ReminderKind(doc["kind"]), doc["due_at"], doc["marker"]
+        )
 
     async def _fence(self, timer_id: str, now: datetime, lease_s: float) -> bool:
         """Insert-first ownership of a timer: atomic on a unique _id even where updates are not (FerretDB)."""
@@ -269,16 +387,35 @@ class MongoTimers:
             await self._claims.insert_one({"_id": timer_id, "until": until})
             return True
         except DuplicateKeyError:
+            held = await self._claims.find_one({"_id": timer_id})
+            if held is None or _aware(held["until"]) >= now:
+                return False
+            # its claimer died before finishing: take it over (rare)
             taken = await self._claims.update_one(
-                {"_id": timer_id, "until": {"$lt": now}}, {"$set": {"until": until}}
+                {"_id": timer_id, "until": held["until"]}, {"$set": {"until": until}}
             )
             return taken.modified_count > 0
 
     async def finish(self, timer_id: str, status: str, now: datetime) -> None:
-        await self._col.update_one({"_id": timer_id}, {"$set": {"status": status, "finished_at": now}})
+        doc = await self._col.find_one_and_update(
+            {"_id": timer_id}, {"$set": {"status": status, "finished_at": now}}
+        )
+        if doc is not None:
+            await self._due.update_one({"_id": _hour(doc["due_at"])}, {"$unset": {_entry(timer_id): ""}})
+
+    async def relist_pending(self) -> int:
+        timers = [timer_from_doc(d) async for d in self._col.find({"status": "pending"})]
+        for start in range(0, len(timers), 500):
+            await self.arm(timers[start : start + 500])
+        return len(timers)
 
     async def list_for(self, journey_id: str) -> list[dict[str, Any]]:
         return [d async for d in self._col.find({"journey_id": journey_id})]
+
+
+def _entry(timer_id: str) -> str:
+    """The path of a timer in its hour's document (ids hold ``.`` from ISO dates: escaped)."""
+    return "t." + timer_id.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
 
 
 class MongoOffers:
@@ -352,3 +489,48 @@ class MongoContacts:
 
     async def delete(self, person_id: str) -> bool:
         return (await self._col.delete_one({"_id": person_id})).deleted_count > 0
+
+
+class MongoDocuments:
+    """Read-model documents (see ``journeys.readmodels``), read and changed by ``_id`` only."""
+
+    def __init__(self, db: AsyncDatabase[Document], name: str) -> None:
+        self._col = db[name]
+
+    async def get(self, doc_id: str, fields: Sequence[str] | None = None) -> dict[str, Any] | None:
+        projection = {f: 1 for f in fields} if fields else None
+        return await self._col.find_one({"_id": doc_id}, projection)
+
+    async def get_many(
+        self, doc_ids: Sequence[str], fields: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        return await find_by_ids(self._col, doc_ids, {f: 1 for f in fields} if fields else None)
+
+    async def change(
+        self,
+        doc_id: str,
+        *,
+        set: Mapping[str, Any] | None = None,
+        unset: Sequence[str] = (),
+        inc: Mapping[str, int] | None = None,
+        after: bool = False,
+    ) -> dict[str, Any] | None:
+        update: dict[str, Any] = {}
+        if set:
+            update["$set"] = dict(set)
+        if unset:
+            update["$unset"] = {path: "" for path in unset}
+        if inc:
+            update["$inc"] = dict(inc)
+        if not update:
+            return await self.get(doc_id) if after else None
+        if after:
+            return await self._col.find_one_and_update(
+                {"_id": doc_id}, update, upsert=True, return_document=ReturnDocument.AFTER
+            )
+        await self._col.update_one({"_id": doc_id}, update, upsert=True)
+        return None
+
+    async def replace_all(self, docs: Sequence[dict[str, Any]]) -> None:
+        await self._col.delete_many({})
+        await bulk_write(self._col, [InsertOne(d) for d in docs])

@@ -1,0 +1,378 @@
+"""Read models of the journeys: lists per scope and day, KPI counters per basin and month.
+
+Every request reads documents by ``_id`` only (the development store scans its whole collection for any
+other filter), and nothing is recomputed over all journeys on a request:
+
+- ``journey_lists``: ``L|<scope>`` = ``{"d": {day: count}}`` (the days of the scope that have journeys)
+  and ``L|<scope>|<day>`` = ``{"e": {journey_id: created_at}}``. A page reads the scope's day counts,
+  then only the day documents it needs, then those journeys by ``_id``.
+- ``journey_kpis``: ``K|<basin>|<YYYY-MM>`` = ``{"d": {day: counters}, "j": {journey_id: revision}}``
+  and ``K|basins`` (the basins that have journeys). ``GET /kpis`` over a year reads 13 documents per basin.
+- ``journey_projections``: per journey, what the read models hold of it (its scopes, its counters and
+  the revision they are of).
+
+``project`` brings the read models up to a journey's current state. It runs right after every journey
+write and again from the relay for every journey it relays, so a crash between a journey write and its
+projection is repaired by the next relay pass (at most ``RELAY_INTERVAL_S`` after a restart). It is
+idempotent: list changes are ``$set``/``$unset`` of one entry (the projection first records the union of
+the old and new scopes, so an interrupted move is finished by the next run), and the KPI counters of a
+month document move together with the revision they are of (``j.<journey_id>``, in the same update), after
+the projection has recorded which revision it is applying; a repeated or interrupted run never counts a
+journey twice. Projections of one journey are serialised in a process (the relay also holds the journey's
+lease). ``rebuild`` recomputes everything from the journeys (``journeys rebuild-read-models``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from weakref import WeakValueDictionary
+
+from journeys.domain import readmodels as rm
+from journeys.domain.kpis import Period
+from journeys.domain.model import Journey
+from journeys.ports import Documents, JourneyQuery, JourneyStore, Page
+
+BASINS_DOC = "K|basins"
+
+
+class BadCursor(ValueError):
+    """A list cursor that this service did not hand out (422)."""
+
+
+def encode_cursor(created_at: datetime, journey_id: str) -> str:
+    raw = f"{created_at.astimezone(UTC).isoformat()}|{journey_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, journey_id = raw.split("|", 1)
+        return datetime.fromisoformat(moment), journey_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadCursor("curseur de pagination invalide") from exc
+
+
+def _order(entry: tuple[str, datetime]) -> tuple[float, str]:
+    """Newest first, then by id: the order of every list."""
+    journey_id, created_at = entry
+    return (-_aware(created_at).timestamp(), journey_id)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _counters_of(doc: Mapping[str, Any] | None) -> dict[str, int]:
+    """``{"d": {day: {path...: n}}}`` as flat ``"<day>|<path>" -> n``."""
+    flat: dict[str, int] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}", value)
+        elif isinstance(node, int) and not isinstance(node, bool):
+            flat[prefix] = node
+
+    for day, paths in ((doc or {}).get("d") or {}).items():
+        if isinstance(paths, dict):
+            for key, value in paths.items():
+                walk(f"{day}|{key}", value)
+    return flat
+
+
+def _in_month(counters: Mapping[str, int], month: str) -> dict[str, int]:
+    return {k: n for k, n in counters.items() if k[:7] == month}
+
+
+def _encode(counters: Mapping[str, int]) -> dict[str, list[Any]]:
+    """Counters as two arrays (the development store takes no nested arrays, keys hold dots)."""
+    kept = sorted((k, n) for k, n in counters.items() if n)
+    return {"k": [k for k, _ in kept], "n": [n for _, n in kept]}
+
+
+def _decode(encoded: Mapping[str, Sequence[Any]] | None) -> Counter[str]:
+    if not encoded:
+        return Counter()
+    return Counter({str(k): int(n) for k, n in zip(encoded["k"], encoded["n"], strict=True)})
+
+
+def _next_month(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year + number // 12:04d}-{number % 12 + 1:02d}-01"
+
+
+@dataclass(frozen=True)
+class _Month:
+    raw: dict[str, Any]
+    counters: dict[str, int]
+    """``"<day>|<path>" -> n``"""
+    totals: Counter[str]
+    """``path -> n`` over the whole month."""
+    read_at: float
+
+
+class ReadModels:
+    def __init__(
+        self, lists: Documents, kpis: Documents, projections: Documents, kpi_cache_s: float = 0.0
+    ) -> None:
+        """``kpi_cache_s``: KPI documents read from the store are reused this long, unless this process
+        changed them meanwhile: another instance's writes show in the KPIs within that time."""
+        self._lists = lists
+        self._kpis = kpis
+        self._projections = projections
+        self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+        self._cache_s = kpi_cache_s
+        self._cache: dict[str, _Month] = {}
+        self._stale: set[str] = set()
+
+    # ------------------------------------------------------------ projection
+
+    async def project(self, journey: Journey) -> None:
+        """Bring every read model up to ``journey`` (idempotent; never goes back to an older revision)."""
+        lock = self._locks.get(journey.journey_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[journey.journey_id] = lock
+        async with lock:
+            record = await self._projections.get(journey.journey_id) or {}
+            record = await self._finish_interrupted(journey, record)
+            await self._project_lists(journey, record)
+            await self._project_kpis(journey, record)
+
+    async def _project_lists(self, journey: Journey, record: Mapping[str, Any]) -> None:
+        old, new = set(record.get("listed") or []), rm.list_scopes(journey)
+        moving = bool(record.get("moving"))
+        if int(record.get("listed_v") or 0) > journey.revision or (old == new and not moving):
+            return  # an older version, late: the lists already show a newer one
+        day = rm.day_of(journey.created_at)
+        # First record every list the journey may be in, and that a move is under way: a move cut short
+        # is redone in full by the next run (each step is idempotent).
+        moving_now = {"listed": sorted(old | new), "moving": True, "listed_v": journey.revision}
+        await self._projections.change(journey.journey_id, set=moving_now)
+        adding = new if moving else new - old
+        for scope in sorted(adding):
+            await self._list(scope, day, journey.journey_id, journey.created_at)
+        for scope in sorted(old - new):
+            await self._list(scope, day, journey.journey_id, None)
+        await self._projections.change(journey.journey_id, set={"listed": sorted(new), "moving": False})
+
+    async def _list(self, scope: str, day: str, journey_id: str, created_at: datetime | None) -> None:
+        bucket = f"L|{scope}|{day}"
+        if created_at is not None:
+            doc = await self._lists.change(bucket, set={f"e.{journey_id}": created_at}, after=True)
+        else:
+            doc = await self._lists.change(bucket, unset=[f"e.{journey_id}"], after=True)
+        # The day's count is set to what the day holds (not incremented): repeating it changes nothing.
+        count = len((doc or {}).get("e") or {})
+        if count:
+            await self._lists.change(f"L|{scope}", set={f"d.{day}": count})
+        else:
+            await self._lists.change(f"L|{scope}", unset=[f"d.{day}"])
+
+    async def _project_kpis(self, journey: Journey, record: Mapping[str, Any]) -> None:
+        held = record.get("kpi") or {}
+        if held and int(held["v"]) >= journey.revision:
+            return
+        target = rm.contribution(journey)
+        if held and held.get("basin") == rm.kpi_scope(journey) and _decode(held.get("c")) == +target:
+            # Same counters (a reminder, an erasure): only the revision they are of moves on.
+            await self._projections.change(journey.journey_id, set={"kpi.v": journey.revision})
+            return
+        # Record what is being applied before applying it: a run cut short is finished by the next one.
+        intent = {"v": journey.revision, "c": _encode(target), "basin": rm.kpi_scope(journey)}
+        await self._projections.change(journey.journey_id, set={"kpi_next": intent})
+        await self._apply_kpis(journey.journey_id, held, intent)
+
+    async def _finish_interrupted(self, journey: Journey, record: dict[str, Any]) -> dict[str, Any]:
+        intent = record.get("kpi_next")
+        if not intent:
+            return record
+        await self._apply_kpis(journey.journey_id, record.get("kpi") or {}, intent)
+        return {**record, "kpi": intent, "kpi_next": None}
+
+    async def _apply_kpis(self, journey_id: str, held: Mapping[str, Any], intent: Mapping[str, Any]) -> None:
+        basin = str(intent["basin"])
+        before, after = _decode(held.get("c")), _decode(intent["c"])
+        version = int(intent["v"])
+        months = sorted({k[:7] for k in before} | {k[:7] for k in after})
+        if not held:
+            await self._kpis.change(BASINS_DOC, set={f"b.{rm.key_segment(basin)}": True})
+            self._stale.add(BASINS_DOC)
+
+        async def one_month(month: str) -> None:
+            doc_id = f"K|{basin}|{month}"
+            marker = ((await self._kpis.get(doc_id, [f"j.{journey_id}"])) or {}).get("j", {}).get(journey_id)
+            if marker is not None and int(marker) >= version:
+                return  # this month already holds this revision (or a newer one)
+            holds = _in_month(before, month) if marker is not None else {}
+            wanted = _in_month(after, month)
+            diff = {
+                f"d.{k.replace('|', '.', 1)}": wanted.get(k, 0) - holds.get(k, 0)
+                for k in set(holds) | set(wanted)
+            }
+            diff = {k: n for k, n in diff.items() if n}
+            await self._kpis.change(doc_id, inc=diff, set={f"j.{journey_id}": version})
+            self._stale.add(doc_id)
+
+        await asyncio.gather(*(one_month(m) for m in months))
+        await self._projections.change(journey_id, set={"kpi": dict(intent)}, unset=["kpi_next"])
+
+    # ------------------------------------------------------------ lists
+
+    async def page(
+        self,
+        query: JourneyQuery,
+        skip: int,
+        limit: int,
+        journeys: JourneyStore,
+        cursor: str | None = None,
+    ) -> Page:
+        """Journeys matching ``query``, newest first: from ``cursor`` if given, else after ``skip``."""
+        after = decode_cursor(cursor) if cursor else None
+        wanted = rm.scope_for(**vars(query))
+        root = await self._lists.get(f"L|{wanted.scope}") or {}
+        days = sorted(((d, int(n)) for d, n in (root.get("d") or {}).items() if n), reverse=True)
+        if wanted.rest:
+            return await self._filtered_page(wanted, days, skip, limit, journeys, after)
+        total = sum(n for _, n in days)
+        if after is not None:
+            last_day = rm.day_of(after[0])
+            needed, seen, first_count = [], 0, None
+            for day, count in days:
+                if day > last_day:
+                    continue
+                first_count = count if first_count is None else first_count
+                needed.append(day)
+                seen += count
+                if seen >= limit + 1 + first_count:  # the cursor's own day may all be before it
+                    break
+            skip_in_first = 0
+        else:
+            needed, seen, skip_in_first = [], 0, 0
+            for day, count in days:
+                if seen + count <= skip:
+                    seen += count
+                    continue
+                if not needed:
+                    skip_in_first = skip - seen
+                needed.append(day)
+                seen += count
+                if seen >= skip + limit + 1:
+                    break
+        entries = await self._entries(wanted.scope, needed)
+        if after is not None:
+            position = _order((after[1], after[0]))
+            entries = [e for e in entries if _order(e) > position]
+        else:
+            entries = entries[skip_in_first:]
+        chosen = entries[:limit]
+        found = await journeys.get_many([jid for jid, _ in chosen])
+        items = [found[jid] for jid, _ in chosen if jid in found]
+        more = len(entries) > limit
+        next_cursor = encode_cursor(chosen[-1][1], chosen[-1][0]) if more and chosen else None
+        return Page(items, total, next_cursor)
+
+    async def _entries(self, scope: str, days: Sequence[str]) -> list[tuple[str, datetime]]:
+        docs = await self._lists.get_many([f"L|{scope}|{day}" for day in days])
+        entries = [
+            (jid, _aware(at))
+            for day in days
+            for jid, at in ((docs.get(f"L|{scope}|{day}") or {}).get("e") or {}).items()
+        ]
+        return sorted(entries, key=_order)
+
+    async def _filtered_page(
+        self,
+        wanted: rm.ListScope,
+        days: Sequence[tuple[str, int]],
+        skip: int,
+        limit: int,
+        journeys: JourneyStore,
+        after: tuple[datetime, str] | None,
+    ) -> Page:
+        """A person's list with more filters: that person's journeys are read and filtered (few)."""
+        entries = await self._entries(wanted.scope, [d for d, _ in days])
+        found = await journeys.get_many([jid for jid, _ in entries])
+        kept = [(jid, at) for jid, at in entries if jid in found and rm.matches(found[jid], wanted.rest)]
+        if after is not None:
+            position = _order((after[1], after[0]))
+            rest = [e for e in kept if _order(e) > position]
+        else:
+            rest = kept[skip:]
+        chosen = rest[:limit]
+        next_cursor = encode_cursor(chosen[-1][1], chosen[-1][0]) if len(rest) > limit and chosen else None
+        return Page([found[jid] for jid, _ in chosen], len(kept), next_cursor)
+
+    # ------------------------------------------------------------ KPIs
+
+    async def kpis(self, period: Period, region: str, basin: str | None = None) -> dict[str, Any]:
+        """KPIs of the region and each basin (or of one basin) over a period of whole days."""
+        first, end = rm.period_days(period)
+        known = (await self._cached([BASINS_DOC]))[BASINS_DOC].raw.get("b") or {}
+        basins = sorted(rm.segment_text(b) for b, present in known.items() if present)
+        if basin is not None:
+            basins = [b for b in basins if b == basin]
+        months = rm.months_between(first, end)
+        months_in_full = {m for m in months if first <= f"{m}-01" and _next_month(m) <= end}
+        docs = await self._cached([f"K|{b}|{m}" for b in basins for m in months])
+        summed: dict[str, Counter[str]] = {}
+        for b in basins:
+            paths: Counter[str] = Counter()
+            for m in months:
+                month = docs[f"K|{b}|{m}"]
+                if m in months_in_full:
+                    paths.update(month.totals)
+                else:
+                    paths.update(rm.in_period(month.counters, period))
+            summed[b] = paths
+        return rm.report_summed(summed, period, region)
+
+    async def _cached(self, doc_ids: Sequence[str]) -> dict[str, _Month]:
+        """KPI documents, from this process's copy when it is fresh (see ``kpi_cache_s``)."""
+        now = time.monotonic()
+        found: dict[str, _Month] = {}
+        missing = []
+        for doc_id in doc_ids:
+            kept = self._cache.get(doc_id)
+            if kept is not None and doc_id not in self._stale and now - kept.read_at < self._cache_s:
+                found[doc_id] = kept
+            else:
+                missing.append(doc_id)
+        if missing:
+            self._stale.difference_update(missing)
+            docs = await self._kpis.get_many(missing, ["d", "b"])  # not the revision markers
+            for doc_id in missing:
+                raw = docs.get(doc_id) or {}
+                counters = _counters_of(raw)
+                totals: Counter[str] = Counter()
+                for key, n in counters.items():
+                    totals[key.partition("|")[2]] += n
+                found[doc_id] = self._cache[doc_id] = _Month(
+                    raw if doc_id == BASINS_DOC else {}, counters, totals, now
+                )
+        return found
+
+    # ------------------------------------------------------------ rebuild
+
+    async def rebuild(self, journeys: Iterable[Journey]) -> int:
+        """Recompute every read model from the journeys and replace the stored ones; returns how many."""
+        from journeys.adapters.memory import MemoryDocuments
+
+        lists, kpis, projections = MemoryDocuments(), MemoryDocuments(), MemoryDocuments()
+        fresh = ReadModels(lists, kpis, projections)
+        count = 0
+        for journey in journeys:
+            await fresh.project(journey)
+            count += 1
+        await self._lists.replace_all(lists.dump())
+        await self._kpis.replace_all(kpis.dump())
+        await self._projections.replace_all(projections.dump())
+        return count

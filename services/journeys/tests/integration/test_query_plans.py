@@ -1,0 +1,230 @@
+"""Every query of the journeys' hot paths is served by the ``_id`` index of the real store (its own plan).
+
+The commands the service sends are recorded (PyMongo command monitoring) while it takes journeys through
+applications, commands, list pages, KPIs, the relay and the timer loop; then the store explains each
+filter. The only filters allowed beyond ``_id`` are on collections that hold only work in progress
+(journeys with unpublished events), never history.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pymongo import monitoring
+
+from journeys import handlers
+from journeys.adapters.memory import FixedClock, MemoryPublisher
+from journeys.adapters.mongo import MongoContacts, MongoJourneys, MongoOffers, MongoTimers
+from journeys.api import install_error_handlers, router
+from journeys.handlers import Ports
+from journeys.main import mongo_read_models
+from journeys.testing import EMPLOYER_ID, application, eligibility
+from tdu_shared.contracts import journeys as c
+from tdu_shared.contracts.journeys import Role
+from tdu_shared.mongo import connect
+from tdu_shared.testing.plans import assert_id_only, query_plan, uses_id_index
+
+pytestmark = pytest.mark.integration
+
+SMALL = {"outbox_pending", "timer_cursor"}
+"""Read whole, being small by design: the journeys with events not yet published (the relay claims from
+there), and the timer loop's one cursor document."""
+OPERATOR = {"X-Actor-Role": "basin_operator", "X-Actor-Id": "O1"}
+EMPLOYER = {"actor_role": Role.EMPLOYER, "actor_id": EMPLOYER_ID}
+
+
+@dataclass
+class Recorder(monitoring.CommandListener):
+    filters: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    on: bool = False
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if not self.on:
+            return
+        cmd, name = event.command, event.command_name
+        found: list[dict[str, Any]] = []
+        if name in ("find", "count"):
+            found = [cmd.get("filter") or cmd.get("query") or {}]
+        elif name == "findAndModify":
+            found = [cmd.get("query") or {}]
+        elif name == "update":
+            found = [u["q"] for u in cmd.get("updates", [])]
+        elif name == "delete":
+            found = [d["q"] for d in cmd.get("deletes", [])]
+        elif name == "aggregate":
+            found = [{"$aggregate": True}]
+        self.filters += [(name, str(cmd[name]), f) for f in found]
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+async def recorded(mongodb_url: str) -> AsyncIterator[tuple[Ports, Recorder, Any]]:
+    recorder = Recorder()
+    client = connect(mongodb_url, event_listeners=[recorder])
+    db = client[f"plans{uuid.uuid4().hex[:10]}"]
+    clock = FixedClock(datetime(2027, 1, 4, 9, tzinfo=UTC))
+    ports = Ports(
+        MongoJourneys(db),
+        MongoOffers(db),
+        MongoContacts(db),
+        MongoTimers(db),
+        clock,
+        "44",
+        read_models=mongo_read_models(db),
+    )
+    try:
+        yield ports, recorder, db
+    finally:
+        await client.close()
+
+
+async def test_hot_paths_read_and_write_by_id_only(recorded: tuple[Ports, Recorder, Any]) -> None:
+    ports, recorder, db = recorded
+    assert isinstance(ports.clock, FixedClock)
+    publisher = MemoryPublisher()
+    await handlers.on_eligibility_changed(eligibility(), ports)
+    for n in range(3):  # history the hot paths must not scan
+        await handlers.execute(application(command_id=f"old-{n}", seeker_id=f"U{n}", actor_id=f"U{n}"), ports)
+    await handlers.relay_once(ports, publisher)
+    app = FastAPI()
+    app.include_router(router(ports, publisher))
+    install_error_handlers(app)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://journeys")
+
+    recorder.on = True
+    jid = (await handlers.execute(application(command_id="new"), ports)).journey.journey_id
+    await handlers.execute(
+        c.ScheduleImmersion(
+            command_id="s",
+            journey_id=jid,
+            starts_on=date(2027, 2, 1),
+            ends_on=date(2027, 2, 2),
+            place="Metz",
+            **EMPLOYER,
+        ),
+        ports,
+    )
+    await handlers.relay_once(ports, publisher)
+    page = (await http.get("/journeys?basin=4410&page_size=2", headers=OPERATOR)).json()
+    assert page["total"] == 4 and len(page["items"]) == 2
+    following = await http.get(
+        f"/journeys?basin=4410&page_size=2&cursor={page['next_cursor']}", headers=OPERATOR
+    )
+    assert len(following.json()["items"]) == 2
+    mine = (await http.get("/journeys", headers={"X-Actor-Role": "seeker", "X-Actor-Id": "U2"})).json()
+    assert mine["total"] == 1
+    kpis = (await http.get("/kpis?from=2027-01-01&to=2028-01-01", headers=OPERATOR)).json()
+    assert kpis["basins"]["4410"]["states"] == {"applied": 3, "immersion_scheduled": 1}
+    ports.clock.advance(days=8)  # the employer has not answered: a reminder is due
+    assert await handlers.fire_due_timers(ports) >= 1
+    await handlers.relay_once(ports, publisher)
+    recorder.on = False
+
+    checked = set()
+    for _command, collection, query in recorder.filters:
+        key = (collection, repr(sorted(query.items())))
+        if key in checked or collection in SMALL:
+            continue
+        checked.add(key)
+        await assert_id_only(db[collection], query)
+    assert {"journeys", "journey_lists", "journey_kpis", "journey_projections", "timer_due"} <= {
+        c for c, _ in checked
+    }
+
+
+async def test_the_helper_rejects_every_filter_the_store_scans(mongo_db: Any) -> None:
+    collection = mongo_db["plans"]
+    await collection.insert_many([{"_id": f"4410|{n:04d}", "basin": "4410"} for n in range(200)])
+    scans = (
+        {"basin": "4410"},
+        {"_id": {"$gte": "4410|", "$lt": "4411"}},
+        {"_id": "4410|0001", "basin": "4410"},
+    )
+    for scan in scans:
+        plan = await query_plan(collection, scan)
+        assert plan["explain"]["filterPushdown"] is False and not uses_id_index(plan["explain"])
+        with pytest.raises(AssertionError):
+            await assert_id_only(collection, scan)
+    assert (await query_plan(collection, {"_id": "4410|0001"}))["explain"]["filterPushdown"] is True
+
+
+def test_the_helper_reads_both_stores_plans() -> None:
+    ferret = "id=3 parent=0 notused=0 detail=SEARCH t_1 USING INDEX t_1__id_pushdown (<expr>=?)"
+    assert uses_id_index({"filterPushdown": True, "queryPlanner": {"Plan": [ferret]}})
+    scan = "id=2 parent=0 notused=0 detail=SCAN t_1"
+    assert not uses_id_index({"filterPushdown": True, "queryPlanner": {"Plan": [scan]}})
+    assert not uses_id_index({"filterPushdown": False, "queryPlanner": {"Plan": [scan]}})
+    assert uses_id_index({"queryPlanner": {"winningPlan": {"stage": "EXPRESS_IXSCAN"}}})
+    fetch = {"stage": "FETCH", "inputStage": {"stage": "IXSCAN", "keyPattern": {"_id": 1}}}
+    assert uses_id_index({"queryPlanner": {"winningPlan": fetch}})
+    other = {"stage": "FETCH", "inputStage": {"stage": "IXSCAN", "keyPattern": {"basin": 1}}}
+    assert not uses_id_index({"queryPlanner": {"winningPlan": other}})
+    assert not uses_id_index({"queryPlanner": {"winningPlan": {"stage": "COLLSCAN"}}})
+
+
+async def test_the_relay_leaves_nothing_listed_once_everything_is_published(
+    recorded: tuple[Ports, Recorder, Any],
+) -> None:
+    ports, _, db = recorded
+    await handlers.on_eligibility_changed(eligibility(), ports)
+    for n in range(5):
+        await handlers.execute(application(command_id=f"a-{n}", seeker_id=f"U{n}", actor_id=f"U{n}"), ports)
+    assert await db.outbox_pending.count_documents({}) == 5
+    await handlers.relay_once(ports, MemoryPublisher())
+    assert await db.outbox_pending.count_documents({}) == 0  # the relay's small collection stays small
+    assert (
+        await ports.timers.claim_due(datetime(2027, 1, 4, 9, tzinfo=UTC) + timedelta(minutes=1), 60) is None
+    )
+
+
+async def test_a_rebuild_on_the_real_store_gives_what_the_writes_kept_and_relists_pending_work(
+    recorded: tuple[Ports, Recorder, Any],
+) -> None:
+    ports, _, db = recorded
+    assert isinstance(ports.clock, FixedClock)
+    await handlers.on_eligibility_changed(eligibility(), ports)
+    for n in range(6):
+        ports.clock.advance(days=3)
+        jid = (
+            await handlers.execute(
+                application(command_id=f"a-{n}", seeker_id=f"U{n}", actor_id=f"U{n}"), ports
+            )
+        ).journey.journey_id
+        if n % 2:
+            await handlers.execute(
+                c.DeclineApplication(command_id=f"d-{n}", journey_id=jid, reason="poste pourvu", **EMPLOYER),
+                ports,
+            )
+    year = "/kpis?from=2027-01-01&to=2028-01-01"
+    app = FastAPI()
+    app.include_router(router(ports, MemoryPublisher()))
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://journeys")
+    kept = [
+        (await http.get(url, headers=OPERATOR)).json()
+        for url in (year, "/journeys?basin=4410&state=declined")
+    ]
+    await db.outbox_pending.delete_many({})  # as after an upgrade from a version without this list
+
+    counts = await handlers.rebuild_read_models(ports)
+
+    assert counts == {"journeys": 6, "journeys_with_unpublished_events": 6, "pending_timers": 0}
+    rebuilt = [
+        (await http.get(url, headers=OPERATOR)).json()
+        for url in (year, "/journeys?basin=4410&state=declined")
+    ]
+    assert rebuilt == kept and kept[1]["total"] == 3 and kept[0]["region"]["journeys"] == 6
+    publisher = MemoryPublisher()
+    await handlers.relay_once(ports, publisher)
+    assert len(publisher.sent) == 6 * 2 + 3  # applications and contacts, declines
