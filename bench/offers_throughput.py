@@ -265,14 +265,17 @@ def read_and_remove(path: str) -> dict[str, float]:
 
 
 async def collect(
-    bootstrap: str, topic: str, expected: dict[str, str], timeout: float, got_at: dict[str, float]
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    expected: dict[str, str],
+    timeout: float,
+    got_at: dict[str, float],
 ) -> None:
     """Reads the state topic until every expected (offer id, event type) arrived."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
-    await consumer.topics()  # metadata of every topic
-    partitions = consumer.partitions_for_topic(topic) or set()
-    consumer.assign([TopicPartition(topic, p) for p in partitions])
+    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
     await consumer.seek_to_end()  # only the events of this import, not those of the one before
     ready.set()
     deadline = time.monotonic() + timeout
@@ -298,7 +301,9 @@ async def import_and_wait(
 ) -> tuple[dict[str, float], dict[str, float], float]:
     ready.clear()
     got_at: dict[str, float] = {}
-    collector = asyncio.create_task(collect(bootstrap, topics.name(OFFERS_STATE), expected, timeout, got_at))
+    collector = asyncio.create_task(
+        collect(bootstrap, topics.name(OFFERS_STATE), OFFERS_STATE.partitions, expected, timeout, got_at)
+    )
     await ready.wait()
     acked, producer_cpu = await produce(bootstrap, topics.name(OFFERS_SUBMITTED), batch)
     await collector
