@@ -297,15 +297,17 @@ class _Batch:
     outcomes: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
+        self.existing_offers = set(self.stored)
         self.existing_contacts = set(self.contacts)
 
 
 async def submit_batch(items: Sequence[Submission], deps: Deps) -> BatchResult:
     """Store and publish a batch of submissions; records that can never be offers are returned rejected.
 
-    Offers are presumed new and inserted without reading the store first (FerretDB answers an ``$in``
-    read with a scan of the whole collection); only the ids the store already holds are read back and
-    decided again against their stored version.
+    The store is read by id only, and only for what this process cannot tell: offers and employer
+    contacts it does not know to be stored are presumed new and inserted at once (a new offer costs one
+    insert); those the store held after all are read back by id and the batch is decided again against
+    their stored version.
     """
     forget_unpublished_if_too_many()
     result = BatchResult()
@@ -317,21 +319,15 @@ async def submit_batch(items: Sequence[Submission], deps: Deps) -> BatchResult:
             result.rejected[position] = exc.reason
     ids = list(dict.fromkeys(p.state.offer_id for _, p in prepared))
     person_ids = list(dict.fromkeys(p.contact.person_id for _, p in prepared if p.contact))
-    contacts = await deps.store.load_contacts(person_ids)
+    stored = await deps.store.load_known_offers(ids)
+    contacts = await deps.store.load_known_contacts(person_ids)
     banned = await deps.store.blacklisted(ids, person_ids)
-    presumed = _decide_all(prepared, _Batch({}, contacts, banned), deps)
+    batch = _decide_all(prepared, _Batch(dict(stored), dict(contacts), banned), deps)
     outbox_id = uuid4().hex
-    await deps.store.write_outbox(outbox_id, presumed.outbox)
-    known = await deps.store.insert_new_offers(list(presumed.written.values()))
-    batch = presumed
-    if known:
-        batch = _redecide(
-            prepared, presumed, await deps.store.load_offers(sorted(known)), contacts, banned, deps
-        )
-        await deps.store.write_outbox(outbox_id, batch.outbox)
+    await deps.store.write_outbox(outbox_id, batch.outbox)
+    batch = await _insert_presumed_new(prepared, batch, (stored, contacts), outbox_id, deps)
     effects = Effects(
-        changed_offers=[d for i, d in batch.written.items() if i in known],
-        new_contacts=[d for i, d in batch.new_contacts.items() if i not in batch.existing_contacts],
+        changed_offers=[d for i, d in batch.written.items() if i in batch.existing_offers],
         changed_contacts=[d for i, d in batch.new_contacts.items() if i in batch.existing_contacts],
         refresh_touches=batch.touches,
         refresh_markers=[(i.refresh_id, i.marker) for i in items if i.refresh_id and i.marker],
@@ -343,36 +339,44 @@ async def submit_batch(items: Sequence[Submission], deps: Deps) -> BatchResult:
     return result
 
 
+async def _insert_presumed_new(
+    prepared: Sequence[tuple[Submission, Prepared]],
+    batch: _Batch,
+    loaded: tuple[dict[str, Doc], dict[str, Doc]],
+    outbox_id: str,
+    deps: Deps,
+) -> _Batch:
+    """Insert the offers and contacts presumed new; decide again if the store held some of them.
+
+    Contacts inserted here stay stored whatever the second decision, so the events they stand for stay
+    owed.
+    """
+    new_offers = [d for i, d in batch.written.items() if i not in batch.existing_offers]
+    new_contacts = [d for i, d in batch.new_contacts.items() if i not in batch.existing_contacts]
+    known_offers = await deps.store.insert_new_offers(new_offers)
+    known_contacts = await deps.store.insert_new_contacts(new_contacts)
+    if not (known_offers or known_contacts):
+        return batch
+    stored = loaded[0] | await deps.store.load_offers(sorted(known_offers))
+    contacts = loaded[1] | await deps.store.load_contacts(sorted(known_contacts))
+    again = _decide_all(prepared, _Batch(stored, contacts, batch.blacklist), deps)
+    owed = {e["event_id"] for e in again.outbox}
+    inserted = {d["_id"] for d in new_contacts} - known_contacts
+    again.outbox += [
+        e
+        for e in batch.outbox
+        if e["topic"] == CONTACTS.name and e["key"] in inserted and e["event_id"] not in owed
+    ]
+    await deps.store.write_outbox(outbox_id, again.outbox)
+    return again
+
+
 def _decide_all(prepared: Sequence[tuple[Submission, Prepared]], batch: _Batch, deps: Deps) -> _Batch:
     for item, p in prepared:
         batch.outcomes[_apply(item, p, batch, deps)] += 1
         if item.refresh_id and p.state.offer_id not in batch.written:
             batch.touches[p.state.offer_id] = item.refresh_id
     return batch
-
-
-def _redecide(
-    prepared: Sequence[tuple[Submission, Prepared]],
-    presumed: _Batch,
-    stored: dict[str, Doc],
-    contacts: dict[str, Doc],
-    banned: set[str],
-    deps: Deps,
-) -> _Batch:
-    """Decide again, against their stored version, the offers the store already held."""
-    again = _decide_all(
-        [(i, p) for i, p in prepared if p.state.offer_id in stored],
-        _Batch(dict(stored), contacts, banned),
-        deps,
-    )
-    fresh = [(i, p) for i, p in prepared if p.state.offer_id not in stored]
-    kept = _decide_all(fresh, _Batch({}, again.contacts, banned), deps)
-    kept.written.update(again.written)
-    kept.new_contacts.update(again.new_contacts)
-    kept.outbox += again.outbox
-    kept.touches.update(again.touches)
-    kept.outcomes.update(again.outcomes)
-    return kept
 
 
 def _apply(item: Submission, p: Prepared, batch: _Batch, deps: Deps) -> Outcome:
@@ -386,7 +390,7 @@ def _apply(item: Submission, p: Prepared, batch: _Batch, deps: Deps) -> Outcome:
         batch.outbox.append(entry)
     if outcome not in (Outcome.PUBLISHED, Outcome.UPDATED):
         return outcome
-    state = p.state.model_copy(update={"revision": revision})
+    state = p.state if revision == p.state.revision else p.state.model_copy(update={"revision": revision})
     payload = OfferPublished(offer=state) if outcome is Outcome.PUBLISHED else OfferUpdated(offer=state)
     envelope = _envelope(payload, state.basin, deps, event_id(payload.event_type, offer_id, revision), item)
     entry = outbox_entry(OFFERS_STATE, offer_id, envelope)

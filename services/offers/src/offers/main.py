@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
@@ -37,10 +38,20 @@ def build_runtime(settings: Settings) -> tuple[ServiceRuntime, Deps]:
     return runtime, deps
 
 
+def tune_garbage_collection() -> None:
+    """What is built at start (commune and ROME tables, schemas) lives as long as the process: frozen, the
+    collector no longer walks it; and a batch allocates thousands of short-lived records: the youngest
+    generation is collected every 50,000 allocations instead of 700 (a third of the CPU of a batch)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
+
+
 def build(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime, deps = build_runtime(settings)
     register_consumers(runtime, deps, settings.batch_size)
+    tune_garbage_collection()
 
     async def republish_outbox() -> None:
         await publish_outbox(deps)

@@ -13,7 +13,7 @@ from tdu_shared.kafka import Outgoing
 Doc = dict[str, Any]
 """A stored offer or contact as a plain document (see adapters/mongo.py for its fields)."""
 Entry = dict[str, str]
-"""An event owed to Kafka: {"topic": registry name, "key": ..., "value": encoded envelope}."""
+"""A reference to an event owed to Kafka: {"topic": registry name, "key", "event_id", "type", "basin"}."""
 
 
 @dataclass
@@ -46,9 +46,22 @@ class OfferQuery:
 
 
 class OfferStore(Protocol):
-    async def load_offers(self, ids: Sequence[str]) -> dict[str, Doc]: ...
+    async def load_offers(self, ids: Sequence[str]) -> dict[str, Doc]:
+        """The stored offers of these ids, read by id."""
+        ...
 
-    async def load_contacts(self, person_ids: Sequence[str]) -> dict[str, Doc]: ...
+    async def load_known_offers(self, ids: Sequence[str]) -> dict[str, Doc]:
+        """The stored offers among the ids this store knows to exist without asking for each; the others
+        are presumed new (inserting them reports those the store held after all)."""
+        ...
+
+    async def load_contacts(self, person_ids: Sequence[str]) -> dict[str, Doc]:
+        """The stored employer contacts of these person ids, read by id."""
+        ...
+
+    async def load_known_contacts(self, person_ids: Sequence[str]) -> dict[str, Doc]:
+        """The stored contacts among those this store knows without asking; the others are presumed new."""
+        ...
 
     async def blacklisted(self, offer_ids: Sequence[str], person_ids: Sequence[str]) -> set[str]:
         """The given offer ids and employer person ids that are on the blacklist."""
@@ -60,6 +73,10 @@ class OfferStore(Protocol):
 
     async def insert_new_offers(self, docs: list[Doc]) -> set[str]:
         """Insert offers presumed new; returns the ids the store already held (left untouched)."""
+        ...
+
+    async def insert_new_contacts(self, docs: list[Doc]) -> set[str]:
+        """Insert employer contacts presumed new; returns the ids the store already held (left untouched)."""
         ...
 
     async def save(self, effects: Effects) -> None: ...

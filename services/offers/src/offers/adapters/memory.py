@@ -24,8 +24,14 @@ class InMemoryOfferStore:
     async def load_offers(self, ids: Sequence[str]) -> dict[str, Doc]:
         return {i: copy.deepcopy(self.offers[i]) for i in ids if i in self.offers}
 
+    async def load_known_offers(self, ids: Sequence[str]) -> dict[str, Doc]:
+        return await self.load_offers(ids)
+
     async def load_contacts(self, person_ids: Sequence[str]) -> dict[str, Doc]:
         return {i: copy.deepcopy(self.contacts[i]) for i in person_ids if i in self.contacts}
+
+    async def load_known_contacts(self, person_ids: Sequence[str]) -> dict[str, Doc]:
+        return await self.load_contacts(person_ids)
 
     async def blacklisted(self, offer_ids: Sequence[str], person_ids: Sequence[str]) -> set[str]:
         return {i for i in [*offer_ids, *person_ids] if i in self.blacklist}
@@ -39,6 +45,11 @@ class InMemoryOfferStore:
         self.offers.update({d["_id"]: copy.deepcopy(d) for d in docs if d["_id"] not in known})
         if len(known) < len(docs):
             self.saves += 1
+        return known
+
+    async def insert_new_contacts(self, docs: list[Doc]) -> set[str]:
+        known = {d["_id"] for d in docs if d["_id"] in self.contacts}
+        self.contacts.update({d["_id"]: copy.deepcopy(d) for d in docs if d["_id"] not in known})
         return known
 
     async def save(self, effects: Effects) -> None:

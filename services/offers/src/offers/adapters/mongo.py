@@ -1,31 +1,43 @@
 """The offer store on MongoDB (or FerretDB): offers, employer contacts, blacklist, refreshes.
 
 Collections:
-- ``offers``: one document per offer id: public state (``state``), status, revision, fingerprint, the
-  fields queries filter on (basin, rome_fiche, rome_code, departement, source, partner), the refresh that
-  last carried it. No personal data.
+- ``offers``: one document per offer id: public state (``state``, kept as one JSON text), status,
+  revision, fingerprint, the fields queries filter on (basin, rome_fiche, rome_code, departement, source,
+  partner), the refresh that last carried it. No personal data.
 - ``contacts``: employer contacts (personal data) by opaque person id, apart from the offers.
-- ``blacklist``: ``offer:<id>`` and ``employer:<hash>`` entries.
+- ``blacklist``: ``offer:<id>`` and ``person:<id>`` entries, and ``version``, counted up by each change.
 - ``refreshes`` and ``refresh_records``: end markers of full refreshes and the records seen for each.
-- ``outbox``: one document per batch holding the events it owes, deleted once Kafka acknowledged them.
+- ``outbox``: one document per batch holding the events it owes (one JSON text), deleted once Kafka
+  acknowledged them.
+
+Ingest reads nothing but documents by ``_id``, one at a time (:func:`tdu_shared.mongo.find_by_ids`):
+the development store (FerretDB 1.24 on SQLite) serves only those from an index and answers ``$in`` with
+a scan of the whole collection. Its cost is per stored field and per statement (about 0.3 ms of store
+CPU to insert an offer, 1.2 ms to read one by ``_id``, 1.5 ms to replace one; see the README), hence the
+public state and the outbox events stored as one text each, and what this process already knows kept
+here: the ids it has seen stored (others are presumed new and inserted at once), the employer contacts
+it has read or written, and the blacklist until its version changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import DESCENDING, ReplaceOne, UpdateOne
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from offers.domain.refresh import Refresh, scope_filter
 from offers.ports import Doc, Effects, Entry, OfferQuery
-from tdu_shared.mongo import IndexSpec, asc, bulk_write
+from tdu_shared.mongo import IndexSpec, asc, bulk_write, find_by_ids
 
 DUPLICATE_KEY = 11000
+REMEMBERED = 500_000
+"""Most offer ids and contacts remembered (a few tens of MB); past it the memory starts again empty."""
+BLACKLIST_VERSION = "version"
 
 INDEXES = [
     IndexSpec("offers", asc("status", "basin", "rome_fiche")),
@@ -39,18 +51,38 @@ INDEXES = [
 ]
 
 
-async def _insert_or_replace(collection: AsyncCollection[Doc], new: list[Doc], changed: list[Doc]) -> None:
-    replace = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in changed]
-    if new:
-        try:
-            await collection.insert_many(new, ordered=False)
-        except BulkWriteError as exc:  # stored meanwhile by another consumer: replace those
-            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                raise
-            failed = {new[e["index"]]["_id"] for e in exc.details["writeErrors"]}
-            replace += [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in new if d["_id"] in failed]
-    if replace:
-        await bulk_write(collection, replace)
+def to_stored(doc: Doc) -> Doc:
+    """An offer as the store keeps it: its public state as one JSON text (a few fields, not fifty)."""
+    state = doc.get("state")
+    return {**doc, "state": json.dumps(state, separators=(",", ":"))} if isinstance(state, dict) else doc
+
+
+def from_stored(doc: Doc) -> Doc:
+    """An offer as the use cases see it (documents stored before the state became text pass as they are)."""
+    state = doc.get("state")
+    if isinstance(state, str):
+        doc["state"] = json.loads(state)
+    return doc
+
+
+class Remembered:
+    """A bounded memory of keys (and values) this process has seen stored; never the only truth."""
+
+    def __init__(self, limit: int = REMEMBERED) -> None:
+        self.limit = limit
+        self.items: dict[str, Any] = {}
+
+    def add(self, key: str, value: Any = None) -> None:
+        if len(self.items) >= self.limit:
+            self.items.clear()
+        self.items[key] = value
+
+    def add_all(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.items
 
 
 class MongoOfferStore:
@@ -61,27 +93,41 @@ class MongoOfferStore:
         self.refreshes = db["refreshes"]
         self.refresh_records = db["refresh_records"]
         self.outbox = db["outbox"]
+        self._stored_ids = Remembered()
+        self._contacts = Remembered()
+        self._blacklist: tuple[int, set[str]] | None = None
 
     async def load_offers(self, ids: Sequence[str]) -> dict[str, Doc]:
-        if not ids:
-            return {}
-        return {d["_id"]: d async for d in self.offers.find({"_id": {"$in": list(ids)}})}
+        found = await find_by_ids(self.offers, ids)
+        self._stored_ids.add_all(found)
+        return {i: from_stored(d) for i, d in found.items()}
+
+    async def load_known_offers(self, ids: Sequence[str]) -> dict[str, Doc]:
+        return await self.load_offers([i for i in ids if i in self._stored_ids])
 
     async def load_contacts(self, person_ids: Sequence[str]) -> dict[str, Doc]:
-        if not person_ids:
-            return {}
-        return {d["_id"]: d async for d in self.contacts.find({"_id": {"$in": list(person_ids)}})}
+        found = await find_by_ids(self.contacts, person_ids)
+        for person_id, doc in found.items():
+            self._contacts.add(person_id, dict(doc))
+        return found
+
+    async def load_known_contacts(self, person_ids: Sequence[str]) -> dict[str, Doc]:
+        return {p: dict(self._contacts.items[p]) for p in person_ids if p in self._contacts}
 
     async def blacklisted(self, offer_ids: Sequence[str], person_ids: Sequence[str]) -> set[str]:
-        keys = [f"offer:{i}" for i in offer_ids] + [f"person:{p}" for p in person_ids]
-        if not keys:
-            return set()
-        found = self.blacklist.find({"_id": {"$in": keys}}, {"value": 1})
-        return {d["value"] async for d in found}
+        """Read by ``_id`` (its version) at each call, in full only when it changed."""
+        version_doc = await self.blacklist.find_one({"_id": BLACKLIST_VERSION})
+        version = int(version_doc["n"]) if version_doc else 0
+        if self._blacklist is None or self._blacklist[0] != version:
+            entries = {d["value"] async for d in self.blacklist.find({}) if "value" in d}
+            self._blacklist = (version, entries)
+        entries = self._blacklist[1]
+        return {i for i in [*offer_ids, *person_ids] if i in entries}
 
     async def write_outbox(self, outbox_id: str, entries: list[Entry]) -> None:
         if entries:
-            doc = {"_id": outbox_id, "events": entries, "at": datetime.now(UTC)}
+            events = json.dumps(entries, separators=(",", ":"))
+            doc = {"_id": outbox_id, "events": events, "at": datetime.now(UTC)}
             await self.outbox.replace_one({"_id": outbox_id}, doc, upsert=True)
 
     async def insert_new_offers(self, docs: list[Doc]) -> set[str]:
@@ -89,26 +135,47 @@ class MongoOfferStore:
         if not docs:
             return set()
         try:
-            await self.offers.insert_many(docs, ordered=False)
+            await self.offers.insert_many([to_stored(d) for d in docs], ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
             return {docs[e["index"]]["_id"] for e in errors}
+        finally:
+            self._stored_ids.add_all(d["_id"] for d in docs)
         return set()
+
+    async def insert_new_contacts(self, docs: list[Doc]) -> set[str]:
+        if not docs:
+            return set()
+        try:
+            await self.contacts.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            known = {docs[e["index"]]["_id"] for e in errors}
+        else:
+            known = set()
+        for doc in docs:
+            if doc["_id"] not in known:
+                self._contacts.add(doc["_id"], dict(doc))
+        return known
 
     async def save(self, effects: Effects) -> None:
         if effects.changed_offers:
             await bulk_write(
-                self.offers, [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in effects.changed_offers]
+                self.offers,
+                [ReplaceOne({"_id": d["_id"]}, to_stored(d), upsert=True) for d in effects.changed_offers],
             )
+            self._stored_ids.add_all(d["_id"] for d in effects.changed_offers)
         if effects.refresh_touches:
             touches = [
                 UpdateOne({"_id": i}, {"$set": {"last_refresh": r}})
                 for i, r in effects.refresh_touches.items()
             ]
             await bulk_write(self.offers, touches)
-        await _insert_or_replace(self.contacts, effects.new_contacts, effects.changed_contacts)
+        await self._save_contacts(effects.new_contacts, effects.changed_contacts)
         if effects.refresh_markers:
             markers = [
                 UpdateOne({"_id": f"{r}:{m}"}, {"$set": {"refresh_id": r}}, upsert=True)
@@ -116,8 +183,27 @@ class MongoOfferStore:
             ]
             await bulk_write(self.refresh_records, markers)
 
+    async def _save_contacts(self, new: list[Doc], changed: list[Doc]) -> None:
+        replace = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in changed]
+        if new:
+            try:
+                await self.contacts.insert_many(new, ordered=False)
+            except BulkWriteError as exc:  # stored meanwhile by another consumer: replace those
+                if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                    raise
+                failed = {new[e["index"]]["_id"] for e in exc.details["writeErrors"]}
+                replace += [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in new if d["_id"] in failed]
+        if replace:
+            await bulk_write(self.contacts, replace)
+        for doc in [*new, *changed]:
+            self._contacts.add(doc["_id"], dict(doc))
+
     async def pending_outbox(self) -> list[tuple[str, list[Entry]]]:
-        return [(d["_id"], d["events"]) async for d in self.outbox.find({}).sort("at", 1)]
+        pending = []
+        async for d in self.outbox.find({}).sort("at", 1):
+            events = d["events"]
+            pending.append((d["_id"], json.loads(events) if isinstance(events, str) else events))
+        return pending
 
     async def clear_outbox(self, outbox_ids: Sequence[str]) -> None:
         for outbox_id in outbox_ids:
@@ -148,7 +234,7 @@ class MongoOfferStore:
 
     async def missing_from_refresh(self, refresh: Refresh) -> list[Doc]:
         query = {**scope_filter(refresh), "status": "published", "last_refresh": {"$ne": refresh.refresh_id}}
-        return [d async for d in self.offers.find(query)]
+        return [from_stored(d) async for d in self.offers.find(query)]
 
     async def close_refresh(self, refresh_id: str) -> None:
         await self.refreshes.update_one({"_id": refresh_id}, {"$set": {"closed": True}})
@@ -161,6 +247,7 @@ class MongoOfferStore:
                     {"$set": {"kind": kind, "value": value, "added_at": added_at}},
                     upsert=True,
                 )
+        await self.blacklist.update_one({"_id": BLACKLIST_VERSION}, {"$inc": {"n": 1}}, upsert=True)
 
     async def published_offers_of(self, offer_id: str | None, person_id: str | None) -> list[Doc]:
         either: list[dict[str, Any]] = []
@@ -170,7 +257,7 @@ class MongoOfferStore:
             either.append({"employer_contact_id": person_id})
         if not either:
             return []
-        return [d async for d in self.offers.find({"$or": either, "status": "published"})]
+        return [from_stored(d) async for d in self.offers.find({"$or": either, "status": "published"})]
 
     async def find_offers(self, query: OfferQuery) -> tuple[list[Doc], int]:
         match: dict[str, Any] = {}
@@ -182,8 +269,9 @@ class MongoOfferStore:
             match["$or"] = [{"rome_fiche": query.rome}, {"rome_code": query.rome}]
         total = await self.offers.count_documents(match)
         cursor = self.offers.find(match).sort([("updated_at", DESCENDING), ("_id", 1)])
-        docs = [d async for d in cursor.skip((query.page - 1) * query.size).limit(query.size)]
+        docs = [from_stored(d) async for d in cursor.skip((query.page - 1) * query.size).limit(query.size)]
         return docs, total
 
     async def get_offer(self, offer_id: str) -> Doc | None:
-        return await self.offers.find_one({"_id": offer_id})
+        doc = await self.offers.find_one({"_id": offer_id})
+        return from_stored(doc) if doc is not None else None
