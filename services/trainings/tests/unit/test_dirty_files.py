@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tdu_shared.geo import commune_table
 from trainings.adapters.lheo import read_catalogue
 from trainings.domain.model import CatalogueBroken, Precision, Rejection, Session
 from trainings.domain.normalise import normalise
@@ -62,7 +63,9 @@ def test_postal_code_in_code_insee_commune_is_read_as_the_postal_code() -> None:
 def test_missing_coordinates_fall_back_to_the_commune_centre_and_give_the_basin() -> None:
     found = session("dirty-lheo23.xml", "F1:A1:S1")
     assert found.place.precision is Precision.COMMUNE
-    assert (found.place.lat, found.place.lon) == (49.133333, 6.166667)
+    metz = commune_table().by_insee("57463")
+    assert metz is not None
+    assert (found.place.lat, found.place.lon) == (metz.lat, metz.lon)
     assert (found.region, found.basin) == ("44", "4410")
 
 
