@@ -14,13 +14,16 @@ import csv
 import re
 import unicodedata
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import yaml
 from geopy.distance import great_circle
+
+from tdu_shared.topics import HASH_ASSIGNMENT, PartitionAssignment, plan_assignment
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -158,14 +161,35 @@ class Basin:
     lon: float
     radius_km: float
     communes: frozenset[str] = frozenset()
+    weight: float = 1.0
+    """Expected share of the region's events (offers mostly): spreads busy basins over more partitions."""
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """No SMS between ``start`` and ``end`` (local time of ``timezone``)."""
+
+    start: str = "21:00"
+    end: str = "08:00"
+    timezone: str = "Europe/Paris"
 
 
 @dataclass(frozen=True)
 class BasinConfig:
+    """A region's configuration: its basins and what its operators set (one YAML file per region)."""
+
     region: str
     region_name: str
     default_radius_km: float
     basins: tuple[Basin, ...]
+    partitioning: PartitionAssignment = field(default_factory=lambda: HASH_ASSIGNMENT)
+    operators: tuple[str, ...] = ()
+    """Operator accounts of the region (e-mail addresses), for the notifications and the access rules."""
+    quiet_hours: QuietHours = field(default_factory=QuietHours)
+    targets: dict[str, float] = field(default_factory=dict)
+    """Yearly targets of the KPIs (e.g. promises_signed: 250)."""
+    topic_prefix: str | None = None
+    """Topic prefix of the region's deployment when it shares a Kafka cluster (TOPIC_PREFIX wins)."""
 
     def get(self, code: str | None) -> Basin | None:
         return next((b for b in self.basins if b.code == code), None)
@@ -190,8 +214,27 @@ class BasinConfig:
         return min(self.basins, key=lambda b: distance_km(lat, lon, b.lat, b.lon))
 
 
+def region_files() -> dict[str, str]:
+    """Region configuration files shipped with the platform, by region code."""
+    return {"44": "basins_grand_est.yaml", "27": "basins_bourgogne_franche_comte.yaml"}
+
+
+def load_region(region: str) -> BasinConfig:
+    """The shipped configuration of a region (44 Grand Est, 27 Bourgogne-Franche-Comté)."""
+    name = region_files().get(region)
+    if name is None:
+        raise ValueError(f"no configuration shipped for region {region}: give its file (BASINS_FILE)")
+    return load_basins(str(files("tdu_shared.data").joinpath(name)))
+
+
 def load_basins(path: str | Path | None = None) -> BasinConfig:
-    """Basins of a region: the file given (a partner region's), else Grand Est's."""
+    """A region's configuration: the file given (a partner region's), else Grand Est's.
+
+    The file: ``region``, ``region_name``, ``default_radius_km``, ``basins`` (code, name, centre commune or
+    lat/lon, optional radius_km, weight and explicit member ``communes``), and optionally ``partitioning``
+    (``version``, ``partitions``, explicit ``basins: {code: [partitions]}`` or else planned from the
+    weights), ``operators``, ``quiet_hours`` (start, end, timezone), ``targets``, ``topic_prefix``.
+    """
     if path is None:
         text = files("tdu_shared.data").joinpath("basins_grand_est.yaml").read_text(encoding="utf-8")
     else:
@@ -216,6 +259,38 @@ def load_basins(path: str | Path | None = None) -> BasinConfig:
                 lon,
                 float(b.get("radius_km", default_radius)),
                 frozenset(str(c) for c in b.get("communes", ())),
+                float(b.get("weight", 1.0)),
             )
         )
-    return BasinConfig(str(doc["region"]), doc.get("region_name", ""), default_radius, tuple(basins))
+    quiet = doc.get("quiet_hours") or {}
+    return BasinConfig(
+        str(doc["region"]),
+        doc.get("region_name", ""),
+        default_radius,
+        tuple(basins),
+        partitioning=_partitioning(doc.get("partitioning") or {}, basins),
+        operators=tuple(str(o) for o in doc.get("operators") or ()),
+        quiet_hours=QuietHours(
+            str(quiet.get("start", "21:00")),
+            str(quiet.get("end", "08:00")),
+            str(quiet.get("timezone", "Europe/Paris")),
+        ),
+        targets={str(k): float(v) for k, v in (doc.get("targets") or {}).items()},
+        topic_prefix=doc.get("topic_prefix"),
+    )
+
+
+def _partitioning(doc: dict[str, Any], basins: list[Basin]) -> PartitionAssignment:
+    weights = {b.code: b.weight for b in basins}
+    version = int(doc.get("version", 1))
+    count = int(doc.get("partitions", max(len(basins), 1)))
+    explicit = doc.get("basins")
+    if not explicit:
+        return plan_assignment(weights, count, version)
+    assignment = PartitionAssignment(
+        version, count, {str(k): tuple(int(p) for p in v) for k, v in explicit.items()}, weights
+    )
+    unknown = set(assignment.basins) ^ set(weights)
+    if unknown:
+        raise ValueError(f"partitioning: basins {sorted(unknown)} are not the region's basins")
+    return assignment
