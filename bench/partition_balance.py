@@ -17,6 +17,7 @@ key) and over the offers of the region's basins only.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
@@ -116,9 +117,13 @@ def main() -> None:
             for o in picked:
                 matcher.put_offer(o)
             matcher.evaluate_many([picked[0].offer_id], window)  # builds the KD-trees: not the measure
+            gc.collect()  # the previous instance's matcher goes now, not during this measure
+            gc.disable()
             t = time.process_time()
             matcher.evaluate_many([o.offer_id for o in picked], window)
             cpu.append(round(time.process_time() - t, 2))
+            gc.enable()
+            del matcher
         out["evaluation_sample_step"] = step
         out["evaluation_cpu_s_per_instance"] = cpu
         out["evaluation_cpu_spread"] = spread(cpu)
