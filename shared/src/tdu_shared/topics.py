@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zlib
 from dataclasses import dataclass, field
 from functools import cache
@@ -253,8 +254,6 @@ def basins_of_partitions(basins: list[str], partitions: set[int], partition_coun
 @cache
 def default_assignment() -> PartitionAssignment:
     """The assignment of the region this process serves (its basins file, Grand Est by default)."""
-    import os
-
-    from tdu_shared.geo import load_basins
+    from tdu_shared.geo import load_basins  # geo imports this module
 
     return load_basins(os.environ.get("BASINS_FILE") or None).partitioning

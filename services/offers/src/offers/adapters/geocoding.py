@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -120,8 +120,6 @@ class MongoGeocodingStore:
 
 def _aware(value: datetime) -> datetime:
     """The store gives back naive UTC datetimes."""
-    from datetime import UTC
-
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
