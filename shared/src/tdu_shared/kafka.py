@@ -1,11 +1,12 @@
 """Kafka helpers: topic creation, the one way to publish, records, dead letters, and safe consumption.
 
 Publishing: :class:`EventPublisher` (aiokafka producer, ``acks=all``, idempotence) keys each event by its
-entity id and picks the partition from the basin, so compaction keeps working and one consumer owns whole
-basins. Consuming: subscribers use ``AckPolicy.NACK_ON_ERROR`` (see :func:`subscriber_options`); handlers
-read raw records (:func:`records_of`) and pass them through :func:`handle_records`, which dead-letters
-what can never be used, retries what may pass, and re-raises infrastructure errors so the offset is not
-committed and the message comes back.
+entity id and picks the partition from the basin through the region's explicit basin -> partitions
+assignment (a busy basin's events spread over its partitions by key), so compaction keeps working and all
+the events of one entity land in one partition. Consuming: subscribers use ``AckPolicy.NACK_ON_ERROR`` (see
+:func:`subscriber_options`); handlers read raw records (:func:`records_of`) and pass them through
+:func:`handle_records`, which dead-letters what can never be used, retries what may pass, and re-raises
+infrastructure errors so the offset is not committed and the message comes back.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, N
 
 from tdu_shared.envelope import Envelope, decode_event, encode
 from tdu_shared.errors import InvalidMessage
-from tdu_shared.topics import Topics, TopicSpec, basin_partition, dlq_of
+from tdu_shared.topics import PartitionAssignment, Topics, TopicSpec, default_assignment, dlq_of
 
 log = structlog.get_logger(__name__)
 
@@ -133,8 +134,17 @@ class Outgoing:
 class EventPublisher:
     """The one way to publish: acks=all, idempotent producer, key = entity id, partition = basin's."""
 
-    def __init__(self, bootstrap: str, topics: Topics, *, client_id: str = "traitdunion") -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Topics,
+        *,
+        client_id: str = "traitdunion",
+        assignment: PartitionAssignment | None = None,
+    ) -> None:
         self.topics = topics
+        self.assignment = assignment or default_assignment()
+        """Basin -> partitions of the region served (its basins file's ``partitioning``)."""
         self._bootstrap = bootstrap
         self._client_id = client_id
         self._producer: AIOKafkaProducer | None = None
@@ -183,7 +193,7 @@ class EventPublisher:
     async def _send(
         self, topic: str, key: str, value: bytes | None, basin: str | None, headers: list[tuple[str, bytes]]
     ) -> asyncio.Future[Any]:
-        partition = basin_partition(basin, await self.partition_count(topic))
+        partition = self.assignment.partition(basin, key, await self.partition_count(topic))
         future: asyncio.Future[Any] = await self.producer.send(
             topic, value=value, key=key.encode(), partition=partition, headers=headers
         )

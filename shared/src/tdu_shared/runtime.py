@@ -21,6 +21,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI, Specification
 from prometheus_client import REGISTRY
 
+from tdu_shared.geo import load_basins
 from tdu_shared.http import Readiness, ops_router
 from tdu_shared.kafka import DeadLetters, EventPublisher, ensure_topics, kafka_reachable
 from tdu_shared.mongo import IndexSpec, connect, ensure_indexes, store_answers
@@ -53,7 +54,14 @@ class ServiceRuntime:
             middlewares=(KafkaPrometheusMiddleware(registry=REGISTRY, app_name=name),),
             description=description,
         )
-        self.publisher = EventPublisher(settings.kafka_bootstrap_servers, self.topics, client_id=name)
+        self.region = load_basins(settings.basins_file)
+        """The region's configuration: basins, partition assignment, operators, quiet hours, targets."""
+        self.publisher = EventPublisher(
+            settings.kafka_bootstrap_servers,
+            self.topics,
+            client_id=name,
+            assignment=self.region.partitioning,
+        )
         self.mongo = connect(settings.mongodb_url)
         self.db = self.mongo[settings.mongodb_database]
         self.indexes = list(indexes)

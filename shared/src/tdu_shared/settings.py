@@ -6,7 +6,10 @@ field is its name in upper case (``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URL``, `
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+import yaml
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,7 +28,9 @@ class ServiceSettings(BaseSettings):
     )
     region: str = Field("44", description="INSEE code of the region this instance serves (44 = Grand Est).")
     basins_file: str | None = Field(
-        None, description="YAML file of the region's employment basins; the Grand Est file ships by default."
+        None,
+        description="YAML file of the region (basins, partition assignment, operators, quiet hours, targets, "
+        "topic prefix); the Grand Est file ships by default, Bourgogne-Franche-Comté's beside it.",
     )
     http_host: str = Field("127.0.0.1", description="Address the HTTP API listens on.")
     http_port: int = Field(8000, description="Port the HTTP API listens on.")
@@ -39,6 +44,14 @@ class ServiceSettings(BaseSettings):
     )
     create_topics: bool = Field(True, description="Create missing topics (and their DLQs) at start.")
     consumer_group_prefix: str = Field("", description="Prefix of this service's consumer group ids.")
+
+    @model_validator(mode="after")
+    def _region_topic_prefix(self) -> ServiceSettings:
+        """A region file's ``topic_prefix`` applies when TOPIC_PREFIX is not set."""
+        if not self.topic_prefix and self.basins_file:
+            doc = yaml.safe_load(Path(self.basins_file).read_text(encoding="utf-8")) or {}
+            self.topic_prefix = str(doc.get("topic_prefix") or "")
+        return self
 
     def base_url(self) -> str:
         return self.public_base_url or f"http://{self.http_host}:{self.http_port}"

@@ -34,7 +34,6 @@ from tdu_shared.topics import (
     MATCHING_ELIGIBILITY,
     OFFERS_STATE,
     TRAININGS_SESSIONS,
-    basin_partition,
 )
 
 log = structlog.get_logger(__name__)
@@ -81,7 +80,10 @@ class OfferPartitions(ConsumerRebalanceListener):  # type: ignore[misc]
         topic = self._runtime.topic(OFFERS_STATE)
         if lost:
             count = await self._runtime.publisher.partition_count(topic)
-            forgotten = self._service.forget_offers(lambda o: basin_partition(o.basin, count) not in lost)
+            assignment = self._runtime.publisher.assignment
+            forgotten = self._service.forget_offers(
+                lambda o: assignment.partition(o.basin, o.offer_id, count) not in lost
+            )
             log.info("offer partitions revoked", partitions=sorted(lost), offers_forgotten=forgotten)
         if gained:
             await self._catalogue.ready.wait()

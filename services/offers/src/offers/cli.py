@@ -43,6 +43,19 @@ def serve() -> None:
     serve_app(build, settings)
 
 
+@app.command("ban-standin")
+def ban_standin(
+    recordings: Annotated[Path, typer.Argument(help="JSON file: query -> BAN FeatureCollection answered.")],
+    port: Annotated[int, typer.Option(help="Port to listen on (127.0.0.1).")] = 8090,
+) -> None:
+    """Serve recorded national address base (BAN) answers on GET /search, for GEOCODER_URL in demos."""
+    import uvicorn
+
+    from offers.standins import ban_standin_app
+
+    uvicorn.run(ban_standin_app(recordings), host="127.0.0.1", port=port, log_level="warning")
+
+
 def parse_refresh(value: str | None) -> tuple[str, str] | None:
     if value is None:
         return None

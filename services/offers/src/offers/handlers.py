@@ -20,11 +20,11 @@ from offers.domain.contacts import employer_person_id
 from offers.domain.france_travail import parse_france_travail
 from offers.domain.location import Geography
 from offers.domain.model import InvalidRecord, Offer, SourceOffer
-from offers.domain.normalise import normalise
+from offers.domain.normalise import AddressLookup, normalise
 from offers.domain.refresh import Refresh, refresh_complete
 from offers.domain.rome import RomeLookup
 from offers.domain.versions import Outcome, Stored, decide
-from offers.ports import Clock, Doc, Effects, Entry, OfferStore, Publisher
+from offers.ports import AddressBook, Clock, Doc, Effects, Entry, OfferStore, Publisher
 from offers.schema import parse_employer, parse_partner
 from tdu_shared.contracts.common import Place, Precision
 from tdu_shared.contracts.contacts import ContactUpserted
@@ -75,6 +75,7 @@ class Deps:
     clock: Clock
     region: str = "44"
     outbox_dirty: bool = True  # the outbox may hold entries of another run or of a failed commit
+    addresses: AddressBook | None = None  # geocoded street addresses; None: commune centres only
 
 
 @dataclass
@@ -96,11 +97,18 @@ def parse_source(source: str, record: Any, partner: str | None) -> SourceOffer:
     return parse_employer(record)
 
 
-def prepare(source: str, record: Any, partner: str | None, geo: Geography, rome: RomeLookup) -> Prepared:
+def prepare(
+    source: str,
+    record: Any,
+    partner: str | None,
+    geo: Geography,
+    rome: RomeLookup,
+    addresses: AddressLookup | None = None,
+) -> Prepared:
     """Parse and normalise one record; raises InvalidRecord with the reason when it can never be an offer."""
     parsed = parse_source(source, record, partner)
     label = record.get("romeLibelle") if isinstance(record, dict) and source == "france_travail" else None
-    offer = normalise(parsed, geo, rome, label if isinstance(label, str) else None)
+    offer = normalise(parsed, geo, rome, label if isinstance(label, str) else None, addresses)
     contact = None
     if parsed.contact_email:
         contact = ContactCard(
@@ -122,6 +130,7 @@ def offer_state(offer: Offer, contact_id: str | None, revision: int) -> OfferSta
         lat=loc.lat,
         lon=loc.lon,
         precision=Precision(loc.precision),
+        geocoded=loc.geocoded,
     )
     return OfferState(
         offer_id=src.offer_id,
@@ -314,9 +323,13 @@ async def submit_batch(items: Sequence[Submission], deps: Deps) -> BatchResult:
     prepared: list[tuple[Submission, Prepared]] = []
     for position, item in enumerate(items):
         try:
-            prepared.append((item, prepare(item.source, item.record, item.partner, deps.geo, deps.rome)))
+            prepared.append(
+                (item, prepare(item.source, item.record, item.partner, deps.geo, deps.rome, deps.addresses))
+            )
         except InvalidRecord as exc:
             result.rejected[position] = exc.reason
+    if deps.addresses is not None:  # addresses not geocoded yet: queued, the offer goes on at its commune
+        await deps.addresses.queue([(item, p.offer) for item, p in prepared])
     ids = list(dict.fromkeys(p.state.offer_id for _, p in prepared))
     person_ids = list(dict.fromkeys(p.contact.person_id for _, p in prepared if p.contact))
     stored = await deps.store.load_known_offers(ids)

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from offers.adapters.geocoding import BanGeocoder, MongoGeocodingStore
 from offers.adapters.mongo import INDEXES, MongoOfferStore
 from offers.adapters.reference import RomeReference, default_geography
 from offers.api import build_router
 from offers.consumers import register_consumers
+from offers.geocoding import GeocodedAddresses, Geocoding, resubmitter
 from offers.handlers import Deps, publish_outbox
 from offers.settings import Settings
 from tdu_shared.runtime import ServiceRuntime
@@ -57,4 +59,15 @@ def build(settings: Settings | None = None) -> FastAPI:
         await publish_outbox(deps)
 
     runtime.on_started.append(republish_outbox)
+    if settings.geocoder_url:
+        addresses = GeocodedAddresses(MongoGeocodingStore(runtime.db), utc_now)
+        deps.addresses = addresses
+        geocoding = Geocoding(addresses, BanGeocoder(settings.geocoder_url), resubmitter(deps))
+
+        async def start_geocoding() -> None:
+            await addresses.load()
+            geocoding.start(settings.geocoding_interval_s)
+
+        runtime.on_started.insert(0, start_geocoding)
+        runtime.on_stopping.append(geocoding.stop)
     return runtime.http_app([build_router(deps, runtime.publisher)])

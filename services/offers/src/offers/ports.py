@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from offers.domain.location import AddressPoint
+from offers.domain.model import Offer
 from offers.domain.refresh import Refresh
 from tdu_shared.kafka import Outgoing
 
@@ -116,3 +118,58 @@ class Publisher(Protocol):
 
 class Clock(Protocol):
     def __call__(self) -> datetime: ...
+
+
+# ---------------------------------------------------------------- street addresses
+
+
+class AddressBook(Protocol):
+    """Geocoded street addresses as ingestion sees them: a cache read, and a queue for the others."""
+
+    def point(self, key: str) -> AddressPoint | None:
+        """The geocoded point of an address key, if known (never calls the geocoder)."""
+        ...
+
+    async def queue(self, prepared: Sequence[tuple[Any, Offer]]) -> None:
+        """Remember the submissions whose street address is not geocoded yet, to submit them again later."""
+        ...
+
+
+class GeocoderUnavailable(Exception):
+    """The geocoder could not answer (network, timeout, 5xx): try again later."""
+
+
+class AddressGeocoder(Protocol):
+    async def geocode(self, query: str) -> AddressPoint | None:
+        """The best match of the national address base, None when it finds nothing.
+
+        Raises GeocoderUnavailable when it cannot answer."""
+        ...
+
+
+@dataclass(frozen=True)
+class PendingAddress:
+    key: str
+    query: str
+    submissions: list[dict[str, Any]]
+    attempts: int = 0
+
+
+class GeocodingStore(Protocol):
+    """Geocoding results keyed by normalised address (``_id``), and addresses waiting for the geocoder."""
+
+    async def results(self) -> dict[str, AddressPoint | None]:
+        """Every cached result (None: the address base found nothing for it)."""
+        ...
+
+    async def save_result(self, key: str, point: AddressPoint | None, at: datetime) -> None: ...
+
+    async def add_pending(self, key: str, query: str, submission: dict[str, Any], at: datetime) -> None: ...
+
+    async def due(self, now: datetime, limit: int) -> list[PendingAddress]:
+        """Pending addresses whose next attempt is due."""
+        ...
+
+    async def retry_later(self, key: str, attempts: int, retry_at: datetime) -> None: ...
+
+    async def drop_pending(self, key: str) -> None: ...

@@ -25,3 +25,11 @@ class Settings(ServiceSettings):
     france_travail_requests_per_second: float = Field(
         9.0, gt=0, description="Throttle of calls to the France Travail API (its limit is 10/s)."
     )
+    geocoder_url: str | None = Field(
+        None,
+        description="Base URL of the national address base (BAN) API, e.g. https://api-adresse.data.gouv.fr, "
+        "to place partner and employer offers at their street address; unset: commune centres only.",
+    )
+    geocoding_interval_s: float = Field(
+        5.0, gt=0, description="Seconds between two passes over the addresses waiting for the geocoder."
+    )

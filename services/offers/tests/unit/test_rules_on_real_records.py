@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from offers.adapters.reference import RomeReference, default_geography
 from offers.handlers import Prepared, prepare
 
@@ -75,12 +77,14 @@ def test_exact_coordinates_place_the_offer_in_its_basin() -> None:
     assert (p.state.region, p.state.basin) == ("44", "4410")
 
 
-def test_commune_without_coordinates_outside_the_region_stays_unlocated() -> None:
+def test_commune_without_coordinates_outside_the_region_is_located_at_its_centre() -> None:
     p = prepared("7865582")  # {"libelle": "69", "commune": "69123"}: Lyon, no coordinates
     assert p.state.place.departement == "69"
     assert p.state.region == "84"
     assert p.state.basin is None
-    assert p.state.place.precision == "unlocated"
+    assert p.state.place.precision == "commune"
+    assert p.state.place.lat == pytest.approx(45.76, abs=0.05)
+    assert p.state.place.lon == pytest.approx(4.83, abs=0.05)
 
 
 def test_overseas_offer_gets_its_region_but_no_basin() -> None:

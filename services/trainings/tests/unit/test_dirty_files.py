@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tdu_shared.geo import commune_table
 from trainings.adapters.lheo import read_catalogue
-from trainings.domain.model import CatalogueBroken, Precision, Rejection, Session
-from trainings.domain.normalise import normalise
+from trainings.domain.model import CatalogueBroken, Precision, RawAddress, Rejection, Session
+from trainings.domain.normalise import normalise, resolve_commune
 from trainings.domain.report import ImportReport
 from trainings.handlers import DryRun
 from trainings.importer import reference, run_import
@@ -62,7 +63,9 @@ def test_postal_code_in_code_insee_commune_is_read_as_the_postal_code() -> None:
 def test_missing_coordinates_fall_back_to_the_commune_centre_and_give_the_basin() -> None:
     found = session("dirty-lheo23.xml", "F1:A1:S1")
     assert found.place.precision is Precision.COMMUNE
-    assert (found.place.lat, found.place.lon) == (49.133333, 6.166667)
+    metz = commune_table().by_insee("57463")
+    assert metz is not None
+    assert (found.place.lat, found.place.lon) == (metz.lat, metz.lon)
     assert (found.region, found.basin) == ("44", "4410")
 
 
@@ -177,3 +180,12 @@ def test_validate_reports_schema_violations_with_lines_without_refusing_the_file
     assert report.violation_count >= 1
     assert all(v.line > 0 for v in report.violations)
     assert any("intitule-formation" in v.message or "expected" in v.message for v in report.violations)
+
+
+def test_a_city_name_shared_across_france_goes_to_the_served_region() -> None:
+    communes = commune_table()
+    assert len({c.region for c in communes.by_name("Saint-Louis")}) > 1
+    commune, _ = resolve_commune(RawAddress(city="Saint-Louis"), communes, "44")
+    assert commune is not None and commune.region == "44"
+    commune, _ = resolve_commune(RawAddress(city="Saint-Louis", departement="68"), communes, "44")
+    assert commune is not None and commune.insee == "68297"

@@ -89,11 +89,11 @@ def test_place_is_the_action_training_place_with_its_coordinates() -> None:
     assert place.address == "Kerneuzec"
     assert place.postal_code == "29391"
     assert place.commune_insee == "29233"
-    assert place.commune_name == "QUIMPERLÉ"
+    assert place.commune_name == "Quimperlé"  # the national table's name for 29233
     assert place.departement == "29"
     assert (place.lat, place.lon) == (47.882108, -3.5526545)
     assert place.precision is Precision.EXACT
-    assert place.label == "Kerneuzec, 29391 QUIMPERLÉ"
+    assert place.label == "Kerneuzec, 29391 Quimperlé"
 
 
 def test_a_place_in_brittany_has_its_region_but_no_grand_est_basin() -> None:

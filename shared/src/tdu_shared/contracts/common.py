@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +35,11 @@ class Place(Frozen):
         None, ge=-180, le=180, description="Longitude, WGS84 degrees; null when unlocated."
     )
     precision: Precision = Field(description="How the coordinates were obtained.")
+    geocoded: Literal["address", "street", "commune"] | None = Field(
+        None,
+        description="When the coordinates come from geocoding the street address (national address base): "
+        "found at the house number ('address'), the street ('street') or only the commune ('commune').",
+    )
 
     @property
     def located(self) -> bool:

@@ -121,3 +121,32 @@ def cluster_check(timeout: float = 180) -> None:
 
 if __name__ == "__main__":
     app()
+
+
+@app.command()
+def repartition(
+    to_prefix: Annotated[str, typer.Option("--to-prefix", help="Topic prefix of the new topics, e.g. v2.")],
+    from_prefix: Annotated[str, typer.Option("--from-prefix", help="Prefix of the current topics.")] = "",
+    bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap servers.")] = "127.0.0.1:9092",
+    basins_file: Annotated[
+        str | None, typer.Option(help="Region file with the new partitioning (default: Grand Est's).")
+    ] = None,
+    replication_factor: Annotated[int, typer.Option(help="Replication factor of the new topics.")] = 1,
+) -> None:
+    """Apply a new basin -> partition assignment: create the topics under --to-prefix and copy the newest
+    record of every key of each compacted topic into the partition the new assignment gives it."""
+    from tdu_shared.geo import load_basins
+    from tdu_shared.repartition import repartition_all
+    from tdu_shared.topics import Topics
+
+    assignment = load_basins(basins_file).partitioning
+    done = asyncio.run(
+        repartition_all(
+            bootstrap,
+            Topics(from_prefix),
+            Topics(to_prefix),
+            assignment,
+            replication_factor=replication_factor,
+        )
+    )
+    print(json.dumps({"version": assignment.version, **{k: vars(v) for k, v in done.items()}}))

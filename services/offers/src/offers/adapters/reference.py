@@ -10,6 +10,7 @@ from tdu_shared.geo import (
     BasinConfig,
     Commune,
     commune_table,
+    departement_of_postal_code,
     distance_km,
     load_basins,
     region_of_departement,
@@ -39,8 +40,12 @@ class RegionGeography:
         return _centre(found) if found else None
 
     def communes_of_postal_code(self, postal_code: str) -> list[CommuneCentre]:
+        """Communes of a postal code, those of the code's own département first (52100 also serves 51)."""
+        departement = departement_of_postal_code(postal_code)
         seen: dict[str, CommuneCentre] = {}
-        for c in self._communes.by_postal_code(postal_code):
+        for c in sorted(
+            self._communes.by_postal_code(postal_code), key=lambda c: c.departement != departement
+        ):
             seen.setdefault(c.insee, _centre(c))
         return list(seen.values())
 
@@ -52,7 +57,7 @@ class RegionGeography:
         best = min(self._all, key=lambda c: (c.lat - lat) ** 2 + (c.lon - lon) ** 2, default=None)
         if best is None or distance_km(lat, lon, best.lat, best.lon) > NEAR_COMMUNE_KM:
             return None
-        return str(best.insee[:2])
+        return best.departement
 
     def basin_of(self, lat: float, lon: float, commune_insee: str | None) -> str | None:
         """The basin listing the commune, else the nearest centre; a known commune's answer is kept."""

@@ -1,4 +1,8 @@
-"""Where an offer is: its coordinates, else its commune's centre, else its postal code's commune.
+"""Where an offer is: its coordinates, else its geocoded street address, else its commune's centre, else
+its postal code's commune.
+
+A street address is geocoded outside this module (the national address base behind a port, results
+cached): ``locate`` receives the result when there is one, and falls back to the commune centre when not.
 
 Offers placed only at "France" or at a département are kept and flagged unlocated. Region and basin
 come from the département and the basin configuration.
@@ -10,7 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from offers.domain.model import InvalidRecord, Location
+from offers.domain.model import GeocodedAs, InvalidRecord, Location
+from tdu_shared.geo import normalise_name
 
 _DEPARTEMENT_LABEL = re.compile(r"^\s*(97\d|2[AB]|\d{2})\b")
 
@@ -37,6 +42,27 @@ class Geography(Protocol):
     def departement_near(self, lat: float, lon: float) -> str | None: ...
 
     def basin_of(self, lat: float, lon: float, commune_insee: str | None) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class AddressPoint:
+    """Where the national address base put a street address."""
+
+    lat: float
+    lon: float
+    found: GeocodedAs
+    commune_insee: str | None = None
+    label: str | None = None
+
+
+def address_query(address: str, postal_code: str | None, commune_name: str | None) -> str:
+    """The text sent to the geocoder: street address, postal code, commune."""
+    return " ".join(p for p in (address.strip(), postal_code or "", commune_name or "") if p)
+
+
+def address_key(address: str, postal_code: str | None, commune_insee: str | None) -> str:
+    """Cache key of a street address: normalised text, postal code and commune, so spelling variants meet."""
+    return "|".join((normalise_name(address), postal_code or "", commune_insee or ""))
 
 
 def check_coordinates(lat: float | None, lon: float | None) -> tuple[float, float] | None:
@@ -70,11 +96,18 @@ def locate(
     postal_code: str | None,
     label: str | None,
     geo: Geography,
+    address_point: AddressPoint | None = None,
 ) -> tuple[Location, list[str]]:
     """The offer's location and notes ('unlocated', 'outside_region')."""
     coords = check_coordinates(lat, lon)
     commune = geo.commune(insee) if insee else None
     precision = "exact"
+    geocoded: GeocodedAs | None = None
+    if coords is None and address_point is not None:
+        coords, geocoded = (address_point.lat, address_point.lon), address_point.found
+        precision = "commune" if address_point.found == "commune" else "exact"
+        if commune is None and address_point.commune_insee:
+            commune = geo.commune(address_point.commune_insee)
     if coords is None and commune is not None:
         coords, precision = (commune.lat, commune.lon), "commune"
     if coords is None and commune is None and postal_code:
@@ -105,5 +138,6 @@ def locate(
         departement=departement,
         region=region,
         basin=basin,
+        geocoded=geocoded,
     )
     return location, notes

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
+
+GeocodedAs = Literal["address", "street", "commune"]
+"""Where the national address base found a street address: house number, street, or commune only."""
 
 
 class InvalidRecord(Exception):
@@ -53,6 +57,7 @@ class Location:
     departement: str | None = None
     region: str | None = None
     basin: str | None = None
+    geocoded: GeocodedAs | None = None  # coordinates from geocoding the street address
 
     @property
     def located(self) -> bool:

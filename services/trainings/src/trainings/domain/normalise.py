@@ -181,8 +181,13 @@ def _insee_code(text: str | None) -> str | None:
     return value if re.fullmatch(r"(\d{5}|2[AB]\d{3})", value) else None
 
 
-def resolve_commune(address: RawAddress, communes: CommuneTable) -> tuple[Commune | None, str | None]:
+def resolve_commune(
+    address: RawAddress, communes: CommuneTable, region: str | None = None
+) -> tuple[Commune | None, str | None]:
     """The commune of an address, and its INSEE code (also when the table does not know it).
+
+    A city name shared by communes of several départements goes to the one of the address's département,
+    else of the served ``region``, before any other (the table holds every commune of France).
 
     A postal code written in code-INSEE-commune (57000 for Metz, whose INSEE code is 57463) is recognised
     and the commune found from the postal code or the city name instead.
@@ -200,6 +205,8 @@ def resolve_commune(address: RawAddress, communes: CommuneTable) -> tuple[Commun
         named = [c for c in communes.by_name(city) if not by_postal or c in by_postal]
         if postal and not by_postal:
             named = [c for c in named if c.departement == departement_of_postal_code(postal)]
+        departement = clean(address.departement)
+        named.sort(key=lambda c: (c.departement != departement, c.region != region))
         if named:
             return named[0], named[0].insee
     if len({c.insee for c in by_postal}) == 1:
@@ -223,7 +230,7 @@ def locate(address: RawAddress, ref: Reference) -> tuple[Location, str | None, s
 
 def _locate(address: RawAddress, ref: Reference) -> tuple[Location, str | None, str | None]:
     """Coordinates: given, else the commune centre; region from the département; basin when located."""
-    commune, insee = resolve_commune(address, ref.communes)
+    commune, insee = resolve_commune(address, ref.communes, ref.basins.region)
     postal = _postal_code(address.postal_code)
     departement = (
         departement_of_insee(insee)
