@@ -203,7 +203,7 @@ def test_a_search_replica_consumes_matching_eligibility_only() -> None:
     nowhere = {"kafka_bootstrap_servers": "127.0.0.1:1", "mongodb_url": "mongodb://127.0.0.1:1/"}
     topics = {}
     for role in ("search", "matcher", "all"):
-        app = build(Settings(role=role, **nowhere))  # type: ignore[arg-type]
+        app = build(Settings(role=role, **nowhere))
         subscribers = app.state.components.runtime.broker.subscribers
         topics[role] = {name for s in subscribers for name in s.topic_names}
     assert topics["search"] == {"matching.eligibility"}
