@@ -71,13 +71,14 @@ def mongodb_crd_path() -> Path:
 
 @functools.cache
 def render(overlay: str) -> tuple[dict[str, Any], ...]:
+    return build(K8S / "overlays" / overlay)
+
+
+def build(kustomization: Path) -> tuple[dict[str, Any], ...]:
     result = subprocess.run(
-        [str(KUSTOMIZE), "build", str(K8S / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        check=False,
+        [str(KUSTOMIZE), "build", str(kustomization)], capture_output=True, text=True, check=False
     )
-    assert result.returncode == 0, f"kustomize build {overlay} failed:\n{result.stderr}"
+    assert result.returncode == 0, f"kustomize build {kustomization} failed:\n{result.stderr}"
     return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
 
 

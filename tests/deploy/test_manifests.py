@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -30,6 +32,7 @@ from .helpers import (
     SCHEMAS,
     SERVICES,
     SETTINGS,
+    build,
     by_name,
     dockerfile,
     env_names,
@@ -119,6 +122,28 @@ def test_every_object_of_the_overlay_is_valid(overlay: str) -> None:
             path = "/".join(str(p) for p in exc.absolute_path)
             errors.append(f"{doc['kind']}/{doc['metadata']['name']} at {path}: {exc.message[:300]}")
     assert not errors, "\n".join(errors)
+
+
+def test_the_component_without_kafka_authentication_is_valid_and_removes_it(tmp_path: Path) -> None:
+    """The stopgap for clusters whose services cannot authenticate yet (deploy/README.md)."""
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    up = os.path.relpath(K8S, overlay)
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [{up}/overlays/grand-est]\n"
+        f"components: [{up}/components/kafka-without-authentication]\n",
+        encoding="utf-8",
+    )
+    docs = build(overlay)
+    for doc in docs:
+        validate(doc)
+    assert not of_kind(docs, "KafkaUser")
+    (kafka,) = of_kind(docs, "Kafka")
+    assert "authorization" not in kafka["spec"]["kafka"]
+    assert all("authentication" not in listener for listener in kafka["spec"]["kafka"]["listeners"])
+    assert configmap_data(docs, "traitdunion-common")["KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+    assert len(docs) == len(render("grand-est")) - len(of_kind(render("grand-est"), "KafkaUser"))
 
 
 def test_the_validation_refuses_mistakes() -> None:
