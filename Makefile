@@ -36,7 +36,8 @@ install: $(if $(filter $(CACHE)/tools/bin/uv,$(UV)),$(CACHE)/tools/bin/uv) ## Py
 	$(MAKE) --no-print-directory deploy-tools
 
 deploy-tools: $(DEPLOY_TOOLS)/bin/kustomize.$(KUSTOMIZE_VERSION) \
-	$(DEPLOY_TOOLS)/schemas/mongodbcommunity.$(MONGODB_OPERATOR_VERSION) $(DEPLOY_TOOLS)/schemas/strimzi/.complete
+	$(DEPLOY_TOOLS)/schemas/mongodbcommunity.$(MONGODB_OPERATOR_VERSION) \
+	$(DEPLOY_TOOLS)/schemas/strimzi/.complete ## kustomize and the operators' schemas for tests/deploy (in .cache/)
 
 $(DEPLOY_TOOLS)/bin/kustomize.$(KUSTOMIZE_VERSION):
 	mkdir -p $(DEPLOY_TOOLS)/bin

@@ -9,6 +9,8 @@ topics and ``journeys.commands``.
 
     uv run python deploy/k8s/kafka_resources.py            # rewrites base/kafka/topics.yaml and users.yaml
     uv run python deploy/k8s/kafka_resources.py --check    # exit 1 if the committed files are stale
+    uv run python deploy/k8s/kafka_resources.py --prefix hdf. --out deploy/k8s/overlays/<region>/kafka
+                                                            # a region sharing another's Kafka cluster
 
 tests/deploy checks that the committed files are what this script writes.
 """
@@ -140,7 +142,7 @@ def user_resources(prefix: str = "") -> list[dict[str, Any]]:
             "apiVersion": "kafka.strimzi.io/v1beta2",
             "kind": "KafkaUser",
             "metadata": {
-                "name": access.principal,
+                "name": resource_name(f"{prefix}{access.principal}"),
                 "labels": {"strimzi.io/cluster": CLUSTER},
             },
             "spec": {
@@ -157,10 +159,10 @@ def render(resources: list[dict[str, Any]], source: str) -> str:
     return HEADER.format(source=source) + body
 
 
-def files(prefix: str = "") -> dict[Path, str]:
+def files(prefix: str = "", out: Path = OUT) -> dict[Path, str]:
     return {
-        OUT / "topics.yaml": render(topic_resources(prefix), "tdu_shared.topics"),
-        OUT / "users.yaml": render(user_resources(prefix), "the services' topic access table"),
+        out / "topics.yaml": render(topic_resources(prefix), "tdu_shared.topics"),
+        out / "users.yaml": render(user_resources(prefix), "the services' topic access table"),
     }
 
 
@@ -170,9 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--check", action="store_true", help="only compare with the committed files")
     parser.add_argument("--prefix", default="", help="topic prefix (TOPIC_PREFIX) of the environment")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder to write into")
     args = parser.parse_args(argv)
     stale = []
-    for path, text in files(args.prefix).items():
+    for path, text in files(args.prefix, args.out).items():
         if args.check:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 stale.append(str(path))

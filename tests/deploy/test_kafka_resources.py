@@ -56,6 +56,7 @@ def test_a_prefix_renames_every_topic_and_acl() -> None:
     names = {t["spec"]["topicName"] for t in module.topic_resources("test.")}
     assert all(n.startswith("test.") for n in names)
     for user in module.user_resources("test."):
+        assert user["metadata"]["name"].startswith("test.")
         for acl in user["spec"]["authorization"]["acls"]:
             assert acl["resource"]["name"].startswith("test.")
 
