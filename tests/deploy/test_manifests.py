@@ -358,9 +358,24 @@ def test_environment_variables_are_settings_of_the_service(overlay: str) -> None
             assert env["KAFKA_SASL_USERNAME"] == service
 
 
+def configmaps_used(spec: dict[str, Any]) -> set[str]:
+    names = {v["configMap"]["name"] for v in spec.get("volumes", []) if "configMap" in v}
+    for container in spec.get("initContainers", []) + spec["containers"]:
+        names |= {s["configMapRef"]["name"] for s in container.get("envFrom", []) if "configMapRef" in s}
+        for env in container.get("env", []):
+            ref = env.get("valueFrom", {}).get("configMapKeyRef")
+            if ref:
+                names.add(ref["name"])
+    return names
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_services_and_ingress_point_at_what_exists(overlay: str) -> None:
     docs = render(overlay)
+    configmaps = set(by_name(docs, "ConfigMap"))
+    for workload in workloads(docs):
+        missing = configmaps_used(pod_spec(workload)) - configmaps
+        assert not missing, f"{workload['metadata']['name']} uses missing ConfigMaps {missing}"
     deployments = of_kind(docs, "Deployment")
     services = by_name(docs, "Service")
     for service in services.values():
