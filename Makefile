@@ -9,8 +9,19 @@ export UV_PYTHON_DOWNLOADS := never
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo $(CACHE)/tools/bin/uv)
 PYTEST_ARGS ?=
+# Deployment checks (tests/deploy): kustomize from the Go module proxy, the MongoDB community operator's CRD
+# from its Go module, Strimzi's resource schemas generated from its API jar (Maven Central).
+DEPLOY_TOOLS := $(CACHE)/deploy-tools
+KUSTOMIZE_VERSION := v5.8.1
+MONGODB_OPERATOR_VERSION := v0.13.0
+GO_ENV := GOMODCACHE=$(CACHE)/go/mod GOCACHE=$(CACHE)/go/build GOFLAGS=-mod=mod
+SERVICES := offers trainings matching journeys notifications
+IMAGE_PREFIX ?= traitdunion
+IMAGE_TAG ?= 0.1.0
+OVERLAYS := $(notdir $(wildcard deploy/k8s/overlays/*))
 
-.PHONY: help install infra run stop status test lint typecheck unit integration e2e asyncapi cluster-check bench clean
+.PHONY: help install infra run stop status test lint typecheck unit integration e2e asyncapi cluster-check bench clean \
+	deploy-tools images manifests kafka-resources
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -19,9 +30,44 @@ $(CACHE)/tools/bin/uv:
 	python3 -m venv $(CACHE)/tools
 	$(CACHE)/tools/bin/pip install -q uv==$(UV_VERSION)
 
-install: $(if $(filter $(CACHE)/tools/bin/uv,$(UV)),$(CACHE)/tools/bin/uv) ## Python packages, Kafka jars, FerretDB build (cached in .cache/)
+install: $(if $(filter $(CACHE)/tools/bin/uv,$(UV)),$(CACHE)/tools/bin/uv) ## Python packages, Kafka jars, FerretDB build, deployment checks' tools (cached in .cache/)
 	$(UV) sync --frozen
 	$(UV) run tdu-infra install
+	$(MAKE) --no-print-directory deploy-tools
+
+deploy-tools: $(DEPLOY_TOOLS)/bin/kustomize.$(KUSTOMIZE_VERSION) \
+	$(DEPLOY_TOOLS)/schemas/mongodbcommunity.$(MONGODB_OPERATOR_VERSION) \
+	$(DEPLOY_TOOLS)/schemas/strimzi/.complete ## kustomize and the operators' schemas for tests/deploy (in .cache/)
+
+$(DEPLOY_TOOLS)/bin/kustomize.$(KUSTOMIZE_VERSION):
+	mkdir -p $(DEPLOY_TOOLS)/bin
+	$(GO_ENV) GOBIN=$(DEPLOY_TOOLS)/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	touch $@
+
+$(DEPLOY_TOOLS)/schemas/mongodbcommunity.$(MONGODB_OPERATOR_VERSION):
+	mkdir -p $(DEPLOY_TOOLS)/schemas
+	dir=$$($(GO_ENV) go mod download -json github.com/mongodb/mongodb-kubernetes-operator@$(MONGODB_OPERATOR_VERSION) \
+		| python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])') && \
+	cp $$dir/config/crd/bases/mongodbcommunity.mongodb.com_mongodbcommunity.yaml $(DEPLOY_TOOLS)/schemas/ && \
+	chmod u+w $(DEPLOY_TOOLS)/schemas/mongodbcommunity.mongodb.com_mongodbcommunity.yaml
+	touch $@
+
+$(DEPLOY_TOOLS)/schemas/strimzi/.complete: deploy/k8s/schemas/pom.xml
+	rm -rf $(DEPLOY_TOOLS)/schemas/strimzi
+	mvn -B -q -f deploy/k8s/schemas/pom.xml -Dmaven.repo.local=$(CACHE)/m2 \
+		-Dbuild.dir=$(DEPLOY_TOOLS)/build/strimzi -Dschemas.dir=$(DEPLOY_TOOLS)/schemas/strimzi compile
+	touch $@
+
+kafka-resources: install ## rewrite deploy/k8s/base/kafka/{topics,users}.yaml from the topic table in code
+	$(UV) run python deploy/k8s/kafka_resources.py
+
+manifests: install ## render every region overlay into .cache/manifests/<region>.yaml
+	mkdir -p $(CACHE)/manifests
+	for o in $(OVERLAYS); do $(DEPLOY_TOOLS)/bin/kustomize build deploy/k8s/overlays/$$o > $(CACHE)/manifests/$$o.yaml || exit 1; done
+
+images: ## build the five services' images and the demo loader (needs a Docker engine)
+	for s in $(SERVICES); do docker build -f services/$$s/Dockerfile -t $(IMAGE_PREFIX)/$$s:$(IMAGE_TAG) . || exit 1; done
+	docker build -f deploy/demo/Dockerfile -t $(IMAGE_PREFIX)/demo-loader:$(IMAGE_TAG) .
 
 infra: install ## start Kafka and FerretDB only
 	$(UV) run tdu-infra start
