@@ -12,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from tdu_shared.devinfra.servers import InfraError, parse_unified_diff, replace_hunks
-from tdu_shared.mongo import BulkCounts, Document, connect, insert_new, update_by_ids
+from tdu_shared.mongo import BulkCounts, Document, bulk_write, connect, insert_new, update_by_ids
 
 PATCHES = Path(__file__).resolve().parents[2] / "deploy" / "ferretdb" / "patches"
 
@@ -74,6 +74,21 @@ async def test_update_by_ids_updates_each_id_once(
     await mongo_db.items.insert_many([{"_id": f"i{n}", "v": 0} for n in range(3)])
     assert await update_by_ids(mongo_db.items, ["i0", "i2", "missing", "i0"], {"$set": {"v": 1}}) == 2
     assert {d["_id"]: d["v"] async for d in mongo_db.items.find({})} == {"i0": 1, "i1": 0, "i2": 1}
+
+
+@pytest.mark.integration
+async def test_small_commands_side_by_side_write_everything_and_report_what_was_stored(
+    mongo_db: AsyncDatabase[Document],
+) -> None:
+    await mongo_db.items.insert_many([{"_id": "i3"}, {"_id": "i8"}])
+    operations: list[Any] = [InsertOne({"_id": f"i{n}", "v": n}) for n in range(10)]
+    counts = await bulk_write(mongo_db.items, operations, chunk=3, parallel=2)
+    assert (counts.inserted, counts.duplicates) == (8, {"i3", "i8"})
+    assert await mongo_db.items.count_documents({}) == 10
+    updates: list[Any] = [UpdateOne({"_id": f"i{n}"}, {"$set": {"v": -1}}) for n in range(10)]
+    assert (await bulk_write(mongo_db.items, updates, chunk=4, parallel=3)).modified == 10
+    with pytest.raises(ValueError, match="ordered"):
+        await bulk_write(mongo_db.items, updates, ordered=True, parallel=2)
 
 
 def test_a_chunk_with_an_error_other_than_a_stored_insert_raises() -> None:

@@ -26,6 +26,7 @@ from pymongo import (
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
+from pymongo.results import BulkWriteResult
 
 Document = dict[str, Any]
 _WriteOp = InsertOne[Document] | ReplaceOne[Document] | UpdateOne | UpdateMany | DeleteOne | DeleteMany
@@ -64,44 +65,59 @@ DUPLICATE_KEY = 11000
 
 
 async def bulk_write(
-    collection: AsyncCollection[Document], operations: Sequence[_WriteOp], *, ordered: bool = False
+    collection: AsyncCollection[Document],
+    operations: Sequence[_WriteOp],
+    *,
+    ordered: bool = False,
+    chunk: int = BULK_CHUNK,
+    parallel: int = 1,
 ) -> BulkCounts:
     """Every bulk write of every service: ``Collection.bulk_write`` in chunks; returns the summed counts.
 
-    A write error other than a duplicate ``_id`` raises (after the chunks before it are written). Inserts
-    whose ``_id`` was already stored are counted in :attr:`BulkCounts.duplicates` and skipped, so a
-    redelivered batch is a no-op rather than an error.
+    At most ``chunk`` operations go in one command (``BULK_CHUNK`` by default); an unordered write may run
+    ``parallel`` commands at once. A write error other than a duplicate ``_id`` raises (once the commands
+    under way have answered). Inserts whose ``_id`` was already stored are counted in
+    :attr:`BulkCounts.duplicates` and skipped, so a redelivered batch is a no-op rather than an error.
     """
+    if ordered and parallel != 1:
+        raise ValueError("an ordered bulk write runs one command at a time")
     counts = BulkCounts()
-    for start in range(0, len(operations), BULK_CHUNK):
-        chunk = list(operations[start : start + BULK_CHUNK])
-        try:
-            result = await collection.bulk_write(chunk, ordered=ordered)
-        except BulkWriteError as exc:
-            counts.add_failed_chunk(chunk, exc)
-            if ordered:
-                break
-            continue
-        counts.inserted += result.inserted_count
-        counts.matched += result.matched_count
-        counts.modified += result.modified_count
-        counts.upserted += result.upserted_count
-        counts.deleted += result.deleted_count
+    chunks = [list(operations[i : i + chunk]) for i in range(0, len(operations), chunk)]
+    for start in range(0, len(chunks), parallel):
+        group = chunks[start : start + parallel]
+        results = await asyncio.gather(
+            *(collection.bulk_write(c, ordered=ordered) for c in group), return_exceptions=True
+        )
+        failed = None
+        for part, result in zip(group, results, strict=True):
+            if isinstance(result, BulkWriteError):
+                counts.add_failed_chunk(part, result)
+                failed = result
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                counts.add(result)
+        if ordered and failed is not None:
+            break
     return counts
 
 
-async def insert_new(collection: AsyncCollection[Document], documents: Sequence[Document]) -> set[Any]:
+async def insert_new(
+    collection: AsyncCollection[Document], documents: Sequence[Document], *, parallel: int = 1
+) -> set[Any]:
     """Insert these documents, unordered and in chunks; the ``_id``s that were stored already."""
     if not documents:
         return set()
-    counts = await bulk_write(collection, [InsertOne(d) for d in documents])
+    counts = await bulk_write(collection, [InsertOne(d) for d in documents], parallel=parallel)
     return counts.duplicates
 
 
-async def update_by_ids(collection: AsyncCollection[Document], ids: Iterable[Any], update: Document) -> int:
+async def update_by_ids(
+    collection: AsyncCollection[Document], ids: Iterable[Any], update: Document, *, parallel: int = 1
+) -> int:
     """Apply one update to each of these ids (a statement per ``_id``, never an ``$in``); how many matched."""
     operations = [UpdateOne({"_id": i}, update) for i in dict.fromkeys(ids)]
-    return (await bulk_write(collection, operations)).matched if operations else 0
+    return (await bulk_write(collection, operations, parallel=parallel)).matched if operations else 0
 
 
 FIND_CONCURRENCY = 16
@@ -125,10 +141,12 @@ async def find_by_ids(
     return found
 
 
-async def delete_by_ids(collection: AsyncCollection[Document], ids: Iterable[str]) -> int:
+async def delete_by_ids(
+    collection: AsyncCollection[Document], ids: Iterable[str], *, parallel: int = 1
+) -> int:
     """Delete these ids (one statement each, in one bulk write: see :func:`find_by_ids`); how many went."""
     operations = [DeleteOne({"_id": i}) for i in dict.fromkeys(ids)]
-    return (await bulk_write(collection, operations)).deleted if operations else 0
+    return (await bulk_write(collection, operations, parallel=parallel)).deleted if operations else 0
 
 
 @dataclass
@@ -140,6 +158,13 @@ class BulkCounts:
     deleted: int = 0
     duplicates: set[Any] = field(default_factory=set)
     """``_id``s of inserts that found their document stored already."""
+
+    def add(self, result: BulkWriteResult) -> None:
+        self.inserted += result.inserted_count
+        self.matched += result.matched_count
+        self.modified += result.modified_count
+        self.upserted += result.upserted_count
+        self.deleted += result.deleted_count
 
     def add_failed_chunk(self, chunk: list[_WriteOp], error: BulkWriteError) -> None:
         """Count what a chunk that raised did write; re-raise unless its only errors are duplicate inserts."""

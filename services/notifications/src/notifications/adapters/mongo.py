@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import DeleteOne, UpdateOne
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
@@ -22,7 +22,17 @@ from pymongo.errors import BulkWriteError
 from notifications.domain.model import Audience, Channel, Contact, Delivery, JourneyFacts, Status
 from notifications.domain.policy import WAITING_FOR_CONTACT, normalise_phone
 from notifications.ports import Outcome
-from tdu_shared.mongo import BULK_CHUNK, Document, IndexSpec, asc, bulk_write, find_by_ids
+from tdu_shared.mongo import (
+    DUPLICATE_KEY,
+    Document,
+    IndexSpec,
+    asc,
+    bulk_write,
+    delete_by_ids,
+    find_by_ids,
+    insert_new,
+    update_by_ids,
+)
 
 DELIVERY_KEYS = "delivery_keys"
 OUTBOX = "outbox"
@@ -46,7 +56,6 @@ INDEXES = [
 STOP): the delivery path reads and writes by ``_id`` only. A delivery key is the ``_id`` in
 ``delivery_keys``: the unique index that makes a replay a no-op."""
 
-DUPLICATE_KEY = 11000
 PARALLEL = 4
 """Reads by ``_id`` and delete commands under way at once (each read is one ``find_one``, each delete
 command at most ``BULK_CHUNK`` statements)."""
@@ -437,10 +446,7 @@ async def _find(
 
 async def _delete(col: AsyncCollection[Document], ids: Iterable[str]) -> None:
     """Delete these ids, one statement each; several delete commands under way at once."""
-    operations = [DeleteOne({"_id": i}) for i in dict.fromkeys(ids)]
-    chunks = [operations[i : i + BULK_CHUNK] for i in range(0, len(operations), BULK_CHUNK)]
-    for start in range(0, len(chunks), PARALLEL):
-        await asyncio.gather(*(col.bulk_write(c, ordered=False) for c in chunks[start : start + PARALLEL]))
+    await delete_by_ids(col, ids, parallel=PARALLEL)
 
 
 async def _update(col: AsyncCollection[Document], operations: Sequence[UpdateOne]) -> None:
@@ -449,19 +455,10 @@ async def _update(col: AsyncCollection[Document], operations: Sequence[UpdateOne
         await bulk_write(col, operations[start : start + UPDATE_CHUNK])
 
 
-async def _insert_new(col: Any, docs: list[Document]) -> set[str]:
+async def _insert_new(col: AsyncCollection[Document], docs: list[Document]) -> set[str]:
     """Insert what is not there yet (by _id); the ids inserted now back."""
-    if not docs:
-        return set()
-    try:
-        await col.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors):
-            raise
-        known = {docs[e["index"]]["_id"] for e in errors}
-        return {d["_id"] for d in docs if d["_id"] not in known}
-    return {d["_id"] for d in docs}
+    stored = await insert_new(col, docs)
+    return {d["_id"] for d in docs if d["_id"] not in stored}
 
 
 def _due_doc(entry: str, key: str) -> Document:
@@ -566,7 +563,7 @@ class MongoContactStore:
         docs = await self._col.find({"phone_normalised": phone}, {"_id": 1}).to_list()
         ids = [d["_id"] for d in docs]
         if ids:
-            await self._col.update_many({"_id": {"$in": ids}}, {"$set": {"opted_out_sms": True}})
+            await update_by_ids(self._col, ids, {"$set": {"opted_out_sms": True}})
         return ids
 
 

@@ -28,13 +28,11 @@ from typing import Any
 
 from pymongo import DESCENDING, ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from offers.domain.refresh import Refresh, scope_filter
 from offers.ports import Doc, Effects, Entry, OfferQuery
-from tdu_shared.mongo import IndexSpec, asc, bulk_write, find_by_ids
+from tdu_shared.mongo import IndexSpec, asc, bulk_write, find_by_ids, insert_new
 
-DUPLICATE_KEY = 11000
 REMEMBERED = 500_000
 """Most offer ids and contacts remembered (a few tens of MB); past it the memory starts again empty."""
 BLACKLIST_VERSION = "version"
@@ -131,32 +129,14 @@ class MongoOfferStore:
             await self.outbox.replace_one({"_id": outbox_id}, doc, upsert=True)
 
     async def insert_new_offers(self, docs: list[Doc]) -> set[str]:
-        """One insert_many (FerretDB upserts and ``$in`` reads cost a scan each); duplicates are reported."""
-        if not docs:
-            return set()
+        """Inserted at once (on FerretDB an upsert or an ``$in`` read is a scan); the ids stored already."""
         try:
-            await self.offers.insert_many([to_stored(d) for d in docs], ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            return {docs[e["index"]]["_id"] for e in errors}
+            return await insert_new(self.offers, [to_stored(d) for d in docs])
         finally:
             self._stored_ids.add_all(d["_id"] for d in docs)
-        return set()
 
     async def insert_new_contacts(self, docs: list[Doc]) -> set[str]:
-        if not docs:
-            return set()
-        try:
-            await self.contacts.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            known = {docs[e["index"]]["_id"] for e in errors}
-        else:
-            known = set()
+        known = await insert_new(self.contacts, docs)
         for doc in docs:
             if doc["_id"] not in known:
                 self._contacts.add(doc["_id"], dict(doc))
@@ -185,14 +165,8 @@ class MongoOfferStore:
 
     async def _save_contacts(self, new: list[Doc], changed: list[Doc]) -> None:
         replace = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in changed]
-        if new:
-            try:
-                await self.contacts.insert_many(new, ordered=False)
-            except BulkWriteError as exc:  # stored meanwhile by another consumer: replace those
-                if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                    raise
-                failed = {new[e["index"]]["_id"] for e in exc.details["writeErrors"]}
-                replace += [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in new if d["_id"] in failed]
+        stored = await insert_new(self.contacts, new)  # stored meanwhile by another consumer: replace those
+        replace += [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in new if d["_id"] in stored]
         if replace:
             await bulk_write(self.contacts, replace)
         for doc in [*new, *changed]:
