@@ -18,11 +18,12 @@ def offer_record(
     *,
     rome: str = "K2303",
     label: str = "Agent / Agente de propreté et d'hygiène",
+    title: str | None = None,
 ) -> dict[str, object]:
-    """A France Travail v2 record: a CDI in Metz."""
+    """A France Travail v2 record: a CDI in Metz (by default a cleaner's, titled « Agent de propreté »)."""
     return {
         "id": offer_id,
-        "intitule": f"{label} (H/F)",
+        "intitule": title or ("Agent de propreté (H/F)" if rome == "K2303" else f"{label} (H/F)"),
         "description": "Poste à Metz. Formation financée par la Région avant l'embauche.",
         "dateCreation": (now - timedelta(days=2)).isoformat().replace("+00:00", "Z"),
         "dateActualisation": (now - timedelta(days=1)).isoformat().replace("+00:00", "Z"),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import date
 from importlib.resources import files
@@ -18,14 +17,12 @@ import httpx
 import pytest
 
 from tdu_shared.devinfra.local import Endpoints
-from tdu_shared.devinfra.paths import Paths
-from tdu_shared.devinfra.platform import SERVICES, Platform, PlatformPorts, wait_for
+from tdu_shared.devinfra.platform import Platform, wait_for
 from tdu_shared.envelope import decode_event
 from tdu_shared.testing.kafka_helpers import read_topic
-from tdu_shared.testing.processes import free_port
+from tdu_shared.testing.platform import FAST_TEST_ENV, running_platform
 from tdu_shared.topics import OFFERS_STATE, Topics
 
-from .conftest import _clean
 from .fixtures import now_utc, write_catalogue, write_offers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
@@ -36,23 +33,15 @@ SEEKER = "seeker-bfc-lou"
 
 
 @pytest.fixture(scope="module")
-def region(infrastructure: Endpoints) -> Iterator[Platform]:
-    name = f"bfc{uuid.uuid4().hex[:8]}"
-    ports = PlatformPorts(services={s: free_port() for s in SERVICES}, smtp=free_port(), sms=free_port())
-    running = Platform(
+def region(infrastructure: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    env = {**FAST_TEST_ENV, "REGION": "27", "BASINS_FILE": BFC_FILE}
+    with running_platform(
         infrastructure,
-        Paths.discover(),
-        ports,
-        topic_prefix=f"{name}.",
-        database_prefix=f"{name}_",
-        extra_env={"REGION": "27", "BASINS_FILE": BFC_FILE, "RELAY_INTERVAL_S": "0.2"},
-    )
-    try:
-        running.start_services(("offers", "matching", "journeys"))
+        tmp_path_factory.mktemp("outbox"),
+        services=("offers", "matching", "journeys"),
+        extra_env=env,
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        asyncio.run(_clean(infrastructure, name))
 
 
 def dijon_inputs(folder: Path) -> tuple[Path, Path]:
