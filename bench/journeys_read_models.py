@@ -38,6 +38,7 @@ from journeys.domain.model import Journey, Step
 from tdu_shared.contracts.journeys import JourneyState, Role
 from tdu_shared.logs import configure_logging
 from tdu_shared.mongo import bulk_write, connect
+from tdu_shared.testing.measure import cpu_seconds, store_pid
 from tdu_shared.testing.processes import ServiceProcess, free_port
 
 app = typer.Typer(add_completion=False)
@@ -118,26 +119,6 @@ def stored_document(j: Journey) -> dict[str, Any]:
         anonymised=False,
     )
     return doc
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """utime + stime of a process and its reaped children, from /proc."""
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    ticks = sum(int(v) for v in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def store_pid() -> int | None:
-    path = Path(".cache/run/ferretdb.pid")
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -279,7 +260,7 @@ def main(
         try:
             time.sleep(3)  # start-up work (relay pass, gauges) out of the way
             pid = service.proc.pid if service.proc else None
-            point.update(measure(port, rounds, read_models, pid, store_pid()))
+            point.update(measure(port, rounds, read_models, pid, store_pid(mongodb_url)))
         finally:
             service.stop()
         result["checkpoints"].append(point)

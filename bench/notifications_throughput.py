@@ -37,48 +37,11 @@ from tdu_shared.envelope import new_envelope
 from tdu_shared.kafka import EventPublisher, Outgoing, ensure_topics
 from tdu_shared.mongo import Document, connect
 from tdu_shared.testing.contacts import contact_upserted
+from tdu_shared.testing.measure import cpu_seconds, percentile, store_pid
 from tdu_shared.testing.processes import ServiceProcess, free_port
 from tdu_shared.topics import ALL_TOPICS, JOURNEYS_EVENTS, Topics
 
 JOURNEY = re.compile(r"/parcours/(B-\d+)")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU-seconds of a process so far (utime and stime of /proc/<pid>/stat)."""
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def store_pid(mongodb_url: str) -> int | None:
-    """The local store's process (ferretdb-local listening on the URL's port), if it runs on this machine."""
-    port = re.search(r":(\d+)", mongodb_url.split("//", 1)[-1])
-    if port is None:
-        return None
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if (
-            argv
-            and argv[0].endswith(b"ferretdb-local")
-            and any(a.endswith(f":{port.group(1)}".encode()) for a in argv)
-        ):
-            return int(proc.name)
-    return None
 
 
 def seeker(n: int) -> str:

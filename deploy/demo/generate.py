@@ -124,10 +124,10 @@ def generated_offer(
     }
 
 
-def demo_offers(count: int, rng: random.Random, now: datetime) -> list[dict[str, object]]:
+def demo_offers(count: int, rng: random.Random, now: datetime, first: int = 1) -> list[dict[str, object]]:
     sample = json.loads(SAMPLE_OFFERS.read_text(encoding="utf-8"))
     grouped = communes_by_basin()
-    return sample + [generated_offer(rng, n, grouped, now) for n in range(1, count + 1)]
+    return sample + [generated_offer(rng, n, grouped, now) for n in range(first, first + count)]
 
 
 def lheo_session_xml(rng: random.Random, n: int, fiche: str, place: Place, today: date) -> str:
@@ -183,10 +183,10 @@ def lheo_session_xml(rng: random.Random, n: int, fiche: str, place: Place, today
 """
 
 
-def demo_catalogue(count: int, rng: random.Random, today: date) -> str:
+def demo_catalogue(count: int, rng: random.Random, today: date, first: int = 1) -> str:
     grouped = communes_by_basin()
     parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<lheo xmlns="http://www.lheo.org/2.2">\n<offres>\n']
-    for n in range(1, count + 1):
+    for n in range(first, first + count):
         fiche = rng.choices(list(OCCUPATIONS), weights=list(OCCUPATIONS.values()))[0]
         parts.append(lheo_session_xml(rng, n, fiche, pick_place(rng, grouped), today))
     parts.append("</offres>\n</lheo>\n")
@@ -204,12 +204,19 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=120, help="generated training sessions")
     parser.add_argument("--today", type=date.fromisoformat, default=date.today(), help="reference day (ISO)")
     parser.add_argument("--seed", type=int, default=SEED, help="random seed")
+    parser.add_argument(
+        "--first",
+        type=int,
+        default=1,
+        help="number of the first generated offer and session (DEMO00001, S00001): a second dataset "
+        "numbered after the first adds to it rather than replacing it",
+    )
     args = parser.parse_args()
     now = datetime.combine(args.today, datetime.min.time(), tzinfo=UTC) + timedelta(hours=8)
     args.out.mkdir(parents=True, exist_ok=True)
-    offers = demo_offers(args.offers, random.Random(args.seed), now)
+    offers = demo_offers(args.offers, random.Random(args.seed), now, args.first)
     (args.out / "offers.json").write_text(json.dumps(offers, ensure_ascii=False), encoding="utf-8")
-    catalogue = demo_catalogue(args.sessions, random.Random(args.seed + 1), args.today)
+    catalogue = demo_catalogue(args.sessions, random.Random(args.seed + 1), args.today, args.first)
     (args.out / "catalogue.xml").write_text(catalogue, encoding="utf-8")
     print(json.dumps({"offers": len(offers), "sessions": args.sessions, "out": str(args.out)}))
 
