@@ -23,15 +23,18 @@ from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import JOURNEYS_COMMANDS, MATCHING_ELIGIBILITY
 
 
-async def handle_eligibility(record: Record, ports: Ports) -> None:
-    if record.value is None:  # tombstone: the offer is gone
+def eligibility_view(record: Record) -> OfferView:
+    """What one ``matching.eligibility`` record says of its offer (a tombstone: the offer is gone)."""
+    if record.value is None:
         moment = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
-        offer_id = record.key_text or ""
-        await ports.offers.save(OfferView(offer_id, False, moment, reasons=("offre supprimée",)))
-        return
+        return OfferView(record.key_text or "", False, moment, reasons=("offre supprimée",))
     envelope = decode_event(record.value, expected=MATCHING_ELIGIBILITY.event_types)
     payload: OfferEligibilityChanged = envelope.payload
-    await handlers.on_eligibility_changed(payload, ports)
+    return handlers.offer_view(payload)
+
+
+async def handle_eligibility(record: Record, ports: Ports) -> None:
+    await ports.offers.save(eligibility_view(record))
 
 
 async def handle_command(record: Record, ports: Ports) -> None:
@@ -58,10 +61,15 @@ def register_consumers(runtime: ServiceRuntime, ports: Ports) -> None:
         description="OfferEligibilityChanged: which offers accept applications, their employer and sessions.",
     )
     async def on_eligibility(message: KafkaMessage) -> None:
+        # Decoded one by one (what cannot be used goes to the DLQ), then stored together: one read and
+        # one write command per batch rather than per offer.
+        views: list[OfferView] = []
+
         async def one(record: Record) -> None:
-            await handle_eligibility(record, ports)
+            views.append(eligibility_view(record))
 
         await handle_records(records_of(message), one, eligibility_dlq)
+        await ports.offers.save_all(views)
 
     @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
         runtime.topic(JOURNEYS_COMMANDS),

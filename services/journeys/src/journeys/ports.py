@@ -37,6 +37,11 @@ class Offers(Protocol):
         """Store ``offer`` unless a newer evaluation is stored; True when stored."""
         ...
 
+    async def save_all(self, offers: Sequence[OfferView]) -> set[str]:
+        """Store each offer unless a newer evaluation of it is stored (of several evaluations of one
+        offer, the newest); the ids of the offers stored."""
+        ...
+
 
 @dataclass
 class Contact:

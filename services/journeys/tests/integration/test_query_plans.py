@@ -94,6 +94,7 @@ async def test_hot_paths_read_and_write_by_id_only(recorded: tuple[Ports, Record
     ports, recorder, db = recorded
     assert isinstance(ports.clock, FixedClock)
     publisher = MemoryPublisher()
+    await handlers.on_eligibility_changed(eligibility("OFFER-OLD"), ports)
     await handlers.on_eligibility_changed(eligibility(), ports)
     for n in range(3):  # history the hot paths must not scan
         await handlers.execute(application(command_id=f"old-{n}", seeker_id=f"U{n}", actor_id=f"U{n}"), ports)
@@ -104,6 +105,7 @@ async def test_hot_paths_read_and_write_by_id_only(recorded: tuple[Ports, Record
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://journeys")
 
     recorder.on = True
+    await handlers.on_eligibility_changed(eligibility(), ports)  # a newer evaluation of a known offer
     jid = (await handlers.execute(application(command_id="new"), ports)).journey.journey_id
     await handlers.execute(
         c.ScheduleImmersion(
@@ -139,7 +141,7 @@ async def test_hot_paths_read_and_write_by_id_only(recorded: tuple[Ports, Record
             continue
         checked.add(key)
         await assert_id_only(db[collection], query)
-    assert {"journeys", "journey_lists", "journey_kpis", "journey_projections", "timer_due"} <= {
+    assert {"offers", "journeys", "journey_lists", "journey_kpis", "journey_projections", "timer_due"} <= {
         c for c, _ in checked
     }
 
@@ -228,3 +230,22 @@ async def test_a_rebuild_on_the_real_store_gives_what_the_writes_kept_and_relist
     publisher = MemoryPublisher()
     await handlers.relay_once(ports, publisher)
     assert len(publisher.sent) == 6 * 2 + 3  # applications and contacts, declines
+
+
+async def test_a_batch_of_evaluations_keeps_the_newest_of_each_offer(
+    recorded: tuple[Ports, Recorder, Any],
+) -> None:
+    ports, _, _ = recorded
+    at = datetime(2027, 1, 4, 9, tzinfo=UTC)
+    await handlers.on_eligibility_changed(eligibility("OFFER-1", evaluated_at=at), ports)
+    views = [
+        handlers.offer_view(eligibility("OFFER-1", eligible=False, evaluated_at=at - timedelta(hours=1))),
+        handlers.offer_view(eligibility("OFFER-2", evaluated_at=at)),
+        handlers.offer_view(eligibility("OFFER-2", eligible=False, evaluated_at=at + timedelta(hours=1))),
+        handlers.offer_view(eligibility("OFFER-2", evaluated_at=at + timedelta(minutes=30))),
+    ]
+    assert await ports.offers.save_all(views) == {"OFFER-2"}  # OFFER-1: what is stored is newer
+    one, two = await ports.offers.get("OFFER-1"), await ports.offers.get("OFFER-2")
+    assert one is not None and one.eligible
+    assert two is not None and not two.eligible and two.evaluated_at == at + timedelta(hours=1)
+    assert await ports.offers.save_all(views) == set()  # a redelivered batch changes nothing

@@ -145,6 +145,9 @@ class MemoryOffers:
         self.offers[offer.offer_id] = offer
         return True
 
+    async def save_all(self, offers: Sequence[OfferView]) -> set[str]:
+        return {o.offer_id for o in offers if await self.save(o)}
+
 
 class MemoryContacts:
     def __init__(self) -> None:

@@ -446,30 +446,49 @@ class MongoOffers:
         )
 
     async def save(self, offer: OfferView) -> bool:
-        evaluated = _aware(offer.evaluated_at)
-        doc = {
-            "eligible": offer.eligible,
-            "evaluated_at": evaluated,
-            "title": offer.title,
-            "basin": offer.basin,
-            "employer_id": offer.employer_id,
-            "reasons": list(offer.reasons),
-            "sessions": [
-                {
-                    "session_id": s.session_id,
-                    "provider_id": s.provider_id,
-                    "start_date": s.start_date.isoformat() if s.start_date else None,
-                }
-                for s in offer.sessions
-            ],
-        }
-        try:
-            await self._col.update_one(
-                {"_id": offer.offer_id, "evaluated_at": {"$lt": evaluated}}, {"$set": doc}, upsert=True
-            )
-        except DuplicateKeyError:
-            return False
-        return True
+        return bool(await self.save_all([offer]))
+
+    async def save_all(self, offers: Sequence[OfferView]) -> set[str]:
+        """Read the stored evaluations by ``_id``, write the newer ones by ``_id`` in one bulk write.
+
+        The newer-than test is made here rather than in the update's filter: a filter on ``_id`` and
+        ``evaluated_at`` is one the development store answers by reading the whole collection. An
+        offer's evaluations come in order from one partition, read by one consumer at a time.
+        """
+        newest: dict[str, OfferView] = {}
+        for offer in offers:
+            known = newest.get(offer.offer_id)
+            if known is None or _aware(known.evaluated_at) < _aware(offer.evaluated_at):
+                newest[offer.offer_id] = offer
+        stored = await find_by_ids(self._col, newest, {"evaluated_at": 1})
+        fresh = [
+            o
+            for i, o in newest.items()
+            if i not in stored or _aware(stored[i]["evaluated_at"]) < _aware(o.evaluated_at)
+        ]
+        await bulk_write(
+            self._col, [UpdateOne({"_id": o.offer_id}, {"$set": _offer_doc(o)}, upsert=True) for o in fresh]
+        )
+        return {o.offer_id for o in fresh}
+
+
+def _offer_doc(offer: OfferView) -> Document:
+    return {
+        "eligible": offer.eligible,
+        "evaluated_at": _aware(offer.evaluated_at),
+        "title": offer.title,
+        "basin": offer.basin,
+        "employer_id": offer.employer_id,
+        "reasons": list(offer.reasons),
+        "sessions": [
+            {
+                "session_id": s.session_id,
+                "provider_id": s.provider_id,
+                "start_date": s.start_date.isoformat() if s.start_date else None,
+            }
+            for s in offer.sessions
+        ],
+    }
 
 
 class MongoContacts:

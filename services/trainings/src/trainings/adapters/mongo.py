@@ -81,8 +81,9 @@ class MongoSessionRepository:
         )
 
     async def get(self, session_id: str) -> SessionState | None:
-        doc = await self.sessions.find_one({"_id": session_id, "active": True}, {"state": 1})
-        return SessionState.model_validate(doc["state"]) if doc else None
+        # By _id alone (the development store scans for any other filter), active checked here.
+        doc = await self.sessions.find_one({"_id": session_id}, {"state": 1, "active": 1})
+        return SessionState.model_validate(doc["state"]) if doc and doc.get("active") else None
 
     async def search(self, query: SessionQuery) -> tuple[list[SessionState], int]:
         criteria: dict[str, Any] = {"active": True}
