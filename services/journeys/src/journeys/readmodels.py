@@ -3,11 +3,17 @@
 Every request reads documents by ``_id`` only (the development store scans its whole collection for any
 other filter), and nothing is recomputed over all journeys on a request:
 
-- ``journey_lists``: ``L|<scope>`` = ``{"d": {day: count}}`` (the days of the scope that have journeys)
-  and ``L|<scope>|<day>`` = ``{"e": {journey_id: created_at}}``. A page reads the scope's day counts,
-  then only the day documents it needs, then those journeys by ``_id``.
+- ``journey_lists``: a tree per scope by time of application: ``L|<scope>`` = ``{"c": {day: count}}``,
+  ``L|<scope>|<day>`` = ``{"c": {HHMM: count}}``, ``L|<scope>|<day>|<HHMM>`` = ``{"c": {SS: count}}``
+  and ``L|<scope>|<day>|<HHMM>|<SS>`` = ``{"e": {journey_id: created_at}}`` (UTC). A page walks down from
+  the scope's day counts, reading only the documents that hold its journeys, then those journeys by
+  ``_id``. Every document stays small whatever the volume (at most 1,440, 60 or one second's entries):
+  the development store rewrites a whole document on each change, so a day of 2,000 applications in
+  one document made each of them slower than the one before.
 - ``journey_kpis``: ``K|<basin>|<YYYY-MM>`` = ``{"d": {day: counters}, "j": {journey_id: revision}}``
   and ``K|basins`` (the basins that have journeys). ``GET /kpis`` over a year reads 13 documents per basin.
+  ``j`` holds only the revisions being applied: a marker is removed once the projection has recorded
+  that revision as applied, so the month document does not grow with its journeys.
 - ``journey_projections``: per journey, what the read models hold of it (its scopes, its counters and
   the revision they are of).
 
@@ -104,6 +110,53 @@ def _decode(encoded: Mapping[str, Sequence[Any]] | None) -> Counter[str]:
     return Counter({str(k): int(n) for k, n in zip(encoded["k"], encoded["n"], strict=True)})
 
 
+_Path = tuple[str, ...]
+"""Where a journey sits in a list's tree: (day, HHMM, SS) of its application, UTC; a prefix is a node."""
+PATH_DEPTH = 3
+
+
+def _path_of(moment: datetime) -> _Path:
+    aware = _aware(moment).astimezone(UTC)
+    return (aware.date().isoformat(), aware.strftime("%H%M"), aware.strftime("%S"))
+
+
+def _list_id(scope: str, path: Sequence[str]) -> str:
+    return "|".join(("L", scope, *path))
+
+
+def _select(units: Sequence[tuple[Any, int]], skip: int, limit: int) -> tuple[list[Any], int]:
+    """Of units (newest first, with how many entries each holds), those holding entries ``skip`` to
+    ``skip + limit`` and one more (to know whether there is a next page); and how many entries of the
+    first of them come before ``skip``."""
+    needed: list[Any] = []
+    seen, skip_in_first = 0, 0
+    for unit, count in units:
+        if seen + count <= skip:
+            seen += count
+            continue
+        if not needed:
+            skip_in_first = skip - seen
+        needed.append(unit)
+        seen += count
+        if seen >= skip + limit + 1:
+            break
+    return needed, skip_in_first
+
+
+def _from_cursor(units: Sequence[tuple[Any, int]], limit: int) -> list[Any]:
+    """Of units from the cursor's own one (newest first), enough to hold ``limit`` entries after the
+    cursor and one more: the cursor's own unit may be entirely before it."""
+    needed: list[Any] = []
+    seen, first = 0, None
+    for unit, count in units:
+        first = count if first is None else first
+        needed.append(unit)
+        seen += count
+        if seen >= limit + 1 + first:
+            break
+    return needed
+
+
 def _next_month(month: str) -> str:
     year, number = int(month[:4]), int(month[5:7])
     return f"{year + number // 12:04d}-{number % 12 + 1:02d}-01"
@@ -152,30 +205,41 @@ class ReadModels:
         moving = bool(record.get("moving"))
         if int(record.get("listed_v") or 0) > journey.revision or (old == new and not moving):
             return  # an older version, late: the lists already show a newer one
-        day = rm.day_of(journey.created_at)
+        path = _path_of(journey.created_at)
         # First record every list the journey may be in, and that a move is under way: a move cut short
         # is redone in full by the next run (each step is idempotent).
         moving_now = {"listed": sorted(old | new), "moving": True, "listed_v": journey.revision}
         await self._projections.change(journey.journey_id, set=moving_now)
         adding = new if moving else new - old
         for scope in sorted(adding):
-            await self._list(scope, day, journey.journey_id, journey.created_at)
+            await self._list(scope, path, journey.journey_id, journey.created_at)
         for scope in sorted(old - new):
-            await self._list(scope, day, journey.journey_id, None)
+            await self._list(scope, path, journey.journey_id, None)
         await self._projections.change(journey.journey_id, set={"listed": sorted(new), "moving": False})
 
-    async def _list(self, scope: str, day: str, journey_id: str, created_at: datetime | None) -> None:
-        bucket = f"L|{scope}|{day}"
-        if created_at is not None:
-            doc = await self._lists.change(bucket, set={f"e.{journey_id}": created_at}, after=True)
-        else:
-            doc = await self._lists.change(bucket, unset=[f"e.{journey_id}"], after=True)
-        # The day's count is set to what the day holds (not incremented): repeating it changes nothing.
-        count = len((doc or {}).get("e") or {})
-        if count:
-            await self._lists.change(f"L|{scope}", set={f"d.{day}": count})
-        else:
-            await self._lists.change(f"L|{scope}", unset=[f"d.{day}"])
+    async def _list(self, scope: str, path: _Path, journey_id: str, created_at: datetime | None) -> None:
+        # Each level's count is set to what the level below holds (not incremented): repeating it changes
+        # nothing. Serialised per scope and day in this process, so the last count written saw every entry
+        # written before it.
+        day_key = _list_id(scope, path[:1])
+        lock = self._locks.get(day_key)
+        if lock is None:
+            lock = self._locks[day_key] = asyncio.Lock()
+        async with lock:
+            entry = f"e.{journey_id}"
+            if created_at is not None:
+                doc = await self._lists.change(_list_id(scope, path), set={entry: created_at}, after=True)
+            else:
+                doc = await self._lists.change(_list_id(scope, path), unset=[entry], after=True)
+            count = len((doc or {}).get("e") or {})
+            for depth in range(len(path) - 1, -1, -1):
+                parent, child = _list_id(scope, path[:depth]), f"c.{path[depth]}"
+                last = depth == 0
+                if count:
+                    doc = await self._lists.change(parent, set={child: count}, after=not last)
+                else:
+                    doc = await self._lists.change(parent, unset=[child], after=not last)
+                count = sum(int(n) for n in ((doc or {}).get("c") or {}).values())
 
     async def _project_kpis(self, journey: Journey, record: Mapping[str, Any]) -> None:
         held = record.get("kpi") or {}
@@ -212,7 +276,7 @@ class ReadModels:
             marker = ((await self._kpis.get(doc_id, [f"j.{journey_id}"])) or {}).get("j", {}).get(journey_id)
             if marker is not None and int(marker) >= version:
                 return  # this month already holds this revision (or a newer one)
-            holds = _in_month(before, month) if marker is not None else {}
+            holds = _in_month(before, month)
             wanted = _in_month(after, month)
             diff = {
                 f"d.{k.replace('|', '.', 1)}": wanted.get(k, 0) - holds.get(k, 0)
@@ -224,6 +288,11 @@ class ReadModels:
 
         await asyncio.gather(*(one_month(m) for m in months))
         await self._projections.change(journey_id, set={"kpi": dict(intent)}, unset=["kpi_next"])
+        # The projection now says this revision is applied: the months' markers are no longer needed (a
+        # month without a marker holds what the projection's ``kpi`` says).
+        await asyncio.gather(
+            *(self._kpis.change(f"K|{basin}|{m}", unset=[f"j.{journey_id}"]) for m in months)
+        )
 
     # ------------------------------------------------------------ lists
 
@@ -238,68 +307,70 @@ class ReadModels:
         """Journeys matching ``query``, newest first: from ``cursor`` if given, else after ``skip``."""
         after = decode_cursor(cursor) if cursor else None
         wanted = rm.scope_for(**vars(query))
-        root = await self._lists.get(f"L|{wanted.scope}") or {}
-        days = sorted(((d, int(n)) for d, n in (root.get("d") or {}).items() if n), reverse=True)
+        units = await self._children(wanted.scope, [()])
         if wanted.rest:
-            return await self._filtered_page(wanted, days, skip, limit, journeys, after)
-        total = sum(n for _, n in days)
+            return await self._filtered_page(wanted, units, skip, limit, journeys, after)
+        total = sum(n for _, n in units)
         if after is not None:
-            last_day = rm.day_of(after[0])
-            needed, seen, first_count = [], 0, None
-            for day, count in days:
-                if day > last_day:
-                    continue
-                first_count = count if first_count is None else first_count
-                needed.append(day)
-                seen += count
-                if seen >= limit + 1 + first_count:  # the cursor's own day may all be before it
-                    break
-            skip_in_first = 0
-        else:
-            needed, seen, skip_in_first = [], 0, 0
-            for day, count in days:
-                if seen + count <= skip:
-                    seen += count
-                    continue
-                if not needed:
-                    skip_in_first = skip - seen
-                needed.append(day)
-                seen += count
-                if seen >= skip + limit + 1:
-                    break
-        entries = await self._entries(wanted.scope, needed)
-        if after is not None:
+            cursor_path = _path_of(after[0])
+            for depth in range(1, len(cursor_path) + 1):
+                chosen = _from_cursor([(u, n) for u, n in units if u <= cursor_path[:depth]], limit)
+                if depth < len(cursor_path):
+                    units = await self._children(wanted.scope, chosen)
             position = _order((after[1], after[0]))
-            entries = [e for e in entries if _order(e) > position]
+            entries = [e for e in await self._entries(wanted.scope, chosen) if _order(e) > position]
         else:
-            entries = entries[skip_in_first:]
-        chosen = entries[:limit]
-        found = await journeys.get_many([jid for jid, _ in chosen])
-        items = [found[jid] for jid, _ in chosen if jid in found]
+            for depth in range(1, PATH_DEPTH + 1):
+                chosen, skip = _select(units, skip, limit)
+                if depth < PATH_DEPTH:
+                    units = await self._children(wanted.scope, chosen)
+            entries = (await self._entries(wanted.scope, chosen))[skip:]
+        chosen_entries = entries[:limit]
+        found = await journeys.get_many([jid for jid, _ in chosen_entries])
+        items = [found[jid] for jid, _ in chosen_entries if jid in found]
         more = len(entries) > limit
-        next_cursor = encode_cursor(chosen[-1][1], chosen[-1][0]) if more and chosen else None
+        last = chosen_entries[-1] if chosen_entries else None
+        next_cursor = encode_cursor(last[1], last[0]) if more and last else None
         return Page(items, total, next_cursor)
 
-    async def _entries(self, scope: str, days: Sequence[str]) -> list[tuple[str, datetime]]:
-        docs = await self._lists.get_many([f"L|{scope}|{day}" for day in days])
+    async def _children(self, scope: str, units: Sequence[_Path]) -> list[tuple[_Path, int]]:
+        """The children of these tree nodes that hold journeys, newest first, with their counts."""
+        ids = [_list_id(scope, u) for u in units]
+        docs = await self._lists.get_many(ids)
+        return sorted(
+            (
+                ((*unit, child), int(n))
+                for unit, doc_id in zip(units, ids, strict=True)
+                for child, n in ((docs.get(doc_id) or {}).get("c") or {}).items()
+                if n
+            ),
+            reverse=True,
+        )
+
+    async def _entries(self, scope: str, leaves: Sequence[_Path]) -> list[tuple[str, datetime]]:
+        ids = [_list_id(scope, leaf) for leaf in leaves]
+        docs = await self._lists.get_many(ids)
         entries = [
             (jid, _aware(at))
-            for day in days
-            for jid, at in ((docs.get(f"L|{scope}|{day}") or {}).get("e") or {}).items()
+            for doc_id in ids
+            for jid, at in ((docs.get(doc_id) or {}).get("e") or {}).items()
         ]
         return sorted(entries, key=_order)
 
     async def _filtered_page(
         self,
         wanted: rm.ListScope,
-        days: Sequence[tuple[str, int]],
+        days: Sequence[tuple[_Path, int]],
         skip: int,
         limit: int,
         journeys: JourneyStore,
         after: tuple[datetime, str] | None,
     ) -> Page:
         """A person's list with more filters: that person's journeys are read and filtered (few)."""
-        entries = await self._entries(wanted.scope, [d for d, _ in days])
+        units = list(days)
+        for _ in range(PATH_DEPTH - 1):
+            units = await self._children(wanted.scope, [u for u, _ in units])
+        entries = await self._entries(wanted.scope, [u for u, _ in units])
         found = await journeys.get_many([jid for jid, _ in entries])
         kept = [(jid, at) for jid, at in entries if jid in found and rm.matches(found[jid], wanted.rest)]
         if after is not None:
