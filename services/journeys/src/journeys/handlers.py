@@ -30,6 +30,7 @@ from journeys.ports import (
     Offers,
     OfferView,
     OutboxItem,
+    Pending,
     Publisher,
     TimerStore,
     Write,
@@ -332,21 +333,34 @@ async def _fire(
 
 
 async def relay_once(ports: Ports, publisher: Publisher, limit: int = 200, lease_s: float = 10) -> int:
-    """Publish pending outbox events and arm pending timers, then mark them done. Returns events sent."""
-    sent = 0
-    for pending in await ports.journeys.pending(limit, now_ms(ports.clock), lease_s):
-        if pending.outbox:
-            await publisher.publish(pending.outbox)
-        await ports.timers.arm(pending.timers)
-        await ports.journeys.relayed(
-            pending.journey_id, [i.event_id for i in pending.outbox], [t.timer_id for t in pending.timers]
-        )
-        # Repairs the read models if the process stopped between a journey write and its projection.
-        journey = await ports.journeys.get(pending.journey_id)
-        if journey is not None:
-            await ports.read_models.project(journey)
-        sent += len(pending.outbox)
-    return sent
+    """Publish pending outbox events and arm pending timers, then mark them done. Returns events sent.
+
+    The journeys claimed in one pass are published together and their timers armed together (the events
+    of each journey stay in order), then each is marked relayed: a stop in between publishes again what
+    was not marked, never loses it.
+    """
+    batch = await ports.journeys.pending(limit, now_ms(ports.clock), lease_s)
+    items = [item for pending in batch for item in pending.outbox]
+    if items:
+        await publisher.publish(items)
+    await ports.timers.arm([timer for pending in batch for timer in pending.timers])
+    for start in range(0, len(batch), RELAY_CONCURRENCY):
+        await asyncio.gather(*(_relayed(p, ports) for p in batch[start : start + RELAY_CONCURRENCY]))
+    return len(items)
+
+
+RELAY_CONCURRENCY = 8
+"""Journeys of one relay pass marked relayed (and their read models checked) at once."""
+
+
+async def _relayed(pending: Pending, ports: Ports) -> None:
+    await ports.journeys.relayed(
+        pending.journey_id, [i.event_id for i in pending.outbox], [t.timer_id for t in pending.timers]
+    )
+    # Repairs the read models if the process stopped between a journey write and its projection.
+    journey = await ports.journeys.get(pending.journey_id)
+    if journey is not None:
+        await ports.read_models.project(journey)
 
 
 # ---------------------------------------------------------------- contacts

@@ -111,6 +111,16 @@ def _decode(encoded: Mapping[str, Sequence[Any]] | None) -> Counter[str]:
 
 
 _Path = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _ListChange:
+    path: _Path
+    journey_id: str
+    created_at: datetime | None
+    done: asyncio.Future[None]
+
+
 """Where a journey sits in a list's tree: (day, HHMM, SS) of its application, UTC; a prefix is a node."""
 PATH_DEPTH = 3
 
@@ -182,6 +192,7 @@ class ReadModels:
         self._kpis = kpis
         self._projections = projections
         self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+        self._pending: dict[str, list[_ListChange]] = {}
         self._cache_s = kpi_cache_s
         self._cache: dict[str, _Month] = {}
         self._stale: set[str] = set()
@@ -218,28 +229,61 @@ class ReadModels:
         await self._projections.change(journey.journey_id, set={"listed": sorted(new), "moving": False})
 
     async def _list(self, scope: str, path: _Path, journey_id: str, created_at: datetime | None) -> None:
-        # Each level's count is set to what the level below holds (not incremented): repeating it changes
-        # nothing. Serialised per scope and day in this process, so the last count written saw every entry
-        # written before it.
+        """List (``created_at``) or unlist (None) a journey in a scope.
+
+        The changes to one scope's day are written one group at a time in this process: those that
+        arrive while a group is being written go together in the next (one command per tree node
+        rather than one per journey, so a burst of applications costs the store a few commands per
+        group). Each node's count is set to what the node below holds, not incremented: repeating a
+        change changes nothing, and the last count written saw every entry written before it.
+        """
         day_key = _list_id(scope, path[:1])
+        mine = _ListChange(path, journey_id, created_at, asyncio.get_running_loop().create_future())
+        self._pending.setdefault(day_key, []).append(mine)
         lock = self._locks.get(day_key)
         if lock is None:
             lock = self._locks[day_key] = asyncio.Lock()
         async with lock:
-            entry = f"e.{journey_id}"
-            if created_at is not None:
-                doc = await self._lists.change(_list_id(scope, path), set={entry: created_at}, after=True)
-            else:
-                doc = await self._lists.change(_list_id(scope, path), unset=[entry], after=True)
-            count = len((doc or {}).get("e") or {})
-            for depth in range(len(path) - 1, -1, -1):
-                parent, child = _list_id(scope, path[:depth]), f"c.{path[depth]}"
-                last = depth == 0
-                if count:
-                    doc = await self._lists.change(parent, set={child: count}, after=not last)
-                else:
-                    doc = await self._lists.change(parent, unset=[child], after=not last)
-                count = sum(int(n) for n in ((doc or {}).get("c") or {}).values())
+            if not mine.done.done():
+                group = self._pending.pop(day_key, [])
+                try:
+                    await self._write_list_group(scope, group)
+                except BaseException as exc:
+                    for other in group:
+                        if other is not mine and not other.done.done():
+                            other.done.set_exception(exc)
+                    raise
+                for other in group:
+                    if not other.done.done():
+                        other.done.set_result(None)
+        await mine.done
+
+    async def _write_list_group(self, scope: str, group: Sequence[_ListChange]) -> None:
+        leaves: dict[_Path, dict[str, datetime | None]] = {}
+        for change in group:  # in arrival order: the last change of a journey wins
+            leaves.setdefault(change.path, {})[change.journey_id] = change.created_at
+
+        async def leaf(path: _Path, entries: Mapping[str, datetime | None]) -> tuple[_Path, int]:
+            listed = {f"e.{j}": at for j, at in entries.items() if at is not None}
+            unlisted = [f"e.{j}" for j, at in entries.items() if at is None]
+            doc = await self._lists.change(_list_id(scope, path), set=listed, unset=unlisted, after=True)
+            return path, len((doc or {}).get("e") or {})
+
+        counts = dict(await asyncio.gather(*(leaf(p, e) for p, e in leaves.items())))
+        for depth in range(PATH_DEPTH - 1, -1, -1):
+            parents: dict[_Path, dict[str, int]] = {}
+            for node, count in counts.items():
+                parents.setdefault(node[:depth], {})[node[depth]] = count
+
+            async def parent(
+                node: _Path, children: Mapping[str, int], depth: int = depth
+            ) -> tuple[_Path, int]:
+                kept = {f"c.{c}": n for c, n in children.items() if n}
+                gone = [f"c.{c}" for c, n in children.items() if not n]
+                doc = await self._lists.change(_list_id(scope, node), set=kept, unset=gone, after=depth > 0)
+                return node, sum(int(n) for n in ((doc or {}).get("c") or {}).values())
+
+            counts = dict(await asyncio.gather(*(parent(n, c) for n, c in parents.items())))
 
     async def _project_kpis(self, journey: Journey, record: Mapping[str, Any]) -> None:
         held = record.get("kpi") or {}

@@ -8,6 +8,7 @@ filter. The only filters allowed beyond ``_id`` are on collections that hold onl
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from journeys.adapters.mongo import MongoContacts, MongoJourneys, MongoOffers, M
 from journeys.api import install_error_handlers, router
 from journeys.handlers import Ports
 from journeys.main import mongo_read_models
+from journeys.ports import JourneyQuery
 from journeys.testing import EMPLOYER_ID, application, eligibility
 from tdu_shared.contracts import journeys as c
 from tdu_shared.contracts.journeys import Role
@@ -249,3 +251,31 @@ async def test_a_batch_of_evaluations_keeps_the_newest_of_each_offer(
     assert one is not None and one.eligible
     assert two is not None and not two.eligible and two.evaluated_at == at + timedelta(hours=1)
     assert await ports.offers.save_all(views) == set()  # a redelivered batch changes nothing
+
+
+async def test_applications_arriving_together_are_each_listed_once_and_counted(
+    recorded: tuple[Ports, Recorder, Any],
+) -> None:
+    """Concurrent writes to one scope's day go in groups: every journey listed, the counts right."""
+    ports, _, _ = recorded
+    await handlers.on_eligibility_changed(eligibility(), ports)
+    count = 60
+    outcomes = await asyncio.gather(
+        *(
+            handlers.execute(application(command_id=f"c-{n}", seeker_id=f"U{n}", actor_id=f"U{n}"), ports)
+            for n in range(count)
+        )
+    )
+    ids = {o.journey.journey_id for o in outcomes}
+    for query in (JourneyQuery(), JourneyQuery(basin="4410"), JourneyQuery(state="applied")):
+        listed, cursor = [], None
+        while True:
+            page = await ports.read_models.page(query, 0, 7, ports.journeys, cursor)
+            assert page.total == count
+            listed += [j.journey_id for j in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert sorted(listed) == sorted(ids)
+        by_skip = await ports.read_models.page(query, 53, 7, ports.journeys)
+        assert [j.journey_id for j in by_skip.items] == listed[53:60]

@@ -329,12 +329,14 @@ class MongoTimers:
                 for t in timers
             ],
         )
+        # One statement per hour listing all its new timers: the development store rewrites the whole
+        # document at each statement, and a burst of applications lists thousands in one hour.
+        by_hour: dict[str, dict[str, str]] = {}
+        for t in timers:
+            by_hour.setdefault(_hour(t.due_at), {})[_entry(t.timer_id)] = t.timer_id
         await bulk_write(
             self._due,
-            [
-                UpdateOne({"_id": _hour(t.due_at)}, {"$set": {_entry(t.timer_id): t.timer_id}}, upsert=True)
-                for t in timers
-            ],
+            [UpdateOne({"_id": hour}, {"$set": entries}, upsert=True) for hour, entries in by_hour.items()],
         )
 
     async def claim_due(self, now: datetime, lease_s: float) -> StoredTimer | None:
@@ -543,12 +545,19 @@ class MongoDocuments:
             update["$inc"] = dict(inc)
         if not update:
             return await self.get(doc_id) if after else None
-        if after:
-            return await self._col.find_one_and_update(
-                {"_id": doc_id}, update, upsert=True, return_document=ReturnDocument.AFTER
-            )
-        await self._col.update_one({"_id": doc_id}, update, upsert=True)
-        return None
+        for attempt in (1, 2):
+            try:
+                if after:
+                    return await self._col.find_one_and_update(
+                        {"_id": doc_id}, update, upsert=True, return_document=ReturnDocument.AFTER
+                    )
+                await self._col.update_one({"_id": doc_id}, update, upsert=True)
+                return None
+            except DuplicateKeyError:
+                if attempt == 2:
+                    raise
+                # Two upserts created the document at once; it exists now, so this one updates it.
+        return None  # not reached
 
     async def replace_all(self, docs: Sequence[dict[str, Any]]) -> None:
         await self._col.delete_many({})
