@@ -4,12 +4,13 @@ Every request reads documents by ``_id`` only (the development store scans its w
 other filter), and nothing is recomputed over all journeys on a request:
 
 - ``journey_lists``: a tree per scope by time of application: ``L|<scope>`` = ``{"c": {day: count}}``,
-  ``L|<scope>|<day>`` = ``{"c": {HHMM: count}}``, ``L|<scope>|<day>|<HHMM>`` = ``{"c": {SS: count}}``
-  and ``L|<scope>|<day>|<HHMM>|<SS>`` = ``{"e": {journey_id: created_at}}`` (UTC). A page walks down from
-  the scope's day counts, reading only the documents that hold its journeys, then those journeys by
-  ``_id``. Every document stays small whatever the volume (at most 1,440, 60 or one second's entries):
-  the development store rewrites a whole document on each change, so a day of 2,000 applications in
-  one document made each of them slower than the one before.
+  ``L|<scope>|<day>`` = ``{"c": {HHMMSS: count}}`` (the seconds of that day that have journeys) and
+  ``L|<scope>|<day>|<HHMMSS>`` = ``{"e": {journey_id: created_at}}`` (UTC). A page walks down from the
+  scope's day counts, reading only the documents that hold its journeys, then those journeys by
+  ``_id``. A journey's entry is in a document of one second's applications, not of a whole day's: the
+  development store rewrites a whole document on each change, so a day of 2,000 applications in one
+  document made each of them slower than the one before (a day document holds one small count per
+  second, changed once per group of writes, see ``_list``).
 - ``journey_kpis``: ``K|<basin>|<YYYY-MM>`` = ``{"d": {day: counters}, "j": {journey_id: revision}}``
   and ``K|basins`` (the basins that have journeys). ``GET /kpis`` over a year reads 13 documents per basin.
   ``j`` holds only the revisions being applied: a marker is removed once the projection has recorded
@@ -121,13 +122,13 @@ class _ListChange:
     done: asyncio.Future[None]
 
 
-"""Where a journey sits in a list's tree: (day, HHMM, SS) of its application, UTC; a prefix is a node."""
-PATH_DEPTH = 3
+"""Where a journey sits in a list's tree: (day, HHMMSS) of its application, UTC; a prefix is a node."""
+PATH_DEPTH = 2
 
 
 def _path_of(moment: datetime) -> _Path:
     aware = _aware(moment).astimezone(UTC)
-    return (aware.date().isoformat(), aware.strftime("%H%M"), aware.strftime("%S"))
+    return (aware.date().isoformat(), aware.strftime("%H%M%S"))
 
 
 def _list_id(scope: str, path: Sequence[str]) -> str:
