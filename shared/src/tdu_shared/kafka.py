@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, NodeNotReadyError, TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage
 from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, NetworkTimeout
@@ -90,13 +90,30 @@ async def ensure_topics(
         await admin.close()
 
 
+async def describe_topics(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 10) -> list[Any]:
+    """``admin.describe_topics``, asked again while the broker it picked is not connected yet.
+
+    The admin client sends the request to a random broker of the cluster; on a cluster just started (or
+    just changed) that broker's connection may not be up, and aiokafka raises at once instead of waiting.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        try:
+            return list(await admin.describe_topics(names))
+        except NodeNotReadyError:
+            if loop.time() >= deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
 async def wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 30) -> None:
     """New partitions take a moment to elect a leader; producing before that only retries."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     pending = list(names)
     while pending and loop.time() < deadline:
-        described = await admin.describe_topics(pending)
+        described = await describe_topics(admin, pending)
         pending = [
             t["topic"]
             for t in described

@@ -8,7 +8,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tdu_shared.kafka import wait_for_leaders
+from tdu_shared.kafka import describe_topics, wait_for_leaders
 
 
 async def check_replicated_topic(bootstrap: str) -> dict[str, Any]:
@@ -18,7 +18,7 @@ async def check_replicated_topic(bootstrap: str) -> dict[str, Any]:
     try:
         await admin.create_topics([NewTopic(topic, 3, 3, topic_configs={"min.insync.replicas": "2"})])
         await wait_for_leaders(admin, [topic])
-        description = await admin.describe_topics([topic])
+        description = await describe_topics(admin, [topic])
     finally:
         await admin.close()
     replicas = sorted({len(p["replicas"]) for p in description[0]["partitions"]})
