@@ -21,7 +21,8 @@ from tdu_shared.devinfra.local import Endpoints
 from tdu_shared.devinfra.platform import Platform
 from tdu_shared.rome import rome_referential
 from tdu_shared.testing.platform import running_platform
-from tests.e2e.fixtures import formation_xml, now_utc, offer_record, write_catalogue, write_offers
+
+from ..e2e.fixtures import formation_xml, now_utc, offer_record, write_catalogue, write_offers
 
 pytestmark = pytest.mark.e2e
 

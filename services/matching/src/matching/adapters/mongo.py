@@ -14,9 +14,6 @@ LEDGER = "published_eligibility"
 INDEXES: list[IndexSpec] = []  # keyed by _id (the offer id): no other query
 
 
-LEDGER_CHUNK = 200
-
-
 class MongoEligibilityLedger:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._collection = db[LEDGER]
@@ -30,7 +27,4 @@ class MongoEligibilityLedger:
             UpdateOne({"_id": offer_id}, {"$set": {"fingerprint": fp}}, upsert=True)
             for offer_id, fp in fingerprints.items()
         ]
-        # Commands of LEDGER_CHUNK statements: on the development store one command holds the database's
-        # write lock throughout (1,000 updates take about 1.6 s), and the readiness probe's write waits
-        # behind it; a full evaluation's ledger then made /ready time out (2 s) under a catalogue import.
-        await bulk_write(self._collection, operations, chunk=LEDGER_CHUNK)
+        await bulk_write(self._collection, operations)
