@@ -51,6 +51,11 @@ def ops_router(readiness: Readiness, specification: Callable[[], Specification] 
 READY_TIMEOUT_S = 2.0
 """How long a dependency may take to answer its probe: a hung store or broker shows as not ready this soon."""
 
+READY_GRACE_S = 4.0
+"""A dependency that answered before is reported not ready once it has not answered in time for this long:
+one slow answer under a burst (the store finishing another client's write) does not take a service out
+of rotation, a store that hangs or stops still shows within ``READY_TIMEOUT_S + READY_GRACE_S``."""
+
 READY = Gauge("tdu_ready", "1 when the dependency answered its last readiness probe in time", ["check"])
 
 
@@ -59,17 +64,33 @@ class Readiness:
 
     Each probe must exercise the dependency the way the service uses it (the store: a write and a read
     back, since a hung store may still answer ``ping``), and is given :data:`READY_TIMEOUT_S` to answer.
+    A dependency that has answered before counts as ready until it has failed for ``grace_s``
+    (:data:`READY_GRACE_S`); one that never answered counts as not ready at once.
     """
 
-    def __init__(self, checks: Mapping[str, ReadyCheck], *, timeout_s: float = READY_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        checks: Mapping[str, ReadyCheck],
+        *,
+        timeout_s: float = READY_TIMEOUT_S,
+        grace_s: float = READY_GRACE_S,
+    ) -> None:
         self.checks = dict(checks)
         self.timeout_s = timeout_s
+        self.grace_s = grace_s
         self._last: dict[str, bool] = {}
+        self._answered_at: dict[str, float] = {}
 
     async def probe(self) -> dict[str, bool]:
         names = list(self.checks)
         answers = await asyncio.gather(*(self._answer(self.checks[n]) for n in names))
-        results = dict(zip(names, answers, strict=True))
+        now = asyncio.get_running_loop().time()
+        results = {}
+        for name, answered in zip(names, answers, strict=True):
+            if answered:
+                self._answered_at[name] = now
+            last = self._answered_at.get(name)
+            results[name] = answered or (last is not None and now - last < self.grace_s)
         for name, ok in results.items():
             READY.labels(check=name).set(1 if ok else 0)
             if self._last.get(name, True) != ok:
