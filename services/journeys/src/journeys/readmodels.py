@@ -249,10 +249,11 @@ class ReadModels:
                 group = self._pending.pop(day_key, [])
                 try:
                     await self._write_list_group(scope, group)
-                except BaseException as exc:
-                    for other in group:
-                        if other is not mine and not other.done.done():
-                            other.done.set_exception(exc)
+                except BaseException:
+                    # The others' changes go back in front of the queue: each of them is waiting for
+                    # this lock and writes them again when its turn comes (its own error if any).
+                    others = [c for c in group if c is not mine]
+                    self._pending[day_key] = others + self._pending.get(day_key, [])
                     raise
                 for other in group:
                     if not other.done.done():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import random
@@ -269,3 +270,28 @@ async def test_kpis_show_this_instance_writes_at_once_and_other_instances_after_
     assert await other.kpis(whole, "44") == kpis(latest, whole, "44")
     mine._cache_s = 0  # the cache time has passed
     assert await mine.kpis(whole, "44") == kpis(latest, whole, "44")
+
+
+class Slow(Crashing):
+    """Crashing documents that take a moment to answer, so concurrent projections form groups."""
+
+    async def change(self, doc_id: str, **changes: Any) -> dict[str, Any] | None:
+        await asyncio.sleep(0)
+        return await super().change(doc_id, **changes)
+
+
+async def test_a_failed_group_write_loses_no_other_journey_of_the_group() -> None:
+    evolutions = random_evolutions(40, 13, spread_s=30)  # 40 applications in half a minute
+    first = [versions[0] for versions in evolutions]
+    lists = Slow()
+    models = ReadModels(lists, MemoryDocuments(), MemoryDocuments())
+    lists.countdown = 3  # the first group's write fails part way
+    outcomes = await asyncio.gather(*(models.project(j) for j in first), return_exceptions=True)
+    failed = [j for j, o in zip(first, outcomes, strict=True) if isinstance(o, Interrupted)]
+    assert len(failed) == 1  # only the journey whose projection held the failed group
+    await models.project(failed[0])  # as the relay does for it
+    store = await stored(first)
+    page = await models.page(JourneyQuery(), 0, 100, store)
+    assert page.total == 40 and sorted(j.journey_id for j in page.items) == sorted(
+        j.journey_id for j in first
+    )
