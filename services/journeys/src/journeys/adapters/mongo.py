@@ -10,8 +10,11 @@ What used to be a filter is kept in a small collection keyed by ``_id`` instead:
   inserts it owns that revision and writes the journey by ``_id``. A fence whose writer died before
   writing is taken over after ``write_lease_s`` with the next generation.
 - journeys with events to publish are listed in ``outbox_pending`` (one small document per journey with
-  unpublished events, written before the journey and removed once its events are out): the relay claims
-  from there, never by scanning the journeys.
+  unpublished events, removed once its events are out): the relay claims from there, never by scanning
+  the journeys. A write lists the journey before writing it (a stop in between leaves only a harmless
+  listing) and again, with a new version, once written: a relay that claimed the first listing and read
+  the journey before the write landed cannot remove the second (it removes only the version it claimed),
+  so the new events are never left unlisted.
 - timers are listed by due hour in ``timer_due`` (``<YYYY-MM-DDTHH>`` = the timers due in that hour,
   removed once finished); ``timer_cursor`` (one document) holds the oldest hour that may still hold one.
 """
@@ -126,6 +129,8 @@ class MongoJourneys:
             await self._col.insert_one(doc)
         except DuplicateKeyError:
             return False
+        if doc["has_pending"]:
+            await self._mark_pending(write.journey.journey_id)
         write.journey.revision = 1
         return True
 
@@ -166,6 +171,8 @@ class MongoJourneys:
         done = await self._col.update_one({"_id": journey_id}, {"$set": fields, "$push": push})
         if not done.matched_count:
             return False
+        if adds:
+            await self._mark_pending(journey_id)
         write.journey.revision = expected_revision + 1
         return True
 
