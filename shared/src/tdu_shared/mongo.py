@@ -128,17 +128,21 @@ FIND_CONCURRENCY = 16
 
 
 async def find_by_ids(
-    collection: AsyncCollection[Document], ids: Iterable[str], projection: Document | None = None
+    collection: AsyncCollection[Document],
+    ids: Iterable[str],
+    projection: Document | None = None,
+    *,
+    concurrency: int = FIND_CONCURRENCY,
 ) -> dict[str, Document]:
-    """The documents of these ids that exist, by id: one ``find_one`` per id, several at once.
+    """The documents of these ids that exist, by id: one ``find_one`` per id, ``concurrency`` at once.
 
     Not an ``$in``: the development store (FerretDB 1.24, SQLite) answers a filter on one ``_id`` from an
     index (see deploy/ferretdb) but an ``$in`` with a scan of the whole collection.
     """
     wanted = list(dict.fromkeys(ids))
     found: dict[str, Document] = {}
-    for start in range(0, len(wanted), FIND_CONCURRENCY):
-        chunk = wanted[start : start + FIND_CONCURRENCY]
+    for start in range(0, len(wanted), concurrency):
+        chunk = wanted[start : start + concurrency]
         docs = await asyncio.gather(*(collection.find_one({"_id": i}, projection) for i in chunk))
         found.update((i, d) for i, d in zip(chunk, docs, strict=True) if d is not None)
     return found

@@ -112,6 +112,8 @@ def _decode(encoded: Mapping[str, Sequence[Any]] | None) -> Counter[str]:
 
 
 _Path = tuple[str, ...]
+"""Where a journey sits in a list's tree: (day, HHMMSS) of its application, UTC; a prefix is a node."""
+PATH_DEPTH = 2
 
 
 @dataclass(frozen=True)
@@ -120,10 +122,6 @@ class _ListChange:
     journey_id: str
     created_at: datetime | None
     done: asyncio.Future[None]
-
-
-"""Where a journey sits in a list's tree: (day, HHMMSS) of its application, UTC; a prefix is a node."""
-PATH_DEPTH = 2
 
 
 def _path_of(moment: datetime) -> _Path:

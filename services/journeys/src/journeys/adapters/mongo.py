@@ -21,7 +21,6 @@ What used to be a filter is kept in a small collection keyed by ``_id`` instead:
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -47,6 +46,9 @@ from tdu_shared.mongo import Document, IndexSpec, bulk_write, find_by_ids
 from tdu_shared.topics import CONTACTS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PAGE_READS = 64
+"""Reads by ``_id`` under way at once for a page (a page of 50 journeys, or its list documents, in one
+round)."""
 
 INDEXES: list[IndexSpec] = []
 """Secondary indexes: none. Every query is by ``_id`` (MongoDB and FerretDB index it themselves)."""
@@ -92,14 +94,9 @@ class MongoJourneys:
         return journey_from_doc(doc) if doc else None
 
     async def get_many(self, journey_ids: Sequence[str]) -> dict[str, Journey]:
-        """One ``find_one`` by ``_id`` each, up to 64 at once (a page of 50 in one round)."""
-        wanted = list(dict.fromkeys(journey_ids))
-        found: dict[str, Journey] = {}
-        for start in range(0, len(wanted), 64):
-            chunk = wanted[start : start + 64]
-            docs = await asyncio.gather(*(self._col.find_one({"_id": i}) for i in chunk))
-            found.update((i, journey_from_doc(d)) for i, d in zip(chunk, docs, strict=True) if d is not None)
-        return found
+        """One ``find_one`` by ``_id`` each, a page's worth at once (a page of 50 in one round)."""
+        docs = await find_by_ids(self._col, journey_ids, concurrency=PAGE_READS)
+        return {i: journey_from_doc(d) for i, d in docs.items()}
 
     async def all(self, basin: str | None = None) -> list[Journey]:
         return [journey_from_doc(d) async for d in self._col.find({"basin": basin} if basin else {})]
@@ -532,15 +529,9 @@ class MongoDocuments:
     async def get_many(
         self, doc_ids: Sequence[str], fields: Sequence[str] | None = None
     ) -> dict[str, dict[str, Any]]:
-        """One ``find_one`` by ``_id`` each, up to 64 at once: a page's documents in one round trip."""
+        """One ``find_one`` by ``_id`` each, ``PAGE_READS`` at once: a page's documents in one round."""
         projection = {f: 1 for f in fields} if fields else None
-        wanted = list(dict.fromkeys(doc_ids))
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(wanted), 64):
-            chunk = wanted[start : start + 64]
-            docs = await asyncio.gather(*(self._col.find_one({"_id": i}, projection) for i in chunk))
-            found.update((i, d) for i, d in zip(chunk, docs, strict=True) if d is not None)
-        return found
+        return await find_by_ids(self._col, doc_ids, projection, concurrency=PAGE_READS)
 
     async def change(
         self,
@@ -560,19 +551,18 @@ class MongoDocuments:
             update["$inc"] = dict(inc)
         if not update:
             return await self.get(doc_id) if after else None
-        for attempt in (1, 2):
-            try:
-                if after:
-                    return await self._col.find_one_and_update(
-                        {"_id": doc_id}, update, upsert=True, return_document=ReturnDocument.AFTER
-                    )
-                await self._col.update_one({"_id": doc_id}, update, upsert=True)
-                return None
-            except DuplicateKeyError:
-                if attempt == 2:
-                    raise
-                # Two upserts created the document at once; it exists now, so this one updates it.
-        return None  # not reached
+        try:
+            return await self._apply(doc_id, update, after)
+        except DuplicateKeyError:  # two upserts created the document at once: it exists now, update it
+            return await self._apply(doc_id, update, after)
+
+    async def _apply(self, doc_id: str, update: Mapping[str, Any], after: bool) -> dict[str, Any] | None:
+        if after:
+            return await self._col.find_one_and_update(
+                {"_id": doc_id}, update, upsert=True, return_document=ReturnDocument.AFTER
+            )
+        await self._col.update_one({"_id": doc_id}, update, upsert=True)
+        return None
 
     async def replace_all(self, docs: Sequence[dict[str, Any]]) -> None:
         await self._col.delete_many({})
