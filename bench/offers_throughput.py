@@ -51,6 +51,7 @@ from tdu_shared.envelope import encode, new_envelope
 from tdu_shared.geo import commune_table, load_basins
 from tdu_shared.kafka import event_headers, kafka_reachable
 from tdu_shared.mongo import Document, connect
+from tdu_shared.testing.measure import cpu_seconds
 from tdu_shared.testing.processes import ServiceProcess, free_port
 from tdu_shared.topics import OFFERS_STATE, OFFERS_SUBMITTED, Topics, basin_partition
 
@@ -181,12 +182,6 @@ def messages(records: list[dict[str, Any]], partitions: int) -> list[Message]:
 # ---------------------------------------------------------------- processes and their CPU
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and of its children that were waited for."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
 def listening_pid(port: int) -> int | None:
     """The process listening on a local TCP port (from /proc/net/tcp*), to read its CPU time."""
     inodes = set()
@@ -249,10 +244,10 @@ async def produce(bootstrap: str, topic: str, batch: list[Message]) -> tuple[dic
     assert child.pid is not None
     cpu = 0.0
     while child.is_alive():
-        try:
-            cpu = cpu_seconds(child.pid)
-        except OSError:
+        now = cpu_seconds(child.pid)
+        if now is None:  # it has just exited
             break
+        cpu = now
         await asyncio.sleep(0.05)
     child.join()
     return read_and_remove(out), cpu
@@ -332,11 +327,11 @@ async def raw_insert(
     try:
         await scratch.insert_one({"_id": "first"})
         await asyncio.sleep(1.0)  # the local store indexes _id of a new collection within 0.5 s
-        cpu0, start = cpu_seconds(store_pid) if store_pid else 0.0, time.monotonic()
+        cpu0, start = (cpu_seconds(store_pid) or 0.0) if store_pid else 0.0, time.monotonic()
         for i in range(0, len(docs), 1000):
             await scratch.insert_many(docs[i : i + 1000], ordered=False)
         seconds = time.monotonic() - start
-        cpu = (cpu_seconds(store_pid) - cpu0) if store_pid else None
+        cpu = ((cpu_seconds(store_pid) or 0.0) - cpu0) if store_pid else None
     finally:
         await scratch.drop()
         await client.close()
@@ -462,14 +457,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "store": [store_pid],
             "kafka": [kafka_pid],
         }
-        before = {k: sum(cpu_seconds(p) for p in ps if p is not None) for k, ps in pids.items()}
+        before = {k: sum(cpu_seconds(p) or 0.0 for p in ps if p is not None) for k, ps in pids.items()}
         commands_before = await store_commands(mongodb_url)
         start = time.monotonic()
         acked, got_at, producer_cpu = await import_and_wait(
             bootstrap, topics, batch, work.expected, args.timeout
         )
         end = max(got_at.values()) if got_at else time.monotonic()
-        after = {k: sum(cpu_seconds(p) for p in ps if p is not None) for k, ps in pids.items()}
+        after = {k: sum(cpu_seconds(p) or 0.0 for p in ps if p is not None) for k, ps in pids.items()}
         commands_after = await store_commands(mongodb_url)
         n = len(work.second)
         cpu_ms = {k: round(1000 * (after[k] - before[k]) / n, 3) for k in before}
