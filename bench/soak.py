@@ -239,11 +239,11 @@ async def shown_by_search(http: httpx.AsyncClient, matching: str) -> set[str]:
 
 async def search_catch_up(
     running: Platform, started: float, timeout: float, quiet_s: float
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], set[str]]:
     """Seconds from ``started`` until search shows every offer matching has decided is eligible.
 
     Done once matching has written nothing for ``quiet_s`` seconds and search shows all of it; the time
-    reported is that of the first search pass that showed the final set.
+    reported is that of the first search pass that showed the final set. Also returns that set.
     """
     eligibility = Eligibility(
         running.endpoints.kafka_bootstrap_servers, Topics(running.topic_prefix).name(MATCHING_ELIGIBILITY)
@@ -269,13 +269,14 @@ async def search_catch_up(
         await eligibility.stop()
     expected = eligibility.searchable()
     first_complete = next((t for t, shown in passes if expected <= shown), None)
-    return {
+    figures = {
         "catch_up_s": round(first_complete - started, 1) if first_complete else None,
         "eligible_offers_shown": len(expected),
         "offers_known_to_matching": len(eligibility.offers),
         "never_shown": sorted(expected - passes[-1][1])[:20],
         "search_passes": len(passes),
     }
+    return figures, expected
 
 
 # ---------------------------------------------------------------- applications and their e-mails
@@ -452,7 +453,7 @@ def main(
         generate(work / "demo", offers=800, sessions=120, first=1, seed=20261122)
         started = time.monotonic()
         result["demo"] = import_through_cli(running, work / "demo", "demo-carif-grand-est")
-        result["demo"].update(asyncio.run(search_catch_up(running, started, timeout, quiet_s=10)))
+        result["demo"].update(asyncio.run(search_catch_up(running, started, timeout, quiet_s=10))[0])
         log(f"demo searchable: {result['demo']}")
 
         log(f"importing {sessions} sessions and {offers} offers on top of it")
@@ -460,13 +461,12 @@ def main(
         cpu_before, wall_before = cpu_now(running, store), time.monotonic()
         started = time.monotonic()
         result["import"] = import_through_cli(running, work / "load", "soak-carif-grand-est")
-        search = asyncio.run(search_catch_up(running, started, timeout, quiet_s=15))
+        search, searchable = asyncio.run(search_catch_up(running, started, timeout, quiet_s=15))
         result["search"] = search
         log(f"search: {search}")
 
-        eligible = sorted(o for o in asyncio.run(_eligible_now(running)) if o.startswith("DEMO1")) or sorted(
-            asyncio.run(_eligible_now(running))
-        )
+        # Applications go to the new offers (numbered from LOAD_FIRST_NUMBER), else to any shown.
+        eligible = sorted(o for o in searchable if o.startswith("DEMO1")) or sorted(searchable)
         log(f"sending {applications} applications, {concurrency} at a time")
         since = time.time()
         result["applications"] = asyncio.run(apply_all(running, eligible, applications, concurrency, run_id))
@@ -485,19 +485,6 @@ def main(
 
 def _stop(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
-
-
-async def _eligible_now(running: Platform) -> set[str]:
-    eligibility = Eligibility(
-        running.endpoints.kafka_bootstrap_servers, Topics(running.topic_prefix).name(MATCHING_ELIGIBILITY)
-    )
-    await eligibility.start()
-    try:
-        for _ in range(5):
-            await eligibility.read()
-    finally:
-        await eligibility.stop()
-    return eligibility.searchable()
 
 
 if __name__ == "__main__":
