@@ -253,8 +253,13 @@ async def _save_applicant(
 COMMAND_FIELDS = {"command_id", "actor_role", "actor_id", "journey_id"}
 
 
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before a retry of a write that lost a race: 0, 10, 30, 70 ms... at most 0.5 s."""
+    return min(0.01 * float(2**attempt - 1), 0.5)
+
+
 async def act(
-    command: OnJourney, ports: Ports, causation_id: UUID | None = None, attempts: int = 5
+    command: OnJourney, ports: Ports, causation_id: UUID | None = None, attempts: int = 8
 ) -> Result:
     """Apply a command to an existing journey, retrying when another write won the race."""
     key, actor = command_key(command), Actor(command.actor_role, command.actor_id)
@@ -262,7 +267,7 @@ async def act(
         k: getattr(command, k) for k in type(command).model_fields if k not in COMMAND_FIELDS
     }
     for attempt in range(attempts):
-        await asyncio.sleep(0.01 * attempt)  # another write of this journey is under way: let it land
+        await asyncio.sleep(_backoff(attempt))  # another write of this journey is under way: let it land
         journey = await ports.journeys.get(command.journey_id)
         if journey is None:
             raise NotFound(f"parcours {command.journey_id} inconnu")
@@ -309,7 +314,8 @@ async def fire_due_timers(ports: Ports, lease_s: float = 60, limit: int = 1000) 
 async def _fire(
     timer_id: str, journey_id: str, kind: Any, marker: str, due_at: datetime, ports: Ports, now: datetime
 ) -> str:
-    for _ in range(5):
+    for attempt in range(8):
+        await asyncio.sleep(_backoff(attempt))
         journey = await ports.journeys.get(journey_id)
         if journey is None or not still_due(kind, marker, journey):
             return "skipped"

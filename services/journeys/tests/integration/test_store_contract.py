@@ -115,3 +115,39 @@ async def test_a_timer_not_yet_due_is_not_claimed(stores: tuple[JourneyStore, Ti
     assert await timers.claim_due(NOW, 60) is None
     claimed = await timers.claim_due(NOW + timedelta(days=1), 60)
     assert claimed is not None and claimed.kind == ReminderKind.FOLLOW_UP_6M
+
+
+async def test_writes_racing_the_relay_are_never_lost(stores: tuple[JourneyStore, TimerStore]) -> None:
+    """The relay removes what it published while commands keep writing: no write may be undone."""
+    journeys, _ = stores
+    await journeys.create(Write(journey(), [item("e0")]))
+    writes = 100
+
+    async def write(n: int) -> None:
+        for _ in range(400):
+            current = await journeys.get("J1")
+            assert current is not None
+            if await journeys.update(Write(current, [item(f"e{n}")], command_key=f"k{n}"), current.revision):
+                return
+            await asyncio.sleep(0.005)
+        raise AssertionError(f"write {n} never got through")
+
+    async def relay(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            for pending in await journeys.pending(10, datetime.now(UTC), 10):
+                await journeys.relayed(pending.journey_id, [i.event_id for i in pending.outbox], [])
+            await asyncio.sleep(0)
+
+    stop = asyncio.Event()
+    relaying = asyncio.create_task(relay(stop))
+    for n in range(1, writes + 1):
+        await write(n)
+    stop.set()
+    await relaying
+    stored = await journeys.get("J1")
+    assert stored is not None and stored.revision == writes + 1
+    assert [n for n in range(1, writes + 1) if not await journeys.seen("J1", f"k{n}")] == []
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    for pending in await journeys.pending(10, later, 10):  # what the last pass left
+        await journeys.relayed(pending.journey_id, [i.event_id for i in pending.outbox], [])
+    assert await journeys.pending(10, later + timedelta(minutes=1), 10) == []

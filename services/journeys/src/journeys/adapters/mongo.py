@@ -8,7 +8,10 @@ What used to be a filter is kept in a small collection keyed by ``_id`` instead:
 - a journey write is guarded by its revision with an insert-first fence: ``journey_revisions`` gets
   ``<journey>|<revision>|<generation>`` (an insert on a unique ``_id`` is atomic everywhere); whoever
   inserts it owns that revision and writes the journey by ``_id``. A fence whose writer died before
-  writing is taken over after ``write_lease_s`` with the next generation.
+  writing is taken over after ``write_lease_s`` with the next generation. The relay changes a journey
+  (removing what it published) under the same fence, then gives the fence back without taking the
+  revision: nothing changes a journey document outside a fence, since FerretDB applies an update by
+  reading the document and writing it back whole.
 - journeys with events to publish are listed in ``outbox_pending`` (one small document per journey with
   unpublished events, removed once its events are out): the relay claims from there, never by scanning
   the journeys. A write lists the journey before writing it (a stop in between leaves only a harmless
@@ -131,27 +134,30 @@ class MongoJourneys:
         write.journey.revision = 1
         return True
 
-    async def _own_revision(self, journey_id: str, revision: int) -> bool:
-        """Take the right to write ``revision`` of this journey (insert-first; see the module docstring)."""
+    async def _fence(self, journey_id: str, revision: int) -> str | None:
+        """Take the right to write ``revision`` of this journey (insert-first; see the module docstring).
+
+        Returns the fence taken, or None when someone else holds it or the revision is already written.
+        """
         for generation in range(100):
             fence = f"{journey_id}|{revision}|{generation}"
             now = _now()
             try:
                 await self._fences.insert_one({"_id": fence, "until": now + self._write_lease})
-                return True
+                return fence
             except DuplicateKeyError:
                 held = await self._fences.find_one({"_id": fence})
                 if held is None or _aware(held["until"]) >= now:
-                    return False  # someone is writing this revision now
+                    return None  # someone is writing this revision now
                 current = await self._col.find_one({"_id": journey_id}, {"revision": 1})
                 if current is None or current["revision"] >= revision:
-                    return False  # it was written: our read is stale
+                    return None  # it was written: our read is stale
                 # its writer died between the fence and the write: try the next generation
-        return False
+        return None
 
     async def update(self, write: Write, expected_revision: int) -> bool:
         journey_id = write.journey.journey_id
-        if not await self._own_revision(journey_id, expected_revision + 1):
+        if await self._fence(journey_id, expected_revision + 1) is None:
             return False
         state = {k: v for k, v in journey_to_doc(write.journey).items() if k not in ("_id", "revision")}
         push: dict[str, Any] = {
@@ -234,33 +240,47 @@ class MongoJourneys:
     async def relayed(self, journey_id: str, event_ids: Sequence[str], timer_ids: Sequence[str]) -> None:
         """Remove published events and armed timers from the journey; unlist it when nothing is left.
 
-        ``$pullAll`` of the very items read: atomic on the document, it never drops an event a concurrent
-        write has just added (MongoDB; FerretDB does not serialise concurrent updates of one document).
+        The journey is changed under the fence of its next revision, like a write, without taking that
+        revision: FerretDB applies an update by reading the document and writing it back whole, so an
+        unfenced change here could put back the state a concurrent write had just replaced (seen: a
+        command's new state and key lost, its replay then refused for the fence's lease). While a write
+        holds the fence the relay leaves the journey for its next pass; the events it published are
+        already marked sent in the ledger, so they are not published again.
         """
         sent, armed = set(event_ids), set(timer_ids)
         if sent:
             marks = [UpdateOne({"_id": e}, {"$set": {"status": "sent"}}) for e in sorted(sent)]
             await bulk_write(self._sent, marks)
-        doc = await self._col.find_one({"_id": journey_id})
         claim = self._claims.pop(journey_id, None)
+        doc = await self._col.find_one({"_id": journey_id})
         if doc is None:
             return
-        outbox = doc.get("outbox", [])
+        outbox, timers = doc.get("outbox", []), doc.get("pending_timers", [])
         ledger = await find_by_ids(self._sent, [i["event_id"] for i in outbox if i["event_id"] not in sent])
         done = sent | {e for e, d in ledger.items() if d.get("status") in ("sent", "dropped")}
         gone = [i for i in outbox if i["event_id"] in done]
-        fired = [t for t in doc.get("pending_timers", []) if timer_from_doc(t).timer_id in armed]
+        fired = [t for t in timers if timer_from_doc(t).timer_id in armed]
+        busy = len(gone) < len(outbox) or len(fired) < len(timers)
+        change: dict[str, Any] = {}
         if gone or fired:
-            await self._col.update_one(
-                {"_id": journey_id}, {"$pullAll": {"outbox": gone, "pending_timers": fired}}
-            )
-        left = await self._col.find_one({"_id": journey_id}, {"outbox": 1, "pending_timers": 1})
-        busy = bool(left and (left.get("outbox") or left.get("pending_timers")))
-        if not busy:
-            await self._col.update_one({"_id": journey_id}, {"$set": {"has_pending": False}})
-            if claim is not None:  # unless a write listed it again meanwhile (a new version)
-                await self._pending.delete_one({"_id": journey_id, "version": claim})
+            change["$pullAll"] = {"outbox": gone, "pending_timers": fired}
+        if not busy and doc.get("has_pending"):
+            change["$set"] = {"has_pending": False}
+        if change or (not busy and claim is not None):
+            # Holding the fence of the next revision, the journey is still the one read above and no
+            # write is listing it meanwhile.
+            fence = await self._fence(journey_id, doc["revision"] + 1)
+            if fence is None:  # a write is under way: it lists the journey again once written
+                await self._pending.update_one({"_id": journey_id}, {"$set": {"lease": EPOCH}})
                 return
+            try:
+                if change:
+                    await self._col.update_one({"_id": journey_id}, change)
+                if not busy and claim is not None:
+                    await self._pending.delete_one({"_id": journey_id, "version": claim})
+                    return
+            finally:
+                await self._fences.delete_one({"_id": fence})
         await self._pending.update_one({"_id": journey_id}, {"$set": {"lease": EPOCH}})
 
     async def relist_pending(self) -> int:
@@ -285,7 +305,7 @@ class MongoJourneys:
             if doc is None:
                 return
             # A new revision: whoever read the journey before fails its fence and re-reads.
-            if not await self._own_revision(journey_id, doc["revision"] + 1):
+            if await self._fence(journey_id, doc["revision"] + 1) is None:
                 continue
             personal = [
                 i for i in doc.get("outbox", []) if i["topic"] == CONTACTS.name and i["key"] == person_id
