@@ -1,16 +1,20 @@
-"""What every service's HTTP API has beside its own routes: health, readiness, metrics, AsyncAPI docs."""
+"""What every service's HTTP API has beside its own routes: health, readiness, metrics, AsyncAPI docs, and
+the limits on what a caller may send (body size, short error bodies)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from faststream.specification import Specification, get_asyncapi_html
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ReadyCheck = Callable[[], Awaitable[bool]]
 
@@ -112,3 +116,79 @@ class Readiness:
             return await asyncio.wait_for(check(), self.timeout_s)
         except Exception:
             return False
+
+
+# ---------------------------------------------------------------- limits on what a caller sends
+
+MAX_PAGE = 10_000
+"""Deepest page a list answers (422 beyond): page × size stays far from what the store can skip; deeper
+reading goes through filters or, where offered, a cursor."""
+
+EXCERPT_CHARS = 80
+"""How much of a refused value an error body quotes back."""
+
+
+def excerpt(value: Any) -> Any:
+    """A short quote of a refused input: scalars as they are (text cut at :data:`EXCERPT_CHARS`)."""
+    if isinstance(value, str):
+        return value if len(value) <= EXCERPT_CHARS else value[:EXCERPT_CHARS] + "…"
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return f"({type(value).__name__} non reproduit)"
+
+
+async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+    """422 with each field's error, quoting at most a short excerpt of the input (never the whole body)."""
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for error in exc.errors():
+        shown: dict[str, Any] = {"type": error["type"], "loc": list(error["loc"]), "msg": error["msg"]}
+        if "input" in error:
+            shown["input"] = excerpt(error["input"])
+        errors.append(shown)
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"corps de requête trop volumineux (au plus {max_bytes // 1024} Ko)")
+
+
+class BodyLimit:
+    """ASGI middleware: a request body beyond ``max_bytes`` gets 413 before it is parsed or kept.
+
+    A declared ``Content-Length`` over the limit is refused before anything is read; a body sent in
+    chunks is counted as it arrives and refused as soon as it passes the limit. Paths in ``uploads``
+    (file uploads that stream the body and cap it themselves) are left alone.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, uploads: Sequence[str] = ()) -> None:
+        self.app, self.max_bytes, self.uploads = app, max_bytes, tuple(uploads)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.uploads:
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            refused = BodyTooLarge(self.max_bytes)
+            await JSONResponse({"detail": refused.detail}, status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def limit_requests(app: FastAPI, max_bytes: int, uploads: Sequence[str] = ()) -> None:
+    """Cap request bodies at ``max_bytes`` (413) and keep validation errors short (422, no echo)."""
+    app.add_middleware(BodyLimit, max_bytes=max_bytes, uploads=uploads)
+    app.add_exception_handler(RequestValidationError, validation_error)

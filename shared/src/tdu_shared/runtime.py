@@ -22,7 +22,7 @@ from faststream.specification import AsyncAPI, Specification
 from prometheus_client import REGISTRY
 
 from tdu_shared.geo import load_basins
-from tdu_shared.http import Readiness, ops_router
+from tdu_shared.http import Readiness, limit_requests, ops_router
 from tdu_shared.kafka import DeadLetters, EventPublisher, ensure_topics, kafka_reachable
 from tdu_shared.mongo import IndexSpec, connect, ensure_indexes, store_answers
 from tdu_shared.settings import ServiceSettings
@@ -127,9 +127,18 @@ class ServiceRuntime:
         ).to_specification()
 
     def http_app(
-        self, routers: Sequence[APIRouter] = (), *, consumers: bool = True, **fastapi: Any
+        self,
+        routers: Sequence[APIRouter] = (),
+        *,
+        consumers: bool = True,
+        uploads: Sequence[str] = (),
+        **fastapi: Any,
     ) -> FastAPI:
-        """The service's FastAPI app; its lifespan runs the whole service (consumers included)."""
+        """The service's FastAPI app; its lifespan runs the whole service (consumers included).
+
+        Request bodies are capped at the ``max_request_kb`` setting (413), except on ``uploads``: paths
+        whose handler streams the body and caps it itself.
+        """
 
         @asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -146,6 +155,7 @@ class ServiceRuntime:
             lifespan=lifespan,
             **fastapi,
         )
+        limit_requests(app, self.settings.max_request_kb * 1024, uploads)
         app.include_router(ops_router(self.readiness, self.specification))
         for router in routers:
             app.include_router(router)

@@ -37,6 +37,9 @@ class ServiceSettings(BaseSettings):
     public_base_url: str | None = Field(
         None, description="URL under which this service's HTTP API is reachable by people and other services."
     )
+    max_request_kb: int = Field(
+        1024, ge=1, description="Largest request body the HTTP API accepts (KB); a larger one gets 413."
+    )
     log_level: str = Field("INFO", description="Minimum log level.")
     log_json: bool = Field(True, description="Log one JSON object per line (False: human-readable).")
     kafka_replication_factor: int = Field(

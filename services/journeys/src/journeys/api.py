@@ -32,6 +32,7 @@ from journeys.ports import JourneyQuery, Publisher
 from journeys.readmodels import BadCursor
 from tdu_shared.contracts import journeys as contracts
 from tdu_shared.contracts.journeys import JourneyCommand, JourneyState, OnJourney, Role
+from tdu_shared.http import MAX_PAGE
 
 ACTION_PATHS: dict[Action, str] = {
     Action.DECLINE_APPLICATION: "decline",
@@ -231,11 +232,11 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
     @api.get("/journeys", response_model=JourneyPage, summary="Journeys per basin, employer or seeker, paged")
     async def list_journeys(
         actor: ActorDep,
-        basin: str | None = None,
-        employer_id: str | None = None,
-        seeker_id: str | None = None,
+        basin: Annotated[str | None, Query(max_length=10)] = None,
+        employer_id: Annotated[str | None, Query(max_length=100)] = None,
+        seeker_id: Annotated[str | None, Query(max_length=100)] = None,
         state: JourneyState | None = None,
-        page: Annotated[int, Query(ge=1)] = 1,
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
         page_size: Annotated[int, Query(ge=1, le=max_page_size)] = 50,
         cursor: Annotated[
             str | None,

@@ -15,6 +15,7 @@ from offers.ports import Doc, OfferQuery, Publisher
 from offers.schema import OfferForm, PartnerOffer, partner_offer_id
 from tdu_shared.contracts.offers import OfferState, OfferSubmitted
 from tdu_shared.envelope import new_envelope
+from tdu_shared.http import MAX_PAGE
 from tdu_shared.kafka import Outgoing
 from tdu_shared.topics import OFFERS_SUBMITTED
 
@@ -92,7 +93,7 @@ def build_router(deps: Deps, publisher: Publisher) -> APIRouter:
         status_: Annotated[
             Literal["published", "withdrawn"] | None, Query(alias="status", description="Offer status")
         ] = "published",
-        page: Annotated[int, Query(ge=1)] = 1,
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
         size: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> OfferPage:
         docs, total = await deps.store.find_offers(OfferQuery(basin, rome, status_, page, size))

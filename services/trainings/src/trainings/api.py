@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from tdu_shared.contracts.trainings import SessionState
+from tdu_shared.http import MAX_PAGE
 from trainings.domain.report import ImportReport
 from trainings.ports import SessionQuery, SessionRepository
 
@@ -86,7 +87,7 @@ def build_router(repository: SessionRepository, importer: Importer, *, max_uploa
         funded: Annotated[bool | None, Query(description="Only region-funded (true) or not (false).")] = None,
         start_after: Annotated[date | None, Query(description="Sessions starting after this day.")] = None,
         source: Annotated[str | None, Query(pattern=SOURCE_PATTERN, description="Catalogue source.")] = None,
-        page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
         size: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
     ) -> SessionPage:
         query = SessionQuery(basin, rome.upper() if rome else None, funded, start_after, source, page, size)

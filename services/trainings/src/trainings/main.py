@@ -81,5 +81,5 @@ def build(settings: Settings | None = None) -> FastAPI:
         return await service.import_file(stream, source, validate)
 
     router = build_router(service.repository, importer, max_upload_mb=service.settings.max_upload_mb)
-    app: FastAPI = service.runtime.http_app([router])
+    app: FastAPI = service.runtime.http_app([router], uploads=["/imports"])
     return app

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tdu_shared.contracts.trainings import SessionSubmitted
 from tdu_shared.envelope import decode_event, encode, new_envelope
 from tdu_shared.testing.kafka_helpers import read_topic
 from tdu_shared.topics import CONTACTS, TRAININGS_SESSIONS, TRAININGS_SUBMITTED, Topics, basin_partition
-from trainings.main import Service, build_service
+from trainings.main import Service, build, build_service
 from trainings.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -153,3 +155,37 @@ async def test_import_waits_for_nothing_when_the_file_is_empty(service: Service)
     report = await asyncio.wait_for(service.import_file(str(FIXTURES / "not-lheo.xml"), "cr"), timeout=10)
     assert report.complete is False
     assert json.dumps(report.summary())
+
+
+async def test_an_upload_with_a_huge_field_refuses_those_sessions_and_imports_the_rest(
+    kafka_bootstrap: str, mongodb_url: str, topics: Topics, mongo_db_name: str
+) -> None:
+    """A 10 MB objective would make events over the broker's 1 MB limit: its sessions are refused by name."""
+    huge = "Devenir agent de propreté. " * 400_000  # 10.8 MB
+    lheo = (FIXTURES / "dirty-lheo23.xml").read_text(encoding="utf-8")
+    lheo = re.sub(
+        r"<objectif-formation>.*?</objectif-formation>",
+        f"<objectif-formation>{huge}</objectif-formation>",
+        lheo,
+    )
+    settings = Settings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        mongodb_url=mongodb_url,
+        mongodb_database=mongo_db_name,
+        topic_prefix=topics.prefix,
+        create_topics=False,
+        log_json=False,
+    )
+    app = build(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as client:
+            answer = await client.post("/imports", params={"source": "cr"}, content=lheo.encode())
+            assert answer.status_code == 200, answer.text[:500]
+            report = answer.json()
+            assert report["reasons"]["field_too_long"] == 3  # F1's S1, S2 and the repeated S1
+            assert report["published"] == 1 and report["complete"] is True
+            refused = await client.get("/sessions", params={"page": 10**12})
+            assert refused.status_code == 422
+    records = await read_topic(kafka_bootstrap, topics.name(TRAININGS_SESSIONS), until=1, settle=1.0)
+    assert [r.key for r in records] == [b"cr:F2:A2:S1"]

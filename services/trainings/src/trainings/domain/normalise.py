@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date
 
 from tdu_shared.geo import (
@@ -36,6 +37,12 @@ from trainings.domain.model import (
 
 UNKNOWN_DATES = frozenset({"00000000", "99999999"})
 MAX_ROME_CODES = 5
+TEXT_LIMIT = 2_000
+"""Longest text a session's field may hold, in characters (a list of codes counts as its joined text)."""
+TEXT_LIMITS = {"objective": 20_000}
+"""Fields allowed more: the objective is the session's free description. A session is stored and published
+as one event, which the broker caps at 1 MB: a session with a longer field is refused with that field
+named, instead of failing its whole batch."""
 _SPACES = re.compile(r"\s+")
 _TAGS = re.compile(r"<[^>]*>")
 _DIGITS = re.compile(r"\D")
@@ -325,7 +332,7 @@ def normalise(raw: RawSession, source: str, ref: Reference) -> Session | Rejecti
     rome_codes = rome_codes_of(raw.rome_codes)
     funders = funders_of(raw.funders)
     siret, email = siret_of(raw.provider_siret), email_of(raw.provider_email)
-    return Session(
+    session = Session(
         session_id=session_id_of(source, formation_id, action_id, session_number),
         source=source,
         formation_id=formation_id,
@@ -352,3 +359,20 @@ def normalise(raw: RawSession, source: str, ref: Reference) -> Session | Rejecti
         funded_places=parse_count(raw.funded_places) if raw.funded_places else funded_places_of(raw.funders),
         hours=hours_of(raw),
     )
+    for name, length in _text_lengths(session):
+        limit = TEXT_LIMITS.get(name, TEXT_LIMIT)
+        if length > limit:
+            return reject("field_too_long", f"{name}: {length} caractères (au plus {limit})")
+    return session
+
+
+def _text_lengths(record: object, prefix: str = "") -> Iterator[tuple[str, int]]:
+    """Each text field of a session (nested ones as ``place.address``) and its length in characters."""
+    for spec in fields(record):  # type: ignore[arg-type]
+        value = getattr(record, spec.name)
+        if is_dataclass(value):
+            yield from _text_lengths(value, f"{prefix}{spec.name}.")
+        elif isinstance(value, str):
+            yield prefix + spec.name, len(value)
+        elif isinstance(value, tuple):
+            yield prefix + spec.name, sum(len(str(v)) + 1 for v in value)

@@ -1,0 +1,101 @@
+"""What a caller may send: bodies capped (413), pages bounded, errors that do not echo the input."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI, Query, Request
+from pydantic import BaseModel
+
+from tdu_shared.http import EXCERPT_CHARS, MAX_PAGE, limit_requests
+
+CAP = 64 * 1024
+
+
+class Offer(BaseModel):
+    title: str
+    places: int
+
+
+def app_with_limits() -> FastAPI:
+    router = APIRouter()
+
+    @router.post("/offers")
+    async def create(offer: Offer) -> dict[str, int]:
+        return {"title_chars": len(offer.title)}
+
+    @router.post("/imports")
+    async def upload(request: Request) -> dict[str, int]:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+        return {"bytes": size}
+
+    @router.get("/offers")
+    async def search(page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> dict[str, int]:
+        return {"page": page}
+
+    app = FastAPI()
+    limit_requests(app, CAP, uploads=["/imports"])
+    app.include_router(router)
+    return app
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app_with_limits())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+async def test_a_body_under_the_cap_goes_through(client: httpx.AsyncClient) -> None:
+    answer = await client.post("/offers", json={"title": "x" * (CAP // 2), "places": 1})
+    assert answer.status_code == 200 and answer.json() == {"title_chars": CAP // 2}
+
+
+async def test_a_declared_body_over_the_cap_is_refused_with_413(client: httpx.AsyncClient) -> None:
+    answer = await client.post("/offers", json={"title": "x" * (CAP * 4), "places": 1})
+    assert answer.status_code == 413
+    assert "trop volumineux" in answer.json()["detail"] and len(answer.content) < 200
+
+
+async def test_a_chunked_body_over_the_cap_is_refused_with_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"title": "'
+        for _ in range(8):
+            yield b"x" * (CAP // 4)
+        yield b'", "places": 1}'
+
+    answer = await client.post("/offers", content=chunks(), headers={"content-type": "application/json"})
+    assert answer.status_code == 413
+
+
+async def test_an_upload_path_streams_past_the_cap(client: httpx.AsyncClient) -> None:
+    answer = await client.post("/imports", content=b"<lheo/>" * CAP)
+    assert answer.status_code == 200 and answer.json() == {"bytes": 7 * CAP}
+
+
+async def test_a_validation_error_quotes_only_an_excerpt_of_the_input(client: httpx.AsyncClient) -> None:
+    big = "neuf " * (CAP // 10)
+    answer = await client.post("/offers", json={"title": "ok", "places": big})
+    assert answer.status_code == 422
+    [error] = answer.json()["detail"]
+    assert error["loc"] == ["body", "places"] and error["type"] == "int_parsing"
+    assert error["input"] == big[:EXCERPT_CHARS] + "…"
+    assert len(answer.content) < 1000
+
+
+async def test_a_validation_error_on_a_whole_object_does_not_echo_it(client: httpx.AsyncClient) -> None:
+    answer = await client.post("/offers", json={"places": 1, "other": "y" * 10_000})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["body", "title"]
+    assert "yyyy" not in answer.text
+
+
+async def test_a_page_beyond_the_deepest_is_422_not_a_server_error(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/offers", params={"page": MAX_PAGE})).status_code == 200
+    answer = await client.get("/offers", params={"page": 10**18})
+    assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["query", "page"]
