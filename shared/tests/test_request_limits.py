@@ -10,6 +10,8 @@ import pytest
 from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel
 
+from tdu_shared.contracts.offers import OfferSubmitted
+from tdu_shared.envelope import MAX_EVENT_BYTES, EventTooLarge, decode_event, encode, new_envelope
 from tdu_shared.http import EXCERPT_CHARS, MAX_PAGE, limit_requests
 
 CAP = 64 * 1024
@@ -20,7 +22,7 @@ class Offer(BaseModel):
     places: int
 
 
-def app_with_limits() -> FastAPI:
+def app_with_limits(cap: int = CAP) -> FastAPI:
     router = APIRouter()
 
     @router.post("/offers")
@@ -34,12 +36,17 @@ def app_with_limits() -> FastAPI:
             size += len(chunk)
         return {"bytes": size}
 
+    @router.post("/partners/{partner}/offers")
+    async def submit(partner: str, record: dict[str, str]) -> dict[str, int]:
+        submitted = OfferSubmitted(source="partner", partner=partner, record=record)
+        return {"bytes": len(encode(new_envelope(submitted, producer="test", region="44", basin=None)))}
+
     @router.get("/offers")
     async def search(page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> dict[str, int]:
         return {"page": page}
 
     app = FastAPI()
-    limit_requests(app, CAP, uploads=["/imports"])
+    limit_requests(app, cap, uploads=["/imports"])
     app.include_router(router)
     return app
 
@@ -99,3 +106,31 @@ async def test_a_page_beyond_the_deepest_is_422_not_a_server_error(client: httpx
     assert (await client.get("/offers", params={"page": MAX_PAGE})).status_code == 200
     answer = await client.get("/offers", params={"page": 10**18})
     assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["query", "page"]
+
+
+def submitted(text_chars: int) -> OfferSubmitted:
+    return OfferSubmitted(source="partner", partner="p", record={"id": "1", "description": "é" * text_chars})
+
+
+def test_an_event_within_the_broker_limit_encodes_and_decodes() -> None:
+    raw = encode(new_envelope(submitted(MAX_EVENT_BYTES // 4), producer="test", region="44", basin=None))
+    assert len(raw) <= MAX_EVENT_BYTES and decode_event(raw).payload.record["id"] == "1"
+
+
+def test_an_event_beyond_the_broker_limit_is_refused_before_it_exists() -> None:
+    with pytest.raises(EventTooLarge) as refused:
+        encode(
+            new_envelope(submitted(MAX_EVENT_BYTES // 2 + 1), producer="test", region="44", basin=None)
+        )  # 2 bytes a character
+    assert "OfferSubmitted" in refused.value.reason and str(MAX_EVENT_BYTES) in refused.value.reason
+
+
+async def test_a_request_that_would_make_too_large_an_event_is_422(client: httpx.AsyncClient) -> None:
+    small = await client.post("/partners/p/offers", json={"id": "1", "description": "court"})
+    assert small.status_code == 200
+    # under the request cap of the service it is sent to, over the event limit once in its envelope
+    app = app_with_limits(cap=4 * MAX_EVENT_BYTES)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as big:
+        answer = await big.post("/partners/p/offers", json={"id": "1", "description": "é" * MAX_EVENT_BYTES})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["type"] == "too_large" and len(answer.content) < 1000

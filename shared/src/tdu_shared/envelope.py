@@ -111,8 +111,23 @@ def new_envelope(
     )
 
 
+MAX_EVENT_BYTES = 1_000_000
+"""Largest encoded event: the broker's default limit on a message (1 MiB), less room for key and headers."""
+
+
+class EventTooLarge(InvalidMessage):
+    """An event that the broker would refuse: refused before anything is stored or published."""
+
+
 def encode(envelope: Envelope[Any]) -> bytes:
-    return envelope.model_dump_json().encode()
+    """The envelope as the bytes published; :class:`EventTooLarge` beyond :data:`MAX_EVENT_BYTES`."""
+    raw = envelope.model_dump_json().encode()
+    if len(raw) > MAX_EVENT_BYTES:
+        raise EventTooLarge(
+            f"{envelope.type} de {len(raw)} octets : au-delà des {MAX_EVENT_BYTES} octets qu'un événement "
+            "peut faire (raccourcir les textes les plus longs)"
+        )
+    return raw
 
 
 def decode_event(raw: bytes | None, expected: tuple[str, ...] | None = None) -> Envelope[Any]:

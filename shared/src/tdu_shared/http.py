@@ -16,6 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tdu_shared.envelope import EventTooLarge
+
 ReadyCheck = Callable[[], Awaitable[bool]]
 
 log = structlog.get_logger(__name__)
@@ -188,7 +190,14 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+async def event_too_large(_: Request, exc: Exception) -> JSONResponse:
+    """422: what was sent would make an event the broker refuses; nothing was stored or published."""
+    assert isinstance(exc, EventTooLarge)
+    return JSONResponse({"detail": [{"loc": ["body"], "type": "too_large", "msg": exc.reason}]}, 422)
+
+
 def limit_requests(app: FastAPI, max_bytes: int, uploads: Sequence[str] = ()) -> None:
     """Cap request bodies at ``max_bytes`` (413) and keep validation errors short (422, no echo)."""
     app.add_middleware(BodyLimit, max_bytes=max_bytes, uploads=uploads)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(EventTooLarge, event_too_large)
