@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from journeys import handlers
 from journeys.domain.kpis import Period
@@ -160,6 +160,14 @@ class ContactUpdate(BaseModel):
     jobseeker_status: str | None = None
     consent_email: bool | None = None
     consent_sms: bool | None = None
+
+    @field_validator("first_name", "last_name", "postal_code", "consent_email", "consent_sms")
+    @classmethod
+    def _kept(cls, value: object) -> object:
+        """Left out, a field keeps its value; these cannot be erased with ``null`` (phone and e-mail can)."""
+        if value is None:
+            raise ValueError("ne peut pas être effacé : omettre le champ pour le garder")
+        return value
 
 
 def _command_id(body: BaseModel, header: str | None) -> str:

@@ -395,8 +395,9 @@ async def update_contact(
     for name, value in changes.items():
         if name in CONTACT_FIELDS:
             setattr(contact, name, value)
+    item = contact_item(contact, ports.region, now_ms(ports.clock))  # a change it cannot carry fails here
     await ports.contacts.save(contact)
-    await publisher.publish([contact_item(contact, ports.region, now_ms(ports.clock))])
+    await publisher.publish([item])
     return contact
 
 

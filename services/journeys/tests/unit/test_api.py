@@ -148,3 +148,17 @@ async def test_erasure_is_for_the_person_or_an_operator(client: httpx.AsyncClien
     response = await client.delete(f"/contacts/{SEEKER_ID}", headers=SEEKER)
     assert response.json() == {"erased": SEEKER_ID, "journeys_anonymised": 1}
     assert (await client.get(f"/contacts/{SEEKER_ID}", headers=OPERATOR)).status_code == 404
+
+
+async def test_a_contact_change_keeps_what_it_leaves_out_and_cannot_erase_required_fields(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/journeys", json=APPLY, headers=SEEKER)
+    changed = await client.patch(f"/contacts/{SEEKER_ID}", json={"phone": None}, headers=SEEKER)
+    assert changed.status_code == 200 and changed.json()["phone"] is None
+    assert changed.json()["consent_email"] is True and changed.json()["first_name"] == "Camille"
+    for field in ("consent_email", "consent_sms", "first_name", "postal_code"):
+        refused = await client.patch(f"/contacts/{SEEKER_ID}", json={field: None}, headers=SEEKER)
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", field]
+    stored = (await client.get(f"/contacts/{SEEKER_ID}", headers=SEEKER)).json()
+    assert (stored["consent_email"], stored["consent_sms"], stored["postal_code"]) == (True, True, "57000")
