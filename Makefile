@@ -85,8 +85,8 @@ lint: install ## ruff (lint + format check)
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 
-typecheck: install ## mypy, strict on shared/
-	$(UV) run mypy shared/src services/offers/src services/trainings/src services/matching/src \
+typecheck: install ## mypy, strict on shared/ and tools/
+	$(UV) run mypy shared/src tools/src services/offers/src services/trainings/src services/matching/src \
 		services/journeys/src services/notifications/src
 
 test: lint typecheck ## everything: lint, types, unit, integration, cluster and end-to-end tests

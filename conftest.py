@@ -1,1 +1,1 @@
-pytest_plugins = ["tdu_shared.testing.plugin"]
+pytest_plugins = ["tdu_dev.testing.plugin"]

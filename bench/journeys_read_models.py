@@ -35,11 +35,11 @@ from pymongo import InsertOne
 
 from journeys.adapters.documents import journey_to_doc
 from journeys.domain.model import Journey, Step
+from tdu_dev.testing.measure import cpu_seconds, store_pid
+from tdu_dev.testing.processes import ServiceProcess, free_port
 from tdu_shared.contracts.journeys import JourneyState, Role
 from tdu_shared.logs import configure_logging
 from tdu_shared.mongo import bulk_write, connect
-from tdu_shared.testing.measure import cpu_seconds, store_pid
-from tdu_shared.testing.processes import ServiceProcess, free_port
 
 app = typer.Typer(add_completion=False)
 S = JourneyState

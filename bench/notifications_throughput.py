@@ -32,13 +32,13 @@ import typer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from notifications.standins import MailCatcher
+from tdu_dev.testing.contacts import contact_upserted
+from tdu_dev.testing.measure import cpu_seconds, percentile, store_pid
+from tdu_dev.testing.processes import ServiceProcess, free_port
 from tdu_shared.contracts import journeys as j
 from tdu_shared.envelope import new_envelope
 from tdu_shared.kafka import EventPublisher, Outgoing, ensure_topics
 from tdu_shared.mongo import Document, connect
-from tdu_shared.testing.contacts import contact_upserted
-from tdu_shared.testing.measure import cpu_seconds, percentile, store_pid
-from tdu_shared.testing.processes import ServiceProcess, free_port
 from tdu_shared.topics import ALL_TOPICS, JOURNEYS_EVENTS, Topics
 
 JOURNEY = re.compile(r"/parcours/(B-\d+)")

@@ -46,13 +46,13 @@ from urllib.parse import urlparse
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from tdu_dev.testing.measure import cpu_seconds
+from tdu_dev.testing.processes import ServiceProcess, free_port
 from tdu_shared.contracts.offers import OfferSubmitted
 from tdu_shared.envelope import encode, new_envelope
 from tdu_shared.geo import commune_table, load_basins
 from tdu_shared.kafka import event_headers, kafka_reachable
 from tdu_shared.mongo import Document, connect
-from tdu_shared.testing.measure import cpu_seconds
-from tdu_shared.testing.processes import ServiceProcess, free_port
 from tdu_shared.topics import OFFERS_STATE, OFFERS_SUBMITTED, Topics, basin_partition
 
 ROOT = Path(__file__).resolve().parent.parent

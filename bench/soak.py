@@ -46,13 +46,13 @@ import httpx
 import typer
 from aiokafka import AIOKafkaConsumer
 
-from tdu_shared.devinfra.local import Endpoints, LocalInfra
-from tdu_shared.devinfra.paths import Paths
-from tdu_shared.devinfra.platform import SERVICES, Platform, PlatformPorts
+from tdu_dev.infra.local import Endpoints, LocalInfra
+from tdu_dev.infra.paths import Paths
+from tdu_dev.infra.platform import SERVICES, Platform, PlatformPorts
+from tdu_dev.testing.measure import cpu_seconds, percentile, store_pid
+from tdu_dev.testing.processes import free_port
 from tdu_shared.envelope import decode_event
 from tdu_shared.geo import distance_km
-from tdu_shared.testing.measure import cpu_seconds, percentile, store_pid
-from tdu_shared.testing.processes import free_port
 from tdu_shared.topics import MATCHING_ELIGIBILITY, Topics
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Generate the demo data and load it through the services' own import commands, as `make run` does
-# (tdu_shared.devinfra.platform): the catalogue first, then the offers. Run by the demo-loader container
+# (tdu_dev.infra.platform): the catalogue first, then the offers. Run by the demo-loader container
 # of docker-compose.yml, once the services are healthy; the environment gives Kafka and the store.
 set -eu
 out="${DEMO_DIR:-/tmp/demo}"

@@ -11,11 +11,11 @@ from uuid import uuid4
 import pytest
 
 import tdu_shared.contracts  # noqa: F401
+from tdu_dev.testing.examples import example
 from tdu_shared.contracts.contacts import ContactUpserted, ContactUpsertedV1
 from tdu_shared.contracts.journeys import Role
 from tdu_shared.envelope import Envelope, decode_event, encode, new_envelope, registered
 from tdu_shared.errors import InvalidMessage
-from tdu_shared.testing.examples import example
 from tdu_shared.topics import ALL_TOPICS
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

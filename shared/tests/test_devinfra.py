@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tdu_shared.devinfra import servers
-from tdu_shared.devinfra.paths import Paths, find_repo_root
-from tdu_shared.devinfra.servers import _kafka_cluster_id, _kafka_properties, kafka_nodes, kafka_version
+from tdu_dev.infra import servers
+from tdu_dev.infra.paths import Paths, find_repo_root
+from tdu_dev.infra.servers import _kafka_cluster_id, _kafka_properties, kafka_nodes, kafka_version
 
 
 def test_three_node_cluster_shares_one_voter_list_on_distinct_ports() -> None:

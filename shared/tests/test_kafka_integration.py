@@ -13,14 +13,14 @@ from faststream.kafka import KafkaMessage
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tdu_dev.infra.paths import Paths
+from tdu_dev.testing.kafka_helpers import read_topic
 from tdu_shared.contracts.offers import OfferWithdrawn
-from tdu_shared.devinfra.paths import Paths
 from tdu_shared.envelope import decode_event, new_envelope
 from tdu_shared.kafka import EventPublisher, Record, handle_records, records_of, subscriber_options
 from tdu_shared.mongo import Document, bulk_write, delete_by_ids, find_by_ids
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.settings import ServiceSettings
-from tdu_shared.testing.kafka_helpers import read_topic
 from tdu_shared.topics import OFFERS_STATE, Topics, basin_partition
 
 pytestmark = pytest.mark.integration

@@ -8,11 +8,11 @@ import uuid
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from tdu_dev.testing.kafka_helpers import read_topic
 from tdu_shared.envelope import decode_event
 from tdu_shared.geo import load_basins
 from tdu_shared.kafka import EventPublisher
 from tdu_shared.repartition import repartition_all
-from tdu_shared.testing.kafka_helpers import read_topic
 from tdu_shared.topics import CONTACTS, OFFERS_STATE, Topics, plan_assignment
 
 from .test_kafka_integration import withdrawn

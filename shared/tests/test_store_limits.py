@@ -11,7 +11,7 @@ from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from tdu_shared.devinfra.servers import InfraError, parse_unified_diff, replace_hunks
+from tdu_dev.infra.servers import InfraError, parse_unified_diff, replace_hunks
 from tdu_shared.mongo import BulkCounts, Document, bulk_write, connect, insert_new, update_by_ids
 
 PATCHES = Path(__file__).resolve().parents[2] / "deploy" / "ferretdb" / "patches"

@@ -4,6 +4,7 @@ agrees with the settings code (ports, variable names, databases) and the service
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 import shutil
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import typer.main
 
-from tdu_shared.devinfra import platform
+from tdu_dev.infra import platform
 
 from .helpers import (
     ROOT,
@@ -116,7 +117,31 @@ def test_only_matching_carries_numpy_and_scipy() -> None:
     for service in SERVICES:
         closure = lock_closure(f"tdu-{service}")
         assert ({"numpy", "scipy"} <= closure) == (service == "matching"), service
-        assert not {"pytest", "mypy", "ruff", "hypothesis"} & closure, service
+        assert not {"pytest", "mypy", "ruff", "hypothesis", "tdu-dev"} & closure, service
+    assert not {"tdu-dev", "pytest", "hypothesis"} & lock_closure("tdu-shared")
+
+
+def test_no_runtime_module_uses_the_development_tooling() -> None:
+    """Local servers, platform launcher and test fixtures live in tools/ (tdu-dev), in no image."""
+    runtime = [ROOT / "shared" / "src", *(ROOT / "services" / s / "src" for s in SERVICES)]
+    imports: dict[str, set[str]] = {}
+    for folder in runtime:
+        for path in folder.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else []
+                )
+                for name in names:
+                    imports.setdefault(name.split(".")[0], set()).add(str(path.relative_to(ROOT)))
+    assert imports["tdu_shared"]  # the walk does see imports
+    for tooling in ("tdu_dev", "pytest", "hypothesis", "testcontainers"):
+        assert tooling not in imports, imports.get(tooling)
+    shared = ROOT / "shared" / "src" / "tdu_shared"
+    assert not (shared / "devinfra").exists() and not (shared / "testing").exists()
 
 
 def test_hadolint_finds_nothing() -> None:

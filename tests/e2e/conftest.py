@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tdu_shared.devinfra.local import Endpoints
-from tdu_shared.devinfra.platform import Platform
-from tdu_shared.testing.platform import running_platform
+from tdu_dev.infra.local import Endpoints
+from tdu_dev.infra.platform import Platform
+from tdu_dev.testing.platform import running_platform
 
 
 @pytest.fixture(scope="module")

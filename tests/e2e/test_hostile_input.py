@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tdu_shared.devinfra.platform import Platform, wait_for
+from tdu_dev.infra.platform import Platform, wait_for
 
 from .fixtures import OFFER_ID, now_utc, write_catalogue, write_offers
 

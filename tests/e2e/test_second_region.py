@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tdu_shared.devinfra.local import Endpoints
-from tdu_shared.devinfra.platform import Platform, wait_for
+from tdu_dev.infra.local import Endpoints
+from tdu_dev.infra.platform import Platform, wait_for
+from tdu_dev.testing.kafka_helpers import read_topic
+from tdu_dev.testing.platform import FAST_TEST_ENV, running_platform
 from tdu_shared.envelope import decode_event
-from tdu_shared.testing.kafka_helpers import read_topic
-from tdu_shared.testing.platform import FAST_TEST_ENV, running_platform
 from tdu_shared.topics import OFFERS_STATE, Topics
 
 from .fixtures import now_utc, write_catalogue, write_offers

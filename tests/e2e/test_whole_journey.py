@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tdu_shared.devinfra.platform import Platform, wait_for
+from tdu_dev.infra.platform import Platform, wait_for
+from tdu_dev.testing.kafka_helpers import read_topic
 from tdu_shared.envelope import decode_event
-from tdu_shared.testing.kafka_helpers import read_topic
 from tdu_shared.topics import JOURNEYS_EVENTS, Topics
 
 from .fixtures import (

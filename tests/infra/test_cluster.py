@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tdu_shared.devinfra.cluster_check import check_replicated_topic
-from tdu_shared.devinfra.local import LocalInfra
+from tdu_dev.infra.cluster_check import check_replicated_topic
+from tdu_dev.infra.local import LocalInfra
 
 pytestmark = pytest.mark.cluster
 

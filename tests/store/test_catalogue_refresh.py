@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tdu_shared.devinfra.local import Endpoints
-from tdu_shared.devinfra.platform import Platform
+from tdu_dev.infra.local import Endpoints
+from tdu_dev.infra.platform import Platform
+from tdu_dev.testing.platform import running_platform
 from tdu_shared.rome import rome_referential
-from tdu_shared.testing.platform import running_platform
 
 from ..e2e.fixtures import formation_xml, now_utc, offer_record, write_catalogue, write_offers
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tdu_shared.devinfra.paths import Paths
-from tdu_shared.devinfra.servers import install_ferretdb, mongo_ready
-from tdu_shared.testing.processes import ServiceProcess, free_port
+from tdu_dev.infra.paths import Paths
+from tdu_dev.infra.servers import install_ferretdb, mongo_ready
+from tdu_dev.testing.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -17,12 +17,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from journeys.main import build
 from journeys.settings import Settings
 from journeys.testing import EMPLOYER_ID, SEEKER_ID, eligibility
+from tdu_dev.testing.kafka_helpers import read_topic
+from tdu_dev.testing.processes import ServiceProcess, free_port
 from tdu_shared.contracts.journeys import RecordHire, RecordImmersionOutcome, Role
 from tdu_shared.envelope import decode_event, new_envelope
 from tdu_shared.kafka import EventPublisher
 from tdu_shared.mongo import Document
-from tdu_shared.testing.kafka_helpers import read_topic
-from tdu_shared.testing.processes import ServiceProcess, free_port
 from tdu_shared.topics import CONTACTS, JOURNEYS_COMMANDS, JOURNEYS_EVENTS, MATCHING_ELIGIBILITY, Topics
 
 pytestmark = pytest.mark.integration

@@ -28,10 +28,10 @@ from journeys.handlers import Ports
 from journeys.main import mongo_read_models
 from journeys.ports import JourneyQuery
 from journeys.testing import EMPLOYER_ID, application, eligibility
+from tdu_dev.testing.plans import assert_id_only, query_plan, uses_id_index
 from tdu_shared.contracts import journeys as c
 from tdu_shared.contracts.journeys import Role
 from tdu_shared.mongo import connect
-from tdu_shared.testing.plans import assert_id_only, query_plan, uses_id_index
 
 pytestmark = pytest.mark.integration
 

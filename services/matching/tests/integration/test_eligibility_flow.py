@@ -11,13 +11,13 @@ import pytest
 
 from matching.main import build
 from matching.settings import Settings
+from tdu_dev.testing.kafka_helpers import read_topic
 from tdu_shared.contracts.common import Place, Precision
 from tdu_shared.contracts.offers import OfferPublished, OfferState, OfferWithdrawn
 from tdu_shared.contracts.trainings import Provider, SessionPublished, SessionState, SessionWithdrawn
 from tdu_shared.envelope import decode_event, new_envelope
 from tdu_shared.geo import commune_table, distance_km
 from tdu_shared.kafka import EventPublisher, Record
-from tdu_shared.testing.kafka_helpers import read_topic
 from tdu_shared.topics import MATCHING_ELIGIBILITY, OFFERS_STATE, TRAININGS_SESSIONS, Topics, basin_partition
 
 pytestmark = pytest.mark.integration

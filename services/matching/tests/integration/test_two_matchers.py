@@ -13,10 +13,10 @@ import pytest
 from fastapi import FastAPI
 
 from matching.main import build
+from tdu_dev.testing.kafka_helpers import read_topic
 from tdu_shared.contracts.trainings import SessionWithdrawn
 from tdu_shared.envelope import decode_event, new_envelope
 from tdu_shared.kafka import EventPublisher
-from tdu_shared.testing.kafka_helpers import read_topic
 from tdu_shared.topics import MATCHING_ELIGIBILITY, TRAININGS_SESSIONS, Topics, basin_partition
 
 from .test_eligibility_flow import (

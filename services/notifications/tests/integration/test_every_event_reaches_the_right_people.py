@@ -17,12 +17,12 @@ import pytest_asyncio
 from notifications.main import build_service
 from notifications.settings import Settings
 from notifications.standins import MailCatcher
+from tdu_dev.testing.contacts import contact_upserted
+from tdu_dev.testing.kafka_helpers import read_topic
+from tdu_dev.testing.processes import ServiceProcess, free_port
 from tdu_shared.contracts import journeys as j
 from tdu_shared.envelope import decode_event, new_envelope
 from tdu_shared.kafka import EventPublisher
-from tdu_shared.testing.contacts import contact_upserted
-from tdu_shared.testing.kafka_helpers import read_topic
-from tdu_shared.testing.processes import ServiceProcess, free_port
 from tdu_shared.topics import JOURNEYS_EVENTS, NOTIFICATIONS_DELIVERIES, Topics
 
 pytestmark = pytest.mark.integration

@@ -23,13 +23,13 @@ from notifications.main import build_service
 from notifications.ports import Outcome
 from notifications.settings import Settings
 from notifications.standins import MailCatcher
+from tdu_dev.testing.contacts import contact_upserted
+from tdu_dev.testing.plans import assert_id_only, query_plan
+from tdu_dev.testing.processes import ServiceProcess, free_port
 from tdu_shared.contracts import journeys as j
 from tdu_shared.envelope import new_envelope
 from tdu_shared.kafka import EventPublisher, Outgoing
 from tdu_shared.mongo import Document, connect
-from tdu_shared.testing.contacts import contact_upserted
-from tdu_shared.testing.plans import assert_id_only, query_plan
-from tdu_shared.testing.processes import ServiceProcess, free_port
 from tdu_shared.topics import JOURNEYS_EVENTS, Topics
 
 pytestmark = pytest.mark.integration

@@ -21,9 +21,9 @@ from offers.domain.location import address_key
 from offers.geocoding import GeocodedAddresses, Geocoding, resubmitter
 from offers.handlers import Submission, submit_batch
 from offers.standins import ban_standin_app
+from tdu_dev.testing.processes import free_port
 from tdu_shared.geo import distance_km
 from tdu_shared.mongo import Document
-from tdu_shared.testing.processes import free_port
 
 from ..unit.fakes import fake_deps
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from tdu_dev.testing.kafka_helpers import read_topic
+from tdu_dev.testing.processes import ServiceProcess, free_port
 from tdu_shared.contracts.offers import OfferSubmitted
 from tdu_shared.envelope import decode_event, new_envelope
 from tdu_shared.kafka import EventPublisher, Outgoing
-from tdu_shared.testing.kafka_helpers import read_topic
-from tdu_shared.testing.processes import ServiceProcess, free_port
 from tdu_shared.topics import OFFERS_STATE, OFFERS_SUBMITTED, Topics
 
 from ..unit.fakes import real_records

@@ -14,11 +14,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from offers.main import build
 from offers.settings import Settings
+from tdu_dev.testing.kafka_helpers import read_topic
 from tdu_shared.contracts.offers import OfferRefreshCompleted, OfferSubmitted
 from tdu_shared.envelope import decode_event, new_envelope
 from tdu_shared.kafka import EventPublisher, Outgoing, Record
 from tdu_shared.mongo import Document
-from tdu_shared.testing.kafka_helpers import read_topic
 from tdu_shared.topics import OFFERS_STATE, OFFERS_SUBMITTED, Topics
 
 from ..unit.fakes import real_record

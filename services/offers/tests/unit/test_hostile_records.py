@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from offers.adapters.reference import RomeReference, default_geography
 from offers.domain.model import InvalidRecord
 from offers.handlers import prepare
+from tdu_dev.testing.mutations import mutated_json
 from tdu_shared.contracts.offers import OfferPublished
 from tdu_shared.envelope import encode, new_envelope
-from tdu_shared.testing.mutations import mutated_json
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 FRANCE_TRAVAIL: list[dict[str, Any]] = json.loads(
@@ -49,7 +49,9 @@ PARTNER: list[dict[str, Any]] = [
     },
 ]
 GEO, ROME = default_geography(), RomeReference()
-HYPOTHESIS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+HYPOTHESIS = settings(
+    max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def offer_or_reason(source: str, record: Any, partner: str | None) -> None:

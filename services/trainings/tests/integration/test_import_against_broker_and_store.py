@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tdu_dev.testing.kafka_helpers import read_topic
 from tdu_shared.contracts.trainings import SessionSubmitted
 from tdu_shared.envelope import decode_event, encode, new_envelope
-from tdu_shared.testing.kafka_helpers import read_topic
 from tdu_shared.topics import CONTACTS, TRAININGS_SESSIONS, TRAININGS_SUBMITTED, Topics, basin_partition
 from trainings.main import Service, build, build_service
 from trainings.settings import Settings

@@ -2,7 +2,7 @@
 
 Every read and write on a request, the relay or the timer loop names documents by ``_id`` alone: the
 development store (FerretDB 1.24 on SQLite) uses an index only for that and scans the whole collection
-for any other filter (see ``tdu_shared.testing.plans`` and the integration tests that check each plan).
+for any other filter (see ``tdu_dev.testing.plans`` and the integration tests that check each plan).
 What used to be a filter is kept in a small collection keyed by ``_id`` instead:
 
 - a journey write is guarded by its revision with an insert-first fence: ``journey_revisions`` gets

@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tdu_shared.devinfra.local import LocalInfra
-from tdu_shared.devinfra.servers import InfraError, log_tail
+from tdu_dev.infra.local import LocalInfra
+from tdu_dev.infra.servers import InfraError, log_tail
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 console = Console(stderr=True)
@@ -108,7 +108,7 @@ def logs(
 @app.command("cluster-check")
 def cluster_check(timeout: float = 180) -> None:
     """Start the three-node cluster, then write and read a topic with replication factor 3 (prints JSON)."""
-    from tdu_shared.devinfra.cluster_check import check_replicated_topic
+    from tdu_dev.infra.cluster_check import check_replicated_topic
 
     infra = _infra()
     try:

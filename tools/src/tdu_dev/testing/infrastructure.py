@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tdu_shared.devinfra.local import Endpoints, LocalInfra
+from tdu_dev.infra.local import Endpoints, LocalInfra
 
 
 def docker_available() -> bool:

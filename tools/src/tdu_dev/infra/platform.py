@@ -24,10 +24,10 @@ import httpx
 import typer
 from rich.console import Console
 
-from tdu_shared.devinfra.local import Endpoints, LocalInfra
-from tdu_shared.devinfra.paths import Paths
-from tdu_shared.devinfra.servers import InfraError, port_open
-from tdu_shared.testing.processes import ServiceProcess
+from tdu_dev.infra.local import Endpoints, LocalInfra
+from tdu_dev.infra.paths import Paths
+from tdu_dev.infra.servers import InfraError, port_open
+from tdu_dev.testing.processes import ServiceProcess
 
 SERVICES = ("offers", "trainings", "matching", "journeys", "notifications")
 PLATFORM_MARK = "TDU_PLATFORM_ROOT"

@@ -10,10 +10,10 @@ import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tdu_shared.devinfra.local import Endpoints
+from tdu_dev.infra.local import Endpoints
+from tdu_dev.testing.infrastructure import provide_infrastructure
 from tdu_shared.kafka import ensure_topics
 from tdu_shared.mongo import Document, connect
-from tdu_shared.testing.infrastructure import provide_infrastructure
 from tdu_shared.topics import ALL_TOPICS, Topics
 
 TEST_PARTITIONS = 4

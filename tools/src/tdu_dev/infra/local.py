@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from tdu_shared.devinfra.paths import Paths
-from tdu_shared.devinfra.servers import (
+from tdu_dev.infra.paths import Paths
+from tdu_dev.infra.servers import (
     Server,
     ferretdb_server,
     install_ferretdb,

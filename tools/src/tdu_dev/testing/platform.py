@@ -10,10 +10,10 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tdu_shared.devinfra.local import Endpoints
-from tdu_shared.devinfra.paths import Paths
-from tdu_shared.devinfra.platform import SERVICES, Platform, PlatformPorts
-from tdu_shared.testing.processes import free_port
+from tdu_dev.infra.local import Endpoints
+from tdu_dev.infra.paths import Paths
+from tdu_dev.infra.platform import SERVICES, Platform, PlatformPorts
+from tdu_dev.testing.processes import free_port
 
 FAST_TEST_ENV = {
     "QUIET_START": "00:00",  # a test may run at night: no quiet hours for SMS here

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tdu_shared.devinfra.paths import Paths
+from tdu_dev.infra.paths import Paths
 
 KAFKA_VERSION_RE = re.compile(r"<kafka.version>([^<]+)</kafka.version>")
 
