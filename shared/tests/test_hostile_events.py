@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -55,3 +56,11 @@ def test_every_contract_has_an_undamaged_example_that_decodes() -> None:
     for envelope in ENVELOPES:
         assert decode_event(json.dumps(envelope).encode()).type == envelope["type"]
 
+
+@pytest.mark.parametrize("payload", [None, [], ["x"], {}, {"person_id": "p1", "role": "seeker"}, "consent"])
+def test_a_damaged_event_of_an_older_version_is_a_reason_not_an_upcaster_crash(payload: Any) -> None:
+    """Found by the damaged envelopes: an upcaster read a v1 contact without its consent and crashed."""
+    v1 = next(e for e in ENVELOPES if e["type"] == "ContactUpserted" and e["version"] == 1)
+    with pytest.raises(InvalidMessage) as refused:
+        decode_event(json.dumps({**v1, "payload": payload}).encode())
+    assert "ContactUpserted v1" in refused.value.reason

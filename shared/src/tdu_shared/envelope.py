@@ -154,12 +154,22 @@ def decode_event(raw: bytes | None, expected: tuple[str, ...] | None = None) -> 
         raise InvalidMessage("not an event envelope: an integer 'version' is required")
     model = model_for(event_type)
     if version != model.event_version:
-        model_for(event_type, version)
-        data = upcast(data, model.event_version)
+        # An older version is checked against its own contract first: upcasters read valid events only.
+        _validated(model_for(event_type, version), data, f"{event_type} v{version}")
+        try:
+            data = upcast(data, model.event_version)
+        except Exception as exc:
+            raise InvalidMessage(
+                f"{event_type} v{version} cannot be read as v{model.event_version}: {exc!r}"
+            ) from None
+    return _validated(model, data, f"{event_type} v{version}")
+
+
+def _validated(model: type[Payload], data: dict[str, Any], what: str) -> Envelope[Any]:
     try:
         return Envelope[model].model_validate(data)  # type: ignore[valid-type]
     except ValidationError as exc:
-        raise InvalidMessage(f"invalid {event_type} v{version}: {describe_validation_error(exc)}") from None
+        raise InvalidMessage(f"invalid {what}: {describe_validation_error(exc)}") from None
 
 
 def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
