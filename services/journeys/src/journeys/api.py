@@ -12,7 +12,7 @@ now (with ``allowed_actions``) or offer not eligible; 422: invalid body or a bro
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
@@ -60,8 +60,11 @@ def actor_of(
 
 ActorDep = Annotated[Actor, Depends(actor_of)]
 IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", description="Idempotency key (or command_id in the body).")
+    str | None,
+    Header(alias="Idempotency-Key", max_length=200, description="Idempotency key (or command_id in the body)."),
 ]
+JourneyId = Annotated[str, Path(max_length=100, description="Id of the journey.")]
+PersonId = Annotated[str, Path(max_length=100, description="Opaque id of the person.")]
 
 
 def request_model(command: type[JourneyCommand]) -> type[BaseModel]:
@@ -156,8 +159,8 @@ class ContactUpdate(BaseModel):
     email: str | None = Field(None, max_length=254)
     phone: str | None = Field(None, max_length=20)
     postal_code: str | None = Field(None, pattern=r"^\d{5}$")
-    education_level: str | None = None
-    jobseeker_status: str | None = None
+    education_level: str | None = Field(None, max_length=20)
+    jobseeker_status: str | None = Field(None, max_length=20)
     consent_email: bool | None = None
     consent_sms: bool | None = None
 
@@ -230,7 +233,7 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
         _add_action(api, ports, action, path)
 
     @api.get("/journeys/{journey_id}", response_model=JourneyView, summary="A journey with its history")
-    async def read(journey_id: str, actor: ActorDep) -> JourneyView:
+    async def read(journey_id: JourneyId, actor: ActorDep) -> JourneyView:
         journey = await ports.journeys.get(journey_id)
         if journey is None:
             raise NotFound(f"parcours {journey_id} inconnu")
@@ -276,7 +279,7 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
     @api.get("/kpis", summary="KPIs of the region and of each basin over a period (default: this year)")
     async def read_kpis(
         actor: ActorDep,
-        basin: str | None = None,
+        basin: Annotated[str | None, Query(max_length=10)] = None,
         start: Annotated[
             date | None, Query(alias="from", description="First day (default 1 January).")
         ] = None,
@@ -289,7 +292,7 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
         return await handlers.compute_kpis(ports, period_of(start, end, ports.clock.now()), basin)
 
     @api.get("/contacts/{person_id}", summary="A person's contact details (the person or an operator)")
-    async def read_contact(person_id: str, actor: ActorDep) -> dict[str, Any]:
+    async def read_contact(person_id: PersonId, actor: ActorDep) -> dict[str, Any]:
         _self_or_operator(actor, person_id)
         contact = await ports.contacts.get(person_id)
         if contact is None:
@@ -297,7 +300,7 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
         return vars(contact)
 
     @api.patch("/contacts/{person_id}", summary="Change a person's details or consent")
-    async def change_contact(person_id: str, body: ContactUpdate, actor: ActorDep) -> dict[str, Any]:
+    async def change_contact(person_id: PersonId, body: ContactUpdate, actor: ActorDep) -> dict[str, Any]:
         _self_or_operator(actor, person_id)
         changes = body.model_dump(exclude_unset=True)
         contact = await handlers.update_contact(
@@ -306,7 +309,7 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
         return vars(contact)
 
     @api.delete("/contacts/{person_id}", summary="Erase a person's personal data (journeys stay, anonymised)")
-    async def erase(person_id: str, actor: ActorDep) -> dict[str, Any]:
+    async def erase(person_id: PersonId, actor: ActorDep) -> dict[str, Any]:
         _self_or_operator(actor, person_id)
         count = await handlers.erase_person(person_id, ports, publisher)
         return {"erased": person_id, "journeys_anonymised": count}
@@ -319,7 +322,7 @@ def _add_action(api: APIRouter, ports: Ports, action: Action, path: str) -> None
     model = request_model(command_class)
 
     async def endpoint(
-        journey_id: str,
+        journey_id: JourneyId,
         body: Annotated[model, Body()],  # type: ignore[valid-type]
         actor: ActorDep,
         idempotency_key: IdempotencyKey = None,

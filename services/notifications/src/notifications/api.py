@@ -96,7 +96,7 @@ def router(
     @api.post("/sms/inbound", summary="Inbound SMS webhook: STOP opts the sender out of SMS")
     async def inbound_sms(
         body: InboundSms,
-        api_key: Annotated[str | None, Header(alias="api-key")] = None,
+        api_key: Annotated[str | None, Header(alias="api-key", max_length=200)] = None,
     ) -> InboundSmsResult:
         if inbound_sms_key is not None and api_key != inbound_sms_key:
             raise HTTPException(401, "clé d'API invalide")
@@ -107,8 +107,8 @@ def router(
 
     @api.get("/deliveries", summary="Latest deliveries, by recipient or journey")
     async def list_deliveries(
-        recipient_id: str | None = None,
-        journey_id: str | None = None,
+        recipient_id: Annotated[str | None, Query(max_length=100)] = None,
+        journey_id: Annotated[str | None, Query(max_length=100)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> list[DeliveryView]:
         docs = await deliveries.list(recipient_id=recipient_id, journey_id=journey_id, limit=limit)

@@ -100,7 +100,7 @@ def build_router(deps: Deps, publisher: Publisher) -> APIRouter:
         return OfferPage(items=[view_of(d) for d in docs], total=total, page=page, size=size)
 
     @router.get("/offers/{offer_id}", summary="One offer", responses={404: {"description": "Unknown offer"}})
-    async def get_offer(offer_id: str) -> OfferView:
+    async def get_offer(offer_id: Annotated[str, Path(max_length=100)]) -> OfferView:
         doc = await deps.store.get_offer(offer_id)
         if doc is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"offre inconnue : {offer_id}")

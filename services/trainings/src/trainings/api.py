@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from tdu_shared.contracts.trainings import SessionState
@@ -80,13 +80,13 @@ def build_router(repository: SessionRepository, importer: Importer, *, max_uploa
 
     @router.get("/sessions", response_model=SessionPage, summary="List active sessions, filtered and paged")
     async def list_sessions(
-        basin: Annotated[str | None, Query(description="Employment basin code (4410 = Metz).")] = None,
+        basin: Annotated[str | None, Query(max_length=10, description="Employment basin code (4410 = Metz).")] = None,
         rome: Annotated[
             str | None, Query(pattern=r"^[A-Na-n]\d{4}$", description="ROME 4 fiche (K2303).")
         ] = None,
         funded: Annotated[bool | None, Query(description="Only region-funded (true) or not (false).")] = None,
         start_after: Annotated[date | None, Query(description="Sessions starting after this day.")] = None,
-        source: Annotated[str | None, Query(pattern=SOURCE_PATTERN, description="Catalogue source.")] = None,
+        source: Annotated[str | None, Query(pattern=SOURCE_PATTERN, max_length=64, description="Catalogue source.")] = None,
         page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
         size: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
     ) -> SessionPage:
@@ -95,7 +95,7 @@ def build_router(repository: SessionRepository, importer: Importer, *, max_uploa
         return SessionPage(items=items, page=page, size=size, total=total)
 
     @router.get("/sessions/{session_id:path}", response_model=SessionState, summary="One active session")
-    async def get_session(session_id: str) -> SessionState:
+    async def get_session(session_id: Annotated[str, Path(max_length=500)]) -> SessionState:
         session = await repository.get(session_id)
         if session is None:
             raise HTTPException(404, f"session inconnue ou retirée : {session_id}")
@@ -114,7 +114,7 @@ def build_router(repository: SessionRepository, importer: Importer, *, max_uploa
     async def upload(
         request: Request,
         source: Annotated[
-            str, Query(pattern=SOURCE_PATTERN, description="Catalogue source (snapshot scope).")
+            str, Query(pattern=SOURCE_PATTERN, max_length=64, description="Catalogue source (snapshot scope).")
         ],
         validate: Annotated[bool, Query(description="Also check the file against the LHEO 2.3 XSD.")] = False,
     ) -> Any:

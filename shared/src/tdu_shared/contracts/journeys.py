@@ -62,15 +62,21 @@ class OnJourney(JourneyCommand):
 class SubmitApplication(JourneyCommand):
     event_type: ClassVar[str] = "SubmitApplication"
 
-    offer_id: str = Field(description="Eligible offer applied to.")
-    seeker_id: str | None = Field(None, description="Known seeker id; a new one is made when null.")
+    offer_id: str = Field(max_length=100, description="Eligible offer applied to.")
+    seeker_id: str | None = Field(
+        None, max_length=100, description="Known seeker id; a new one is made when null."
+    )
     first_name: str = Field(min_length=1, max_length=100, description="Seeker's first name.")
     last_name: str = Field(min_length=1, max_length=100, description="Seeker's last name.")
     email: str | None = Field(None, max_length=254, description="Seeker's e-mail.")
     phone: str | None = Field(None, max_length=20, description="Seeker's mobile phone (E.164 or French).")
     postal_code: str = Field(pattern=r"^\d{5}$", description="Seeker's postal code.")
-    education_level: str | None = Field(None, description="Highest education level (LHEO code-niveau).")
-    jobseeker_status: str | None = Field(None, description="Registered job-seeker category, if any.")
+    education_level: str | None = Field(
+        None, max_length=20, description="Highest education level (LHEO code-niveau)."
+    )
+    jobseeker_status: str | None = Field(
+        None, max_length=20, description="Registered job-seeker category, if any."
+    )
     consent_email: bool = Field(description="Seeker agrees to be contacted by e-mail.")
     consent_sms: bool = Field(description="Seeker agrees to be contacted by SMS.")
     message: str | None = Field(None, max_length=2000, description="Note to the employer.")
@@ -115,7 +121,7 @@ class SignHiringPromise(OnJourney):
 @register
 class SignTrainingCommitment(OnJourney):
     event_type: ClassVar[str] = "SignTrainingCommitment"
-    session_id: str = Field(description="Funded session the seeker commits to follow.")
+    session_id: str = Field(max_length=500, description="Funded session the seeker commits to follow.")
 
 
 @register
