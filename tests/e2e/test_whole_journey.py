@@ -12,6 +12,8 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import date, timedelta
+from email.parser import BytesParser
+from email.policy import default
 from typing import Any
 
 import httpx
@@ -77,6 +79,11 @@ class Outbox:
     def mails(self) -> list[dict[str, Any]]:
         return _lines(self.index)
 
+    def header(self, mail: dict[str, Any], name: str) -> str | None:
+        raw = (self.index.parent / mail["file"]).read_bytes()
+        value = BytesParser(policy=default).parsebytes(raw, headersonly=True)[name]
+        return None if value is None else str(value)
+
     def sms(self) -> list[dict[str, Any]]:
         return _lines(self.sms_file)
 
@@ -105,6 +112,20 @@ def _lines(path: Any) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def event_traces(platform: Platform, journey_id: str) -> dict[str, str]:
+    """The trace id each event of the journey was published in (its ``traceparent`` header)."""
+    topic = Topics(platform.topic_prefix).name(JOURNEYS_EVENTS)
+    records = asyncio.run(
+        read_topic(platform.endpoints.kafka_bootstrap_servers, topic, timeout=5, settle=1.0)
+    )
+    traces = {}
+    for record in records:
+        event = decode_event(record.value)
+        if event.payload.journey_id == journey_id and "traceparent" in record.headers:
+            traces[event.type] = record.headers["traceparent"].decode().split("-")[1]
+    return traces
 
 
 def journey_events(platform: Platform, journey_id: str, until: Callable[[list[str]], bool]) -> list[Any]:
@@ -170,17 +191,22 @@ def test_a_seeker_goes_from_an_offer_near_metz_to_a_hire(platform: Platform, tmp
         "message": "Bonjour, je suis très intéressée.",
     }
 
-    def applied() -> dict[str, Any] | None:
+    def applied() -> httpx.Response | None:
         response = journeys.call("POST", "/journeys", "seeker", SEEKER_ID, application, key="apply-1")
-        return dict(response.json()) if response.status_code in (200, 201) else None
+        return response if response.status_code in (200, 201) else None
 
-    journey = wait_for(applied, 60, "the application to be accepted")
+    answer: httpx.Response = wait_for(applied, 60, "the application to be accepted")
+    journey, trace_id = answer.json(), answer.headers["X-Trace-Id"]
     journey_id, employer_id = journey["journey_id"], journey["employer_id"]
     assert journey["state"] == "applied" and employer_id
     assert [e.type for e in journey_events(platform, journey_id, lambda t: "ApplicationSubmitted" in t)] == [
         "ApplicationSubmitted"
     ]
-    outbox.wait_mail(SEEKER_EMAIL, "Votre candidature « Agent de propreté (H/F) » est envoyée")
+    # One trace from the request, through its event, to the e-mail it caused.
+    assert answer.headers["traceparent"].split("-")[1] == trace_id and len(trace_id) == 32
+    assert event_traces(platform, journey_id)["ApplicationSubmitted"] == trace_id
+    confirmation = outbox.wait_mail(SEEKER_EMAIL, "Votre candidature « Agent de propreté (H/F) » est envoyée")
+    assert outbox.header(confirmation, "X-Trace-Id") == trace_id
     outbox.wait_mail(EMPLOYER_EMAIL, "Nouvelle candidature pour « Agent de propreté (H/F) »")
     outbox.wait_sms("612345678", "votre candidature")
 

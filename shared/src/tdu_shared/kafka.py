@@ -25,6 +25,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaMessage
 from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, NetworkTimeout
 
+from tdu_shared import tracing
 from tdu_shared.envelope import Envelope, decode_event, encode
 from tdu_shared.errors import InvalidMessage
 from tdu_shared.topics import PartitionAssignment, Topics, TopicSpec, default_assignment, dlq_of
@@ -126,7 +127,7 @@ async def wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout
 # ---------------------------------------------------------------- publishing
 
 
-def event_headers(envelope: Envelope[Any]) -> list[tuple[str, bytes]]:
+def event_headers(envelope: Envelope[Any], traceparent: str | None = None) -> list[tuple[str, bytes]]:
     headers = [
         ("content-type", b"application/json"),
         ("event-type", envelope.type.encode()),
@@ -136,6 +137,8 @@ def event_headers(envelope: Envelope[Any]) -> list[tuple[str, bytes]]:
     ]
     if envelope.basin:
         headers.append(("basin", envelope.basin.encode()))
+    if traceparent:
+        headers.append((tracing.TRACEPARENT, traceparent.encode()))
     return headers
 
 
@@ -146,6 +149,8 @@ class Outgoing:
     spec: TopicSpec
     key: str
     envelope: Envelope[Any]
+    traceparent: str | None = None
+    """The trace the event belongs to (an outbox keeps its request's); else the current span's."""
 
 
 class EventPublisher:
@@ -222,13 +227,14 @@ class EventPublisher:
 
     async def publish_many(self, items: Sequence[Outgoing]) -> None:
         """Publish many events at once (batched by the producer); returns when all are acknowledged."""
+        current = tracing.traceparent()
         futures = [
             await self._send(
                 self.topics.name(i.spec),
                 i.key,
                 encode(i.envelope),
                 i.envelope.basin,
-                event_headers(i.envelope),
+                event_headers(i.envelope, i.traceparent or current),
             )
             for i in items
         ]
@@ -388,7 +394,8 @@ async def _handle_one(
 ) -> None:
     for attempt in range(1, attempts + 1):
         try:
-            await handle(record)
+            with tracing.span_from(f"consume {record.topic}", tracing.header_value(record.headers)):
+                await handle(record)
             return
         except InvalidMessage as exc:
             await dead_letters.send(record, exc.reason, type(exc).__name__)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI, Specification
 from prometheus_client import REGISTRY
@@ -27,6 +28,7 @@ from tdu_shared.kafka import DeadLetters, EventPublisher, ensure_topics, kafka_r
 from tdu_shared.mongo import IndexSpec, connect, ensure_indexes, store_answers
 from tdu_shared.settings import ServiceSettings
 from tdu_shared.topics import ALL_TOPICS, Topics, TopicSpec
+from tdu_shared.tracing import TraceRequests, setup_tracing
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -46,12 +48,16 @@ class ServiceRuntime:
         self.version = version
         self.description = description
         self.topics = Topics(settings.topic_prefix)
+        setup_tracing(name, otlp_endpoint=settings.otel_exporter_otlp_endpoint, span_file=settings.trace_file)
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=name,
             acks="all",
             enable_idempotence=True,
-            middlewares=(KafkaPrometheusMiddleware(registry=REGISTRY, app_name=name),),
+            middlewares=(
+                KafkaPrometheusMiddleware(registry=REGISTRY, app_name=name),
+                KafkaTelemetryMiddleware(include_messages_counters=False),
+            ),
             description=description,
         )
         self.region = load_basins(settings.basins_file)
@@ -156,6 +162,7 @@ class ServiceRuntime:
             **fastapi,
         )
         limit_requests(app, self.settings.max_request_kb * 1024, uploads)
+        app.add_middleware(TraceRequests)  # outermost: refused requests are traced too
         app.include_router(ops_router(self.readiness, self.specification))
         for router in routers:
             app.include_router(router)

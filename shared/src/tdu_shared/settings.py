@@ -40,6 +40,13 @@ class ServiceSettings(BaseSettings):
     max_request_kb: int = Field(
         1024, ge=1, description="Largest request body the HTTP API accepts (KB); a larger one gets 413."
     )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None,
+        description="OpenTelemetry collector (OTLP over HTTP, e.g. http://collector:4318) to send spans to.",
+    )
+    trace_file: str | None = Field(
+        None, description="File the service writes its finished spans to (JSON lines)."
+    )
     log_level: str = Field("INFO", description="Minimum log level.")
     log_json: bool = Field(True, description="Log one JSON object per line (False: human-readable).")
     kafka_replication_factor: int = Field(

@@ -47,6 +47,7 @@ from tdu_shared.contracts.journeys import (
 from tdu_shared.contracts.matching import OfferEligibilityChanged
 from tdu_shared.envelope import Payload, encode, model_for, new_envelope
 from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS
+from tdu_shared.tracing import traceparent
 
 log = structlog.get_logger(__name__)
 PRODUCER = "journeys"
@@ -158,7 +159,7 @@ def _item(
         occurred_at=now,
         event_id=event_id,
     )
-    return OutboxItem(str(envelope.event_id), topic, key, encode(envelope).decode())
+    return OutboxItem(str(envelope.event_id), topic, key, encode(envelope).decode(), traceparent())
 
 
 def contact_payload(contact: Contact) -> ContactUpserted:
@@ -177,7 +178,8 @@ def contact_item(contact: Contact, region: str, now: datetime) -> OutboxItem:
     envelope = new_envelope(
         contact_payload(contact), producer=PRODUCER, region=region, basin=contact.basin, occurred_at=now
     )
-    return OutboxItem(str(envelope.event_id), CONTACTS.name, contact.person_id, encode(envelope).decode())
+    body = encode(envelope).decode()
+    return OutboxItem(str(envelope.event_id), CONTACTS.name, contact.person_id, body, traceparent())
 
 
 # ---------------------------------------------------------------- commands

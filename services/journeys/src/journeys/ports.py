@@ -85,6 +85,8 @@ class OutboxItem:
     key: str
     body: str
     """The envelope as JSON."""
+    traceparent: str | None = None
+    """The trace of the request that made the event: the relay publishes it in that trace."""
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,14 @@ from tdu_shared.errors import InvalidMessage
 from tdu_shared.kafka import INFRASTRUCTURE_ERRORS, Record, handle_records, records_of, subscriber_options
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS
+from tdu_shared.tracing import header_value
 
 BASE_FIELDS = set(JourneyEvent.model_fields)
 
 log = structlog.get_logger(__name__)
 
 
-def facts_of(envelope: Envelope[Any]) -> JourneyFacts:
+def facts_of(envelope: Envelope[Any], traceparent: str | None = None) -> JourneyFacts:
     """A journey event's envelope as the domain sees it; event-specific fields go to the templates."""
     event = envelope.payload
     if not isinstance(event, JourneyEvent):
@@ -48,6 +49,7 @@ def facts_of(envelope: Envelope[Any]) -> JourneyFacts:
             "session_id": event.session_id,
             **event.model_dump(mode="json", exclude=BASE_FIELDS),
         },
+        traceparent=traceparent,
     )
 
 
@@ -87,7 +89,8 @@ def register(runtime: ServiceRuntime, wiring: Wiring) -> None:
         facts = []
         for record in records_of(message):
             try:
-                facts.append(facts_of(decode_event(record.value, expected=JOURNEYS_EVENTS.event_types)))
+                event = decode_event(record.value, expected=JOURNEYS_EVENTS.event_types)
+                facts.append(facts_of(event, header_value(record.headers)))
             except InvalidMessage as exc:
                 await journeys_dlq.send(record, exc.reason, type(exc).__name__)
         if facts:

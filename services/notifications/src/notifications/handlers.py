@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from opentelemetry.trace import SpanKind
 
 from notifications.domain import policy
 from notifications.domain.links import read_unsubscribe_token, unsubscribe_token
@@ -30,6 +31,7 @@ from notifications.ports import (
     SmsSender,
     TransientFailure,
 )
+from tdu_shared.tracing import TRACE_ID_HEADER, span_from, trace_id_of
 
 log = structlog.get_logger(__name__)
 
@@ -179,6 +181,15 @@ class Dispatcher:
         return merged
 
     async def _deliver(self, delivery: Delivery, contact: Contact, address: str, day: str) -> Outcome:
+        with span_from(
+            f"send {delivery.channel.value}",
+            delivery.facts.traceparent,
+            SpanKind.CLIENT,
+            template=delivery.template,
+        ):
+            return await self._attempt(delivery, contact, address, day)
+
+    async def _attempt(self, delivery: Delivery, contact: Contact, address: str, day: str) -> Outcome:
         context = self.context(delivery, contact)
         attempts = delivery.attempts + 1
         parts_sent = delivery.parts_sent
@@ -264,6 +275,7 @@ class Dispatcher:
                 "List-Unsubscribe": f"<{unsubscribe}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                 "X-Delivery-Key": delivery.key,
+                **({TRACE_ID_HEADER: trace} if (trace := trace_id_of(delivery.facts.traceparent)) else {}),
             },
         )
 

@@ -75,6 +75,7 @@ class Platform:
             "HTTP_PORT": str(self.ports.services[service]),
             "PUBLIC_BASE_URL": self.url(service),
             "LOG_JSON": "true",
+            "TRACE_FILE": str(self.paths.logs / f"spans-{service}.jsonl"),
             PLATFORM_MARK: str(self.paths.root),
         }
         if service == "notifications":

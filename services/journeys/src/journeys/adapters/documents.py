@@ -93,11 +93,12 @@ def journey_from_doc(doc: dict[str, Any]) -> Journey:
 
 
 def item_to_doc(item: OutboxItem) -> dict[str, Any]:
-    return {"event_id": item.event_id, "topic": item.topic, "key": item.key, "body": item.body}
+    doc = {"event_id": item.event_id, "topic": item.topic, "key": item.key, "body": item.body}
+    return {**doc, "traceparent": item.traceparent} if item.traceparent else doc
 
 
 def item_from_doc(doc: dict[str, Any]) -> OutboxItem:
-    return OutboxItem(doc["event_id"], doc["topic"], doc["key"], doc["body"])
+    return OutboxItem(doc["event_id"], doc["topic"], doc["key"], doc["body"], doc.get("traceparent"))
 
 
 def timer_to_doc(timer: Timer) -> dict[str, Any]:

@@ -18,7 +18,7 @@ class KafkaPublisher:
 
     async def publish(self, items: Sequence[OutboxItem]) -> None:
         await self._publisher.publish_many(
-            [Outgoing(SPECS[i.topic], i.key, decode_event(i.body.encode())) for i in items]
+            [Outgoing(SPECS[i.topic], i.key, decode_event(i.body.encode()), i.traceparent) for i in items]
         )
 
     async def tombstone(self, person_id: str, basin: str | None) -> None:

@@ -98,6 +98,7 @@ def _facts_doc(f: JourneyFacts) -> Document:
         "provider_id": f.provider_id,
         "reminder_kind": f.reminder_kind,
         "fields": f.fields,
+        **({"traceparent": f.traceparent} if f.traceparent else {}),
     }
 
 

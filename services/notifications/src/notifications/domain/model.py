@@ -46,6 +46,8 @@ class JourneyFacts:
     provider_id: str | None
     reminder_kind: str | None
     fields: dict[str, Any] = field(default_factory=dict)
+    traceparent: str | None = None
+    """The trace of the request that caused the event: its messages are sent in that trace."""
 
     def recipient_of(self, audience: Audience) -> str | None:
         if audience is Audience.SEEKER:
