@@ -125,12 +125,16 @@ def search_router(index: SearchIndex, loaded: CatchUp, max_radius_km: float = 10
     async def search(
         lat: Annotated[float | None, Query(ge=-90, le=90, description="Latitude (with lon).")] = None,
         lon: Annotated[float | None, Query(ge=-180, le=180, description="Longitude (with lat).")] = None,
-        commune: Annotated[str | None, Query(max_length=100, description="INSEE code or name of a commune.")] = None,
+        commune: Annotated[
+            str | None, Query(max_length=100, description="INSEE code or name of a commune.")
+        ] = None,
         postal_code: Annotated[str | None, Query(pattern=r"^\d{5}$", description="Postal code.")] = None,
         radius_km: Annotated[
             float, Query(gt=0, le=MAX_RADIUS_KM, description="Radius, km (at most 100).")
         ] = 30,
-        rome: Annotated[str | None, Query(max_length=10, description="ROME fiche (M1801) or derived code (M1854).")] = None,
+        rome: Annotated[
+            str | None, Query(max_length=10, description="ROME fiche (M1801) or derived code (M1854).")
+        ] = None,
         contract_type: Annotated[str | None, Query(max_length=10, description="CDI, CDD ...")] = None,
         entry_level: Annotated[
             str | None, Query(max_length=10, description="LHEO code-niveau-entree of the session.")

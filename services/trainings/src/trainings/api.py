@@ -80,13 +80,17 @@ def build_router(repository: SessionRepository, importer: Importer, *, max_uploa
 
     @router.get("/sessions", response_model=SessionPage, summary="List active sessions, filtered and paged")
     async def list_sessions(
-        basin: Annotated[str | None, Query(max_length=10, description="Employment basin code (4410 = Metz).")] = None,
+        basin: Annotated[
+            str | None, Query(max_length=10, description="Employment basin code (4410 = Metz).")
+        ] = None,
         rome: Annotated[
             str | None, Query(pattern=r"^[A-Na-n]\d{4}$", description="ROME 4 fiche (K2303).")
         ] = None,
         funded: Annotated[bool | None, Query(description="Only region-funded (true) or not (false).")] = None,
         start_after: Annotated[date | None, Query(description="Sessions starting after this day.")] = None,
-        source: Annotated[str | None, Query(pattern=SOURCE_PATTERN, max_length=64, description="Catalogue source.")] = None,
+        source: Annotated[
+            str | None, Query(pattern=SOURCE_PATTERN, max_length=64, description="Catalogue source.")
+        ] = None,
         page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
         size: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
     ) -> SessionPage:
@@ -114,7 +118,8 @@ def build_router(repository: SessionRepository, importer: Importer, *, max_uploa
     async def upload(
         request: Request,
         source: Annotated[
-            str, Query(pattern=SOURCE_PATTERN, max_length=64, description="Catalogue source (snapshot scope).")
+            str,
+            Query(pattern=SOURCE_PATTERN, max_length=64, description="Catalogue source (snapshot scope)."),
         ],
         validate: Annotated[bool, Query(description="Also check the file against the LHEO 2.3 XSD.")] = False,
     ) -> Any:
