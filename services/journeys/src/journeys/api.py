@@ -20,6 +20,7 @@ from journeys import handlers
 from journeys.domain.kpis import Period
 from journeys.domain.model import Actor, Journey
 from journeys.domain.transitions import (
+    ACTION_PATHS,
     Action,
     GuardRefused,
     RoleRefused,
@@ -34,20 +35,6 @@ from tdu_shared.contracts import journeys as contracts
 from tdu_shared.contracts.journeys import JourneyCommand, JourneyState, OnJourney, Role
 from tdu_shared.http import MAX_PAGE
 
-ACTION_PATHS: dict[Action, str] = {
-    Action.DECLINE_APPLICATION: "decline",
-    Action.SCHEDULE_IMMERSION: "schedule-immersion",
-    Action.RESCHEDULE_IMMERSION: "reschedule-immersion",
-    Action.RECORD_IMMERSION_OUTCOME: "immersion-outcome",
-    Action.SIGN_HIRING_PROMISE: "hiring-promise",
-    Action.SIGN_TRAINING_COMMITMENT: "training-commitment",
-    Action.CONFIRM_TRAINING_START: "training-start",
-    Action.COMPLETE_TRAINING: "training-completion",
-    Action.RECORD_HIRE: "hire",
-    Action.RECORD_FOLLOW_UP: "follow-up",
-    Action.ABANDON_JOURNEY: "abandon",
-    Action.CORRECT_STEP: "correction",
-}
 ENVELOPE_FIELDS = {"command_id", "actor_role", "actor_id", "journey_id"}
 
 
@@ -61,7 +48,9 @@ def actor_of(
 ActorDep = Annotated[Actor, Depends(actor_of)]
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", max_length=200, description="Idempotency key (or command_id in the body)."),
+    Header(
+        alias="Idempotency-Key", max_length=200, description="Idempotency key (or command_id in the body)."
+    ),
 ]
 JourneyId = Annotated[str, Path(max_length=100, description="Id of the journey.")]
 PersonId = Annotated[str, Path(max_length=100, description="Opaque id of the person.")]

@@ -1,4 +1,10 @@
-"""The journey's state machine as ONE table: from-state x action x allowed roles x guard.
+"""The journey's state machine: each action defined once, in :data:`DEFINITIONS`.
+
+An action's definition holds who may take it, from which state to which (each move with its guard),
+the event it publishes and the command fields that event carries, what the history keeps, what it
+changes in the journey, and its HTTP path. The transition table, the events, the history and the HTTP
+routes are derived from it: adding or changing an action is one entry there (its command and event
+contracts live in ``tdu_shared.contracts.journeys``).
 
 ``decide`` checks, in this order: the role may take the action at all (else :class:`RoleRefused`, 403),
 the actor is a party to this journey (else :class:`RoleRefused`), the action is allowed from the current
@@ -16,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from journeys.domain.model import OPEN_STATES, Actor, Journey, Step
+from tdu_shared.contracts import journeys as contracts
 from tdu_shared.contracts.journeys import JourneyState, Role
 
 S = JourneyState
@@ -101,7 +108,253 @@ def changes_state(journey: Journey, params: Params) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------- the table
+# ---------------------------------------------------------------- effects on the journey
+
+Effect = Callable[[Journey, Params, Actor, JourneyState], None]
+"""What an action changes in the journey besides its state (journey, command fields, actor, new state)."""
+
+
+def no_effect(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
+    return None
+
+
+def immersion_planned(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
+    journey.immersion_starts_on, journey.immersion_ends_on = params["starts_on"], params["ends_on"]
+    journey.immersion_place = params["place"]
+
+
+def immersion_done(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
+    journey.immersion_outcome = params["outcome"]
+
+
+def promise_signed(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
+    journey.promise_signed = True
+    journey.contract_type, journey.contract_months = params["contract_type"], params.get("contract_months")
+    journey.planned_start = params["planned_start"]
+
+
+def commitment_signed(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
+    journey.commitment_signed = True
+    chosen = journey.session(params["session_id"])
+    journey.session_id = params["session_id"]
+    journey.provider_id = chosen.provider_id if chosen else None
+
+
+def training_started(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
+    journey.training_started_on = params["started_on"]
+
+
+def training_completed(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
+    journey.training_completed_on = params["completed_on"]
+
+
+def hired(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
+    journey.contract_start = params["contract_start"]
+    journey.contract_type, journey.contract_months = params["contract_type"], params.get("contract_months")
+
+
+def followed_up(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
+    journey.follow_ups[str(params["months"])] = bool(params["employed"])
+
+
+def abandoned(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
+    journey.abandoned_at_step, journey.abandon_reason = journey.state, params["reason"]
+    journey.abandoned_by = actor.role
+
+
+PROMISE_OR_LATER = frozenset(
+    {
+        S.PROMISE_SIGNED,
+        S.COMMITTED,
+        S.TRAINING_STARTED,
+        S.TRAINING_COMPLETED,
+        S.HIRED,
+        S.FOLLOWED_UP_6M,
+        S.FOLLOWED_UP_12M,
+    }
+)
+COMMITMENT_OR_LATER = (PROMISE_OR_LATER - {S.PROMISE_SIGNED}) | {S.COMMITMENT_SIGNED}
+
+
+def corrected(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
+    journey.promise_signed = to_state in PROMISE_OR_LATER
+    journey.commitment_signed = to_state in COMMITMENT_OR_LATER
+
+
+# ---------------------------------------------------------------- the actions, each defined once
+
+
+@dataclass(frozen=True)
+class Move:
+    """From a state to another (None as ``to``: the state named by the command, a correction)."""
+
+    from_state: JourneyState | None
+    to_state: JourneyState | None
+    guard: Guard = no_guard
+
+
+@dataclass(frozen=True)
+class ActionDefinition:
+    """Everything about one action: who, from where to where, under which rule, what it publishes,
+    what the history keeps, what it changes, and where the HTTP API takes it."""
+
+    action: Action
+    roles: frozenset[Role]
+    moves: tuple[Move, ...]
+    event: type[contracts.JourneyEvent]
+    carries: tuple[str, ...] = ()
+    """Command fields the event carries, and the history keeps (unless ``history`` says otherwise)."""
+    effect: Effect = no_effect
+    path: str | None = None
+    """``POST /journeys/{id}/<path>``; None for the application, which makes the journey."""
+    history: tuple[str, ...] | None = None
+    """Command fields the history keeps: never personal data (names, e-mail, phone, free notes)."""
+    commits: bool = False
+    """Reaching ``committed`` this way also publishes JourneyCommitted."""
+
+    @property
+    def kept(self) -> tuple[str, ...]:
+        return self.carries if self.history is None else self.history
+
+
+def _d(
+    action: Action, roles: set[Role], moves: list[Move], event: type[contracts.JourneyEvent], **rest: Any
+) -> ActionDefinition:
+    return ActionDefinition(action, frozenset(roles), tuple(moves), event, **rest)
+
+
+A, M = Action, Move
+DEFINITIONS: tuple[ActionDefinition, ...] = (
+    _d(
+        A.SUBMIT_APPLICATION,
+        {SEEKER, OPERATOR, PARTNER},
+        [M(None, S.APPLIED)],
+        contracts.ApplicationSubmitted,
+    ),
+    _d(
+        A.DECLINE_APPLICATION,
+        {EMPLOYER, OPERATOR, PARTNER},
+        [M(S.APPLIED, S.DECLINED)],
+        contracts.ApplicationDeclined,
+        carries=("reason",),
+        path="decline",
+    ),
+    _d(
+        A.SCHEDULE_IMMERSION,
+        {EMPLOYER, OPERATOR, PARTNER},
+        [M(S.APPLIED, S.IMMERSION_SCHEDULED, dates_in_order)],
+        contracts.ImmersionScheduled,
+        carries=("starts_on", "ends_on", "place"),
+        effect=immersion_planned,
+        path="schedule-immersion",
+    ),
+    _d(
+        A.RESCHEDULE_IMMERSION,
+        {EMPLOYER, SEEKER, OPERATOR, PARTNER},
+        [M(S.IMMERSION_SCHEDULED, S.IMMERSION_SCHEDULED, dates_in_order)],
+        contracts.ImmersionRescheduled,
+        carries=("starts_on", "ends_on", "place", "reason"),
+        effect=immersion_planned,
+        path="reschedule-immersion",
+    ),
+    _d(
+        A.RECORD_IMMERSION_OUTCOME,
+        {EMPLOYER, OPERATOR, PARTNER},
+        [M(S.IMMERSION_SCHEDULED, S.IMMERSION_DONE)],
+        contracts.ImmersionCompleted,
+        carries=("outcome",),
+        effect=immersion_done,
+        path="immersion-outcome",
+    ),
+    _d(
+        A.SIGN_HIRING_PROMISE,
+        {EMPLOYER, OPERATOR, PARTNER},
+        [
+            M(S.IMMERSION_DONE, S.PROMISE_SIGNED, promise_is_valid),
+            M(S.COMMITMENT_SIGNED, S.COMMITTED, promise_is_valid),
+        ],
+        contracts.HiringPromiseSigned,
+        carries=("contract_type", "contract_months", "planned_start", "position"),
+        effect=promise_signed,
+        path="hiring-promise",
+        commits=True,
+    ),
+    _d(
+        A.SIGN_TRAINING_COMMITMENT,
+        {SEEKER, OPERATOR, PARTNER},
+        [
+            M(S.IMMERSION_DONE, S.COMMITMENT_SIGNED, session_is_linked),
+            M(S.PROMISE_SIGNED, S.COMMITTED, session_is_linked),
+        ],
+        contracts.TrainingCommitmentSigned,
+        history=("session_id",),
+        effect=commitment_signed,
+        path="training-commitment",
+        commits=True,
+    ),
+    _d(
+        A.CONFIRM_TRAINING_START,
+        {PROVIDER, OPERATOR, PARTNER},
+        [M(S.COMMITTED, S.TRAINING_STARTED)],
+        contracts.TrainingStarted,
+        carries=("started_on",),
+        effect=training_started,
+        path="training-start",
+    ),
+    _d(
+        A.COMPLETE_TRAINING,
+        {PROVIDER, OPERATOR, PARTNER},
+        [M(S.TRAINING_STARTED, S.TRAINING_COMPLETED, training_ends_after_start)],
+        contracts.TrainingCompleted,
+        carries=("completed_on", "certified"),
+        effect=training_completed,
+        path="training-completion",
+    ),
+    _d(
+        A.RECORD_HIRE,
+        {EMPLOYER, OPERATOR, PARTNER},
+        [M(S.TRAINING_COMPLETED, S.HIRED, contract_is_eligible)],
+        contracts.SeekerHired,
+        carries=("contract_start", "contract_type", "contract_months"),
+        effect=hired,
+        path="hire",
+    ),
+    _d(
+        A.RECORD_FOLLOW_UP,
+        {EMPLOYER, OPERATOR, PARTNER},
+        [
+            M(S.HIRED, S.FOLLOWED_UP_6M, follow_up_of(6)),
+            M(S.HIRED, S.FOLLOWED_UP_12M, follow_up_of(12)),
+            M(S.FOLLOWED_UP_6M, S.FOLLOWED_UP_12M, follow_up_of(12)),
+        ],
+        contracts.FollowUpRecorded,
+        carries=("months", "employed"),
+        effect=followed_up,
+        path="follow-up",
+    ),
+    _d(
+        A.ABANDON_JOURNEY,
+        {SEEKER, EMPLOYER, PROVIDER, OPERATOR, PARTNER},
+        [M(state, S.ABANDONED) for state in sorted(OPEN_STATES)],
+        contracts.JourneyAbandoned,
+        carries=("reason",),
+        effect=abandoned,
+        path="abandon",
+    ),
+    _d(
+        A.CORRECT_STEP,
+        {OPERATOR},
+        [M(state, None, changes_state) for state in S],
+        contracts.StepCorrected,
+        carries=("reason",),
+        effect=corrected,
+        path="correction",
+    ),
+)
+DEFINITION: dict[Action, ActionDefinition] = {d.action: d for d in DEFINITIONS}
+
+
+# ---------------------------------------------------------------- the table, derived
 
 
 @dataclass(frozen=True)
@@ -114,76 +367,10 @@ class Transition:
     guard: Guard = no_guard
 
 
-def _t(frm: S | None, action: Action, roles: set[Role], to: S | None, guard: Guard = no_guard) -> Transition:
-    return Transition(frm, action, frozenset(roles), to, guard)
-
-
-A = Action
-TRANSITIONS: tuple[Transition, ...] = (
-    _t(None, A.SUBMIT_APPLICATION, {SEEKER, OPERATOR, PARTNER}, S.APPLIED),
-    _t(S.APPLIED, A.DECLINE_APPLICATION, {EMPLOYER, OPERATOR, PARTNER}, S.DECLINED),
-    _t(S.APPLIED, A.SCHEDULE_IMMERSION, {EMPLOYER, OPERATOR, PARTNER}, S.IMMERSION_SCHEDULED, dates_in_order),
-    _t(
-        S.IMMERSION_SCHEDULED,
-        A.RESCHEDULE_IMMERSION,
-        {EMPLOYER, SEEKER, OPERATOR, PARTNER},
-        S.IMMERSION_SCHEDULED,
-        dates_in_order,
-    ),
-    _t(S.IMMERSION_SCHEDULED, A.RECORD_IMMERSION_OUTCOME, {EMPLOYER, OPERATOR, PARTNER}, S.IMMERSION_DONE),
-    _t(
-        S.IMMERSION_DONE,
-        A.SIGN_HIRING_PROMISE,
-        {EMPLOYER, OPERATOR, PARTNER},
-        S.PROMISE_SIGNED,
-        promise_is_valid,
-    ),
-    _t(
-        S.COMMITMENT_SIGNED,
-        A.SIGN_HIRING_PROMISE,
-        {EMPLOYER, OPERATOR, PARTNER},
-        S.COMMITTED,
-        promise_is_valid,
-    ),
-    _t(
-        S.IMMERSION_DONE,
-        A.SIGN_TRAINING_COMMITMENT,
-        {SEEKER, OPERATOR, PARTNER},
-        S.COMMITMENT_SIGNED,
-        session_is_linked,
-    ),
-    _t(
-        S.PROMISE_SIGNED,
-        A.SIGN_TRAINING_COMMITMENT,
-        {SEEKER, OPERATOR, PARTNER},
-        S.COMMITTED,
-        session_is_linked,
-    ),
-    _t(S.COMMITTED, A.CONFIRM_TRAINING_START, {PROVIDER, OPERATOR, PARTNER}, S.TRAINING_STARTED),
-    _t(
-        S.TRAINING_STARTED,
-        A.COMPLETE_TRAINING,
-        {PROVIDER, OPERATOR, PARTNER},
-        S.TRAINING_COMPLETED,
-        training_ends_after_start,
-    ),
-    _t(S.TRAINING_COMPLETED, A.RECORD_HIRE, {EMPLOYER, OPERATOR, PARTNER}, S.HIRED, contract_is_eligible),
-    _t(S.HIRED, A.RECORD_FOLLOW_UP, {EMPLOYER, OPERATOR, PARTNER}, S.FOLLOWED_UP_6M, follow_up_of(6)),
-    _t(S.HIRED, A.RECORD_FOLLOW_UP, {EMPLOYER, OPERATOR, PARTNER}, S.FOLLOWED_UP_12M, follow_up_of(12)),
-    _t(
-        S.FOLLOWED_UP_6M,
-        A.RECORD_FOLLOW_UP,
-        {EMPLOYER, OPERATOR, PARTNER},
-        S.FOLLOWED_UP_12M,
-        follow_up_of(12),
-    ),
-    *(
-        _t(state, A.ABANDON_JOURNEY, {SEEKER, EMPLOYER, PROVIDER, OPERATOR, PARTNER}, S.ABANDONED)
-        for state in sorted(OPEN_STATES)
-    ),
-    *(_t(state, A.CORRECT_STEP, {OPERATOR}, None, changes_state) for state in S),
+TRANSITIONS: tuple[Transition, ...] = tuple(
+    Transition(m.from_state, d.action, d.roles, m.to_state, m.guard) for d in DEFINITIONS for m in d.moves
 )
-
+ACTION_PATHS: dict[Action, str] = {d.action: d.path for d in DEFINITIONS if d.path}
 ROLES_OF_ACTION: dict[Action, frozenset[Role]] = {
     action: frozenset().union(*(t.roles for t in TRANSITIONS if t.action == action)) for action in Action
 }
@@ -250,7 +437,7 @@ def transition_for(journey: Journey, action: Action, actor: Actor, params: Param
     raise GuardRefused("; ".join(refusals))
 
 
-# ---------------------------------------------------------------- effects
+# ---------------------------------------------------------------- deciding
 
 
 @dataclass(frozen=True)
@@ -263,97 +450,6 @@ class Fact:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-EVENT_OF: dict[Action, tuple[str, tuple[str, ...]]] = {
-    A.SUBMIT_APPLICATION: ("ApplicationSubmitted", ()),
-    A.DECLINE_APPLICATION: ("ApplicationDeclined", ("reason",)),
-    A.SCHEDULE_IMMERSION: ("ImmersionScheduled", ("starts_on", "ends_on", "place")),
-    A.RESCHEDULE_IMMERSION: ("ImmersionRescheduled", ("starts_on", "ends_on", "place", "reason")),
-    A.RECORD_IMMERSION_OUTCOME: ("ImmersionCompleted", ("outcome",)),
-    A.SIGN_HIRING_PROMISE: (
-        "HiringPromiseSigned",
-        ("contract_type", "contract_months", "planned_start", "position"),
-    ),
-    A.SIGN_TRAINING_COMMITMENT: ("TrainingCommitmentSigned", ()),
-    A.CONFIRM_TRAINING_START: ("TrainingStarted", ("started_on",)),
-    A.COMPLETE_TRAINING: ("TrainingCompleted", ("completed_on", "certified")),
-    A.RECORD_HIRE: ("SeekerHired", ("contract_start", "contract_type", "contract_months")),
-    A.RECORD_FOLLOW_UP: ("FollowUpRecorded", ("months", "employed")),
-    A.ABANDON_JOURNEY: ("JourneyAbandoned", ("reason",)),
-    A.CORRECT_STEP: ("StepCorrected", ("reason",)),
-}
-
-HISTORY_DETAILS: frozenset[str] = frozenset(
-    {
-        "reason",
-        "starts_on",
-        "ends_on",
-        "place",
-        "outcome",
-        "contract_type",
-        "contract_months",
-        "planned_start",
-        "position",
-        "session_id",
-        "started_on",
-        "completed_on",
-        "certified",
-        "contract_start",
-        "months",
-        "employed",
-    }
-)
-"""Command fields kept in the history: never personal data (names, e-mail, phone, free notes)."""
-
-PROMISE_OR_LATER = frozenset(
-    {
-        S.PROMISE_SIGNED,
-        S.COMMITTED,
-        S.TRAINING_STARTED,
-        S.TRAINING_COMPLETED,
-        S.HIRED,
-        S.FOLLOWED_UP_6M,
-        S.FOLLOWED_UP_12M,
-    }
-)
-COMMITMENT_OR_LATER = (PROMISE_OR_LATER - {S.PROMISE_SIGNED}) | {S.COMMITMENT_SIGNED}
-
-
-def _apply(journey: Journey, action: Action, actor: Actor, params: Params, to_state: JourneyState) -> None:
-    p = params
-    if action in (A.SCHEDULE_IMMERSION, A.RESCHEDULE_IMMERSION):
-        journey.immersion_starts_on, journey.immersion_ends_on = p["starts_on"], p["ends_on"]
-        journey.immersion_place = p["place"]
-    elif action == A.RECORD_IMMERSION_OUTCOME:
-        journey.immersion_outcome = p["outcome"]
-    elif action == A.SIGN_HIRING_PROMISE:
-        journey.promise_signed = True
-        journey.contract_type, journey.contract_months = p["contract_type"], p.get("contract_months")
-        journey.planned_start = p["planned_start"]
-    elif action == A.SIGN_TRAINING_COMMITMENT:
-        journey.commitment_signed = True
-        chosen = journey.session(p["session_id"])
-        journey.session_id = p["session_id"]
-        journey.provider_id = chosen.provider_id if chosen else None
-    elif action == A.CONFIRM_TRAINING_START:
-        journey.training_started_on = p["started_on"]
-    elif action == A.COMPLETE_TRAINING:
-        journey.training_completed_on = p["completed_on"]
-    elif action == A.RECORD_HIRE:
-        journey.contract_start = p["contract_start"]
-        journey.contract_type, journey.contract_months = p["contract_type"], p.get("contract_months")
-    elif action == A.RECORD_FOLLOW_UP:
-        journey.follow_ups[str(p["months"])] = bool(p["employed"])
-    elif action == A.ABANDON_JOURNEY:
-        journey.abandoned_at_step, journey.abandon_reason, journey.abandoned_by = (
-            journey.state,
-            p["reason"],
-            actor.role,
-        )
-    elif action == A.CORRECT_STEP:
-        journey.promise_signed = to_state in PROMISE_OR_LATER
-        journey.commitment_signed = to_state in COMMITMENT_OR_LATER
-
-
 @dataclass(frozen=True)
 class Decision:
     journey: Journey
@@ -362,10 +458,10 @@ class Decision:
 
 def decide(journey: Journey, action: Action, actor: Actor, params: Params, now: datetime) -> Decision:
     """Apply ``action`` to a copy of ``journey``: the new journey and the facts to publish."""
-    transition = transition_for(journey, action, actor, params)
+    transition, definition = transition_for(journey, action, actor, params), DEFINITION[action]
     to_state = transition.to_state or JourneyState(params["to_state"])
     after = copy.deepcopy(journey)
-    _apply(after, action, actor, params, to_state)
+    definition.effect(after, params, actor, to_state)
     from_state = journey.state
     after.state, after.updated_at = to_state, now
     after.history.append(
@@ -376,13 +472,13 @@ def decide(journey: Journey, action: Action, actor: Actor, params: Params, now: 
             to_state,
             actor.role,
             actor.actor_id,
-            {k: _plain(v) for k, v in params.items() if k in HISTORY_DETAILS and v is not None},
+            {k: _plain(params[k]) for k in definition.kept if params.get(k) is not None},
         )
     )
-    event_type, names = EVENT_OF[action]
-    facts = [Fact(event_type, from_state, to_state, {n: params.get(n) for n in names})]
-    if to_state == S.COMMITTED and action in (A.SIGN_HIRING_PROMISE, A.SIGN_TRAINING_COMMITMENT):
-        facts.append(Fact("JourneyCommitted", from_state, to_state))
+    carried = {n: params.get(n) for n in definition.carries}
+    facts = [Fact(definition.event.event_type, from_state, to_state, carried)]
+    if to_state == S.COMMITTED and definition.commits:
+        facts.append(Fact(contracts.JourneyCommitted.event_type, from_state, to_state))
     return Decision(after, facts)
 
 
@@ -398,5 +494,7 @@ def start(journey: Journey, actor: Actor, now: datetime) -> Decision:
         raise RoleRefused("un candidat ne peut candidater que pour lui-même")
     journey.state, journey.created_at, journey.updated_at = S.APPLIED, now, now
     journey.history = [Step(now, A.SUBMIT_APPLICATION.value, None, S.APPLIED, actor.role, actor.actor_id)]
-    fact = Fact("ApplicationSubmitted", None, S.APPLIED, {"offer_title": journey.offer_title})
+    fact = Fact(
+        contracts.ApplicationSubmitted.event_type, None, S.APPLIED, {"offer_title": journey.offer_title}
+    )
     return Decision(journey, [fact])
