@@ -5,6 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tdu_dev.infra.platform import wait_for
 
 OFFER_ID = "E2E0001"
 SESSION_NUMBER = "S-E2E-1"
@@ -106,3 +111,19 @@ def write_catalogue(folder: Path, today: date, formations: list[str] | None = No
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def apply_until_accepted(journeys_url: str, application: dict[str, Any], seeker_id: str, key: str) -> Any:
+    """A seeker's application, sent again (same idempotency key) until journeys has seen the offer's
+    eligibility; the created journey."""
+
+    def applied() -> dict[str, Any] | None:
+        response = httpx.post(
+            f"{journeys_url}/journeys",
+            json=application,
+            headers={"X-Actor-Role": "seeker", "X-Actor-Id": seeker_id, "Idempotency-Key": key},
+            timeout=10,
+        )
+        return dict(response.json()) if response.status_code in (200, 201) else None
+
+    return wait_for(applied, 90, f"the application {key} to be accepted")

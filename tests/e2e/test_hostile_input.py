@@ -16,14 +16,12 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from tdu_dev.infra.platform import Platform, wait_for
+from tdu_dev.infra.platform import Platform
 
-from .fixtures import OFFER_ID, now_utc, write_catalogue, write_offers
+from .fixtures import OFFER_ID, apply_until_accepted, now_utc, write_catalogue, write_offers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -55,16 +53,7 @@ def known(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> dict[
         "consent_sms": False,
     }
 
-    def applied() -> dict[str, Any] | None:
-        answer = httpx.post(
-            f"{platform.url('journeys')}/journeys",
-            json=application,
-            headers={"X-Actor-Role": "seeker", "X-Actor-Id": SEEKER_ID, "Idempotency-Key": "hostile-1"},
-            timeout=10,
-        )
-        return dict(answer.json()) if answer.status_code in (200, 201) else None
-
-    journey = wait_for(applied, 90, "the application to be accepted")
+    journey = apply_until_accepted(platform.url("journeys"), application, SEEKER_ID, "hostile-1")
     return {"journey_id": journey["journey_id"], "employer_id": journey["employer_id"]}
 
 

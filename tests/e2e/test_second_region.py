@@ -23,7 +23,7 @@ from tdu_dev.testing.platform import FAST_TEST_ENV, running_platform
 from tdu_shared.envelope import decode_event
 from tdu_shared.topics import OFFERS_STATE, Topics
 
-from .fixtures import now_utc, write_catalogue, write_offers
+from .fixtures import apply_until_accepted, now_utc, write_catalogue, write_offers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -131,16 +131,7 @@ def test_a_second_region_runs_on_its_own_configuration(region: Platform, tmp_pat
         "consent_sms": False,
     }
 
-    def applied() -> dict[str, Any] | None:
-        response = httpx.post(
-            f"{journeys}/journeys",
-            json=application,
-            headers={"X-Actor-Role": "seeker", "X-Actor-Id": SEEKER, "Idempotency-Key": "apply-bfc"},
-            timeout=10,
-        )
-        return dict(response.json()) if response.status_code in (200, 201) else None
-
-    journey = wait_for(applied, 60, "the application in the second region")
+    journey = apply_until_accepted(journeys, application, SEEKER, "apply-bfc")
     assert journey["basin"] == "27-DIJ" and journey["region"] == "27"
     kpis = httpx.get(
         f"{journeys}/kpis", headers={"X-Actor-Role": "basin_operator", "X-Actor-Id": "op-bfc"}, timeout=10

@@ -25,10 +25,8 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 @pytest.fixture
-async def service(
-    kafka_bootstrap: str, mongodb_url: str, topics: Topics, mongo_db_name: str
-) -> AsyncIterator[Service]:
-    settings = Settings(
+def settings(kafka_bootstrap: str, mongodb_url: str, topics: Topics, mongo_db_name: str) -> Settings:
+    return Settings(
         kafka_bootstrap_servers=kafka_bootstrap,
         mongodb_url=mongodb_url,
         mongodb_database=mongo_db_name,
@@ -36,6 +34,10 @@ async def service(
         create_topics=False,
         log_json=False,
     )
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[Service]:
     service = build_service(settings)
     await service.runtime.start(consumers=False)
     try:
@@ -158,7 +160,7 @@ async def test_import_waits_for_nothing_when_the_file_is_empty(service: Service)
 
 
 async def test_an_upload_with_a_huge_field_refuses_those_sessions_and_imports_the_rest(
-    kafka_bootstrap: str, mongodb_url: str, topics: Topics, mongo_db_name: str
+    settings: Settings, kafka_bootstrap: str, topics: Topics
 ) -> None:
     """A 10 MB objective would make events over the broker's 1 MB limit: its sessions are refused by name."""
     huge = "Devenir agent de propreté. " * 400_000  # 10.8 MB
@@ -167,14 +169,6 @@ async def test_an_upload_with_a_huge_field_refuses_those_sessions_and_imports_th
         r"<objectif-formation>.*?</objectif-formation>",
         f"<objectif-formation>{huge}</objectif-formation>",
         lheo,
-    )
-    settings = Settings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        mongodb_url=mongodb_url,
-        mongodb_database=mongo_db_name,
-        topic_prefix=topics.prefix,
-        create_topics=False,
-        log_json=False,
     )
     app = build(settings)
     async with app.router.lifespan_context(app):
