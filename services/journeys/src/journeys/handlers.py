@@ -192,29 +192,11 @@ async def submit_application(
     existing = await ports.journeys.get(journey_id)
     if existing is not None:
         return Result(existing, replayed=True)
-    offer = await ports.offers.get(command.offer_id)
-    if offer is None:
-        raise OfferNotEligible(f"offre {command.offer_id} inconnue")
-    if not offer.eligible:
-        why = "; ".join(offer.reasons) or "aucune session financée liée"
-        raise OfferNotEligible(f"offre {command.offer_id} non éligible : {why}")
+    offer = await _eligible_offer(command.offer_id, ports)
     actor = Actor(command.actor_role, command.actor_id)
     seeker_id = command.seeker_id or (command.actor_id if actor.role == Role.SEEKER else str(uuid.uuid4()))
     now = now_ms(ports.clock)
-    journey = Journey(
-        journey_id=journey_id,
-        offer_id=offer.offer_id,
-        region=ports.region,
-        basin=offer.basin,
-        seeker_id=seeker_id,
-        state=transitions.S.APPLIED,
-        created_at=now,
-        updated_at=now,
-        offer_title=offer.title,
-        employer_id=offer.employer_id,
-        sessions=list(offer.sessions),
-    )
-    decision = transitions.start(journey, actor, now)
+    decision = transitions.start(_new_journey(journey_id, offer, seeker_id, ports.region, now), actor, now)
     contact = await _save_applicant(command, seeker_id, offer, ports)
     outbox = [event_item(decision.journey, f, actor, causation_id, now) for f in decision.facts]
     outbox.append(contact_item(contact, ports.region, now))
@@ -228,6 +210,32 @@ async def submit_application(
     await ports.read_models.project(decision.journey)
     log.info("journey started", journey_id=journey_id, offer_id=offer.offer_id, basin=offer.basin)
     return Result(decision.journey)
+
+
+async def _eligible_offer(offer_id: str, ports: Ports) -> OfferView:
+    offer = await ports.offers.get(offer_id)
+    if offer is None:
+        raise OfferNotEligible(f"offre {offer_id} inconnue")
+    if not offer.eligible:
+        why = "; ".join(offer.reasons) or "aucune session financée liée"
+        raise OfferNotEligible(f"offre {offer_id} non éligible : {why}")
+    return offer
+
+
+def _new_journey(journey_id: str, offer: OfferView, seeker_id: str, region: str, now: datetime) -> Journey:
+    return Journey(
+        journey_id=journey_id,
+        offer_id=offer.offer_id,
+        region=region,
+        basin=offer.basin,
+        seeker_id=seeker_id,
+        state=transitions.S.APPLIED,
+        created_at=now,
+        updated_at=now,
+        offer_title=offer.title,
+        employer_id=offer.employer_id,
+        sessions=list(offer.sessions),
+    )
 
 
 async def _save_applicant(

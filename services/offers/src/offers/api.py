@@ -10,9 +10,10 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field, model_validator
 
 from offers.domain.model import InvalidRecord
-from offers.handlers import Deps, blacklist, prepare
+from offers.handlers import Deps, blacklist
 from offers.ports import Doc, OfferQuery, Publisher
 from offers.schema import OfferForm, PartnerOffer, partner_offer_id
+from offers.translate import prepare
 from tdu_shared.contracts.offers import OfferState, OfferSubmitted
 from tdu_shared.envelope import new_envelope
 from tdu_shared.http import MAX_PAGE

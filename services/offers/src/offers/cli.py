@@ -17,8 +17,8 @@ from rich.table import Table
 from offers.adapters.reference import RomeReference, default_geography
 from offers.domain.model import InvalidRecord
 from offers.files import Unreadable, read_records
-from offers.handlers import prepare
 from offers.settings import Settings
+from offers.translate import prepare
 from tdu_shared.contracts.offers import OfferRefreshCompleted, OfferSubmitted
 from tdu_shared.envelope import new_envelope
 from tdu_shared.kafka import EventPublisher, Outgoing, ensure_topics

@@ -17,18 +17,15 @@ from typing import Any
 from uuid import UUID, uuid4, uuid5
 
 from offers.domain.contacts import employer_person_id
-from offers.domain.france_travail import parse_france_travail
 from offers.domain.location import Geography
-from offers.domain.model import InvalidRecord, Offer, SourceOffer
-from offers.domain.normalise import AddressLookup, normalise
+from offers.domain.model import InvalidRecord
 from offers.domain.refresh import Refresh, refresh_complete
 from offers.domain.rome import RomeLookup
-from offers.domain.versions import Outcome, Stored, decide
+from offers.domain.versions import Outcome, decide
 from offers.ports import AddressBook, Clock, Doc, Effects, Entry, OfferStore, Publisher
-from offers.schema import parse_employer, parse_partner
-from tdu_shared.contracts.common import Place, Precision
+from offers.translate import ContactCard, Prepared, event_carried_by, offer_doc, prepare, stored_of
 from tdu_shared.contracts.contacts import ContactUpserted
-from tdu_shared.contracts.offers import OfferPublished, OfferState, OfferUpdated, OfferWithdrawn
+from tdu_shared.contracts.offers import OfferPublished, OfferUpdated, OfferWithdrawn
 from tdu_shared.envelope import Envelope, Payload, new_envelope
 from tdu_shared.kafka import Outgoing
 from tdu_shared.topics import CONTACTS, OFFERS_STATE, TopicSpec
@@ -51,21 +48,6 @@ class Submission:
     causation_id: UUID | None = None
 
 
-@dataclass(frozen=True)
-class ContactCard:
-    person_id: str
-    email: str
-    display_name: str | None
-
-
-@dataclass(frozen=True)
-class Prepared:
-    offer: Offer
-    state: OfferState  # revision 1: the real one is set when the stored version is known
-    fingerprint: str
-    contact: ContactCard | None
-
-
 @dataclass
 class Deps:
     store: OfferStore
@@ -82,88 +64,6 @@ class Deps:
 class BatchResult:
     rejected: dict[int, str] = field(default_factory=dict)  # position in the batch -> reason
     outcomes: Counter[str] = field(default_factory=Counter)
-
-
-# ---------------------------------------------------------------- preparing (pure, used by the dry run)
-
-
-def parse_source(source: str, record: Any, partner: str | None) -> SourceOffer:
-    if source == "france_travail":
-        return parse_france_travail(record)
-    if not isinstance(record, dict):
-        raise InvalidRecord(f"an offer is a JSON object, got {type(record).__name__}")
-    if source == "partner":
-        return parse_partner(record, partner)
-    return parse_employer(record)
-
-
-def prepare(
-    source: str,
-    record: Any,
-    partner: str | None,
-    geo: Geography,
-    rome: RomeLookup,
-    addresses: AddressLookup | None = None,
-) -> Prepared:
-    """Parse and normalise one record; raises InvalidRecord with the reason when it can never be an offer."""
-    parsed = parse_source(source, record, partner)
-    label = record.get("romeLibelle") if isinstance(record, dict) and source == "france_travail" else None
-    offer = normalise(parsed, geo, rome, label if isinstance(label, str) else None, addresses)
-    contact = None
-    if parsed.contact_email:
-        contact = ContactCard(
-            employer_person_id(parsed.contact_email), parsed.contact_email, parsed.contact_name
-        )
-    state = offer_state(offer, contact.person_id if contact else None, revision=1)
-    return Prepared(offer, state, fingerprint_of(state, contact), contact)
-
-
-def offer_state(offer: Offer, contact_id: str | None, revision: int) -> OfferState:
-    src, loc = offer.source, offer.location
-    place = Place(
-        label=src.place_label,
-        address=src.address,
-        postal_code=loc.postal_code,
-        commune_insee=loc.commune_insee,
-        commune_name=loc.commune_name,
-        departement=loc.departement,
-        lat=loc.lat,
-        lon=loc.lon,
-        precision=Precision(loc.precision),
-        geocoded=loc.geocoded,
-    )
-    return OfferState(
-        offer_id=src.offer_id,
-        source=src.source,
-        revision=revision,
-        title=src.title,
-        description=src.description,
-        rome_code=offer.rome.code,
-        rome_fiche=offer.rome.fiche,
-        rome_label=offer.rome.label,
-        contract_type=src.contract_type,
-        contract_label=src.contract_label,
-        contract_months=offer.contract.months,
-        contract_nature=src.contract_nature,
-        contract_eligible=offer.contract.eligible,
-        ineligibility_reason=offer.contract.reason,
-        employer_name=src.employer_name,
-        employer_contact_id=contact_id,
-        place=place,
-        region=loc.region,
-        basin=loc.basin,
-        positions=src.positions,
-        url=src.url,
-        created_at=src.created_at,
-        updated_at=src.updated_at,
-    )
-
-
-def fingerprint_of(state: OfferState, contact: ContactCard | None) -> str:
-    text = state.model_dump_json(exclude={"revision"}) + (
-        f"|{contact.email}|{contact.display_name}" if contact else ""
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- events and documents
@@ -222,55 +122,6 @@ def outgoing_of(entry: Entry, doc: Doc, deps: Deps) -> Outgoing:
     return Outgoing(_SPECS[entry["topic"]], entry["key"], envelope)
 
 
-def event_carried_by(kind: str, doc: Doc) -> Payload:
-    """The payload of the event of type ``kind`` a stored offer or employer contact document stands for."""
-    if kind == ContactUpserted.event_type:
-        return ContactUpserted(
-            person_id=doc["_id"],
-            role="employer",
-            display_name=doc.get("display_name"),
-            email=doc["email"],
-            consent_email=True,
-            consent_sms=False,
-        )
-    if kind == OfferWithdrawn.event_type:
-        return OfferWithdrawn(
-            offer_id=doc["_id"], reason=doc["withdrawn_reason"], withdrawn_at=doc["withdrawn_at"]
-        )
-    if kind == OfferPublished.event_type:
-        return OfferPublished(offer=OfferState.model_validate(doc["state"]))
-    return OfferUpdated(offer=OfferState.model_validate(doc["state"]))
-
-
-def stored_of(doc: Doc) -> Stored:
-    return Stored(doc["revision"], doc["updated_at"], doc["fingerprint"], doc.get("withdrawn_reason"))
-
-
-def offer_doc(p: Prepared, state: OfferState, refresh_id: str | None, entry: Entry) -> Doc:
-    return {
-        "_id": state.offer_id,
-        "event_id": entry["event_id"],
-        "status": "published",
-        "withdrawn_reason": None,
-        "withdrawn_at": None,
-        "revision": state.revision,
-        "updated_at": state.updated_at,
-        "fingerprint": p.fingerprint,
-        "source": state.source,
-        "partner": p.offer.source.partner,
-        "departement": state.place.departement,
-        "basin": state.basin,
-        "region": state.region,
-        "rome_code": state.rome_code,
-        "rome_fiche": state.rome_fiche,
-        "contract_eligible": state.contract_eligible,
-        "employer_contact_id": state.employer_contact_id,
-        "notes": list(p.offer.notes),
-        "state": state.model_dump(mode="json"),
-        "last_refresh": refresh_id,
-    }
-
-
 def withdrawn(
     doc: Doc, reason: str, now: datetime, deps: Deps, sub: Submission | None = None
 ) -> tuple[Doc, Entry]:
@@ -320,6 +171,27 @@ async def submit_batch(items: Sequence[Submission], deps: Deps) -> BatchResult:
     """
     forget_unpublished_if_too_many()
     result = BatchResult()
+    prepared = await _prepare_all(items, deps, result)
+    ids = list(dict.fromkeys(p.state.offer_id for _, p in prepared))
+    person_ids = list(dict.fromkeys(p.contact.person_id for _, p in prepared if p.contact))
+    stored = await deps.store.load_known_offers(ids)
+    contacts = await deps.store.load_known_contacts(person_ids)
+    banned = await deps.store.blacklisted(ids, person_ids)
+    batch = _decide_all(prepared, _Batch(dict(stored), dict(contacts), banned), deps)
+    outbox_id = uuid4().hex
+    await deps.store.write_outbox(outbox_id, batch.outbox)
+    batch = await _insert_presumed_new(prepared, batch, (stored, contacts), outbox_id, deps)
+    result.outcomes.update(batch.outcomes)
+    await _commit(_effects_of(batch, items), deps, outbox_id, batch.outbox)
+    for refresh_id in {i.refresh_id for i in items if i.refresh_id}:
+        await complete_refresh_if_done(refresh_id, deps)
+    return result
+
+
+async def _prepare_all(
+    items: Sequence[Submission], deps: Deps, result: BatchResult
+) -> list[tuple[Submission, Prepared]]:
+    """Each record parsed and normalised; those that can never be offers go to ``result.rejected``."""
     prepared: list[tuple[Submission, Prepared]] = []
     for position, item in enumerate(items):
         try:
@@ -330,26 +202,17 @@ async def submit_batch(items: Sequence[Submission], deps: Deps) -> BatchResult:
             result.rejected[position] = exc.reason
     if deps.addresses is not None:  # addresses not geocoded yet: queued, the offer goes on at its commune
         await deps.addresses.queue([(item, p.offer) for item, p in prepared])
-    ids = list(dict.fromkeys(p.state.offer_id for _, p in prepared))
-    person_ids = list(dict.fromkeys(p.contact.person_id for _, p in prepared if p.contact))
-    stored = await deps.store.load_known_offers(ids)
-    contacts = await deps.store.load_known_contacts(person_ids)
-    banned = await deps.store.blacklisted(ids, person_ids)
-    batch = _decide_all(prepared, _Batch(dict(stored), dict(contacts), banned), deps)
-    outbox_id = uuid4().hex
-    await deps.store.write_outbox(outbox_id, batch.outbox)
-    batch = await _insert_presumed_new(prepared, batch, (stored, contacts), outbox_id, deps)
-    effects = Effects(
+    return prepared
+
+
+def _effects_of(batch: _Batch, items: Sequence[Submission]) -> Effects:
+    """What the batch changes in the store besides the inserts already made."""
+    return Effects(
         changed_offers=[d for i, d in batch.written.items() if i in batch.existing_offers],
         changed_contacts=[d for i, d in batch.new_contacts.items() if i in batch.existing_contacts],
         refresh_touches=batch.touches,
         refresh_markers=[(i.refresh_id, i.marker) for i in items if i.refresh_id and i.marker],
     )
-    result.outcomes.update(batch.outcomes)
-    await _commit(effects, deps, outbox_id, batch.outbox)
-    for refresh_id in {i.refresh_id for i in items if i.refresh_id}:
-        await complete_refresh_if_done(refresh_id, deps)
-    return result
 
 
 async def _insert_presumed_new(
@@ -451,11 +314,7 @@ async def _commit(
     if not effects.empty():
         await deps.store.save(effects)
     events = await _still_owed([e for _, es in leftovers for e in es], deps)
-    listed = {str(o.envelope.event_id) for o in events}
-    for e in owed:  # built by this call, so in _BUILT; an event owed twice is published once
-        if e["event_id"] not in listed:
-            listed.add(e["event_id"])
-            events.append(Outgoing(_SPECS[e["topic"]], e["key"], _BUILT[e["event_id"]]))
+    listed = _add_built(events, owed)
     if events:
         await deps.publisher.publish_many(events)
         for event_id in listed:
@@ -465,6 +324,16 @@ async def _commit(
         await deps.store.clear_outbox(done)
     deps.outbox_dirty = False
     return len(events)
+
+
+def _add_built(events: list[Outgoing], owed: Sequence[Entry]) -> set[str]:
+    """Add the events this call built (in ``_BUILT``) to ``events``, an event owed twice once; the ids."""
+    listed = {str(o.envelope.event_id) for o in events}
+    for e in owed:
+        if e["event_id"] not in listed:
+            listed.add(e["event_id"])
+            events.append(Outgoing(_SPECS[e["topic"]], e["key"], _BUILT[e["event_id"]]))
+    return listed
 
 
 async def _still_owed(entries: list[Entry], deps: Deps) -> list[Outgoing]:

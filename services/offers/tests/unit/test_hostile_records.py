@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 
 from offers.adapters.reference import RomeReference, default_geography
 from offers.domain.model import InvalidRecord
-from offers.handlers import prepare
+from offers.translate import prepare
 from tdu_dev.testing.mutations import mutated_json
 from tdu_shared.contracts.offers import OfferPublished
 from tdu_shared.envelope import encode, new_envelope

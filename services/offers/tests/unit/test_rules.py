@@ -12,7 +12,7 @@ from offers.adapters.reference import RomeReference, default_geography
 from offers.domain.contracts import classify_contract, duration_months
 from offers.domain.france_travail import find_email, parse_france_travail
 from offers.domain.model import InvalidRecord
-from offers.handlers import prepare
+from offers.translate import prepare
 
 
 def ft(**fields: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from offers.adapters.reference import RomeReference, default_geography
-from offers.handlers import Prepared, prepare
+from offers.translate import Prepared, prepare
 
 from .fakes import real_record
 
