@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from faststream.kafka import KafkaMessage
 
-from journeys import handlers
+from journeys import handlers, translate
 from journeys.domain.transitions import Refused, TransitionRefused
 from journeys.handlers import NotFound, OfferNotEligible, Ports
 from journeys.ports import OfferView
@@ -30,7 +30,7 @@ def eligibility_view(record: Record) -> OfferView:
         return OfferView(record.key_text or "", False, moment, reasons=("offre supprimée",))
     envelope = decode_event(record.value, expected=MATCHING_ELIGIBILITY.event_types)
     payload: OfferEligibilityChanged = envelope.payload
-    return handlers.offer_view(payload)
+    return translate.offer_view(payload)
 
 
 async def handle_eligibility(record: Record, ports: Ports) -> None:

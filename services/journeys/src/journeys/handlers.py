@@ -19,7 +19,7 @@ import structlog
 
 from journeys.domain import transitions
 from journeys.domain.kpis import Period
-from journeys.domain.model import Actor, Journey, SessionOption
+from journeys.domain.model import Actor, Journey
 from journeys.domain.timers import still_due, timers_after_change
 from journeys.domain.transitions import Action, Fact
 from journeys.ports import (
@@ -29,14 +29,13 @@ from journeys.ports import (
     JourneyStore,
     Offers,
     OfferView,
-    OutboxItem,
     Pending,
     Publisher,
     TimerStore,
     Write,
 )
 from journeys.readmodels import ReadModels
-from tdu_shared.contracts.contacts import ContactUpserted
+from journeys.translate import contact_item, event_item, offer_view
 from tdu_shared.contracts.journeys import (
     JourneyCommand,
     JourneyReminderDue,
@@ -45,12 +44,8 @@ from tdu_shared.contracts.journeys import (
     SubmitApplication,
 )
 from tdu_shared.contracts.matching import OfferEligibilityChanged
-from tdu_shared.envelope import Payload, encode, model_for, new_envelope
-from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS
-from tdu_shared.tracing import traceparent
 
 log = structlog.get_logger(__name__)
-PRODUCER = "journeys"
 JOURNEY_IDS = uuid.UUID("6f1d7c8e-2b1a-4c36-9f57-1f0a7d1f3c21")
 
 
@@ -110,76 +105,6 @@ def command_key(command: JourneyCommand) -> str:
 
 def journey_id_for(command: SubmitApplication) -> str:
     return str(uuid.uuid5(JOURNEY_IDS, command_key(command)))
-
-
-# ---------------------------------------------------------------- envelopes
-
-
-def event_item(
-    journey: Journey,
-    fact: Fact,
-    actor: Actor | None,
-    causation_id: UUID | None,
-    now: datetime,
-    event_id: UUID | None = None,
-) -> OutboxItem:
-    model: type[Any] = model_for(fact.event_type)
-    payload = model(
-        journey_id=journey.journey_id,
-        offer_id=journey.offer_id,
-        seeker_id=journey.seeker_id,
-        employer_id=journey.employer_id,
-        session_id=journey.session_id,
-        provider_id=journey.provider_id,
-        from_state=fact.from_state,
-        to_state=fact.to_state,
-        actor_role=actor.role if actor else None,
-        actor_id=actor.actor_id if actor else None,
-        **fact.fields,
-    )
-    return _item(payload, journey.journey_id, JOURNEYS_EVENTS.name, journey, causation_id, now, event_id)
-
-
-def _item(
-    payload: Payload,
-    key: str,
-    topic: str,
-    journey: Journey,
-    causation_id: UUID | None,
-    now: datetime,
-    event_id: UUID | None = None,
-) -> OutboxItem:
-    envelope = new_envelope(
-        payload,
-        producer=PRODUCER,
-        region=journey.region,
-        basin=journey.basin,
-        correlation_id=UUID(journey.journey_id),
-        causation_id=causation_id,
-        occurred_at=now,
-        event_id=event_id,
-    )
-    return OutboxItem(str(envelope.event_id), topic, key, encode(envelope).decode(), traceparent())
-
-
-def contact_payload(contact: Contact) -> ContactUpserted:
-    return ContactUpserted(
-        person_id=contact.person_id,
-        role=contact.role,
-        display_name=contact.display_name,
-        email=contact.email,
-        phone=contact.phone,
-        consent_email=contact.consent_email,
-        consent_sms=contact.consent_sms,
-    )
-
-
-def contact_item(contact: Contact, region: str, now: datetime) -> OutboxItem:
-    envelope = new_envelope(
-        contact_payload(contact), producer=PRODUCER, region=region, basin=contact.basin, occurred_at=now
-    )
-    body = encode(envelope).decode()
-    return OutboxItem(str(envelope.event_id), CONTACTS.name, contact.person_id, body, traceparent())
 
 
 # ---------------------------------------------------------------- commands
@@ -422,23 +347,6 @@ async def erase_person(person_id: str, ports: Ports, publisher: Publisher) -> in
 
 
 # ---------------------------------------------------------------- eligibility read model
-
-
-def offer_view(event: OfferEligibilityChanged) -> OfferView:
-    offer = event.offer
-    sessions = tuple(
-        SessionOption(s.session_id, s.provider_contact_id, s.start_date) for s in event.linked_sessions
-    )
-    return OfferView(
-        offer_id=event.offer_id,
-        eligible=event.eligible and offer is not None,
-        evaluated_at=event.evaluated_at,
-        title=offer.title if offer else None,
-        basin=offer.basin if offer else None,
-        employer_id=offer.employer_contact_id if offer else None,
-        sessions=sessions,
-        reasons=tuple(event.reasons),
-    )
 
 
 async def on_eligibility_changed(event: OfferEligibilityChanged, ports: Ports) -> bool:

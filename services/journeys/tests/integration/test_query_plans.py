@@ -20,7 +20,7 @@ import pytest
 from fastapi import FastAPI
 from pymongo import monitoring
 
-from journeys import handlers
+from journeys import handlers, translate
 from journeys.adapters.memory import FixedClock, MemoryPublisher
 from journeys.adapters.mongo import MongoContacts, MongoJourneys, MongoOffers, MongoTimers
 from journeys.api import install_error_handlers, router
@@ -241,10 +241,10 @@ async def test_a_batch_of_evaluations_keeps_the_newest_of_each_offer(
     at = datetime(2027, 1, 4, 9, tzinfo=UTC)
     await handlers.on_eligibility_changed(eligibility("OFFER-1", evaluated_at=at), ports)
     views = [
-        handlers.offer_view(eligibility("OFFER-1", eligible=False, evaluated_at=at - timedelta(hours=1))),
-        handlers.offer_view(eligibility("OFFER-2", evaluated_at=at)),
-        handlers.offer_view(eligibility("OFFER-2", eligible=False, evaluated_at=at + timedelta(hours=1))),
-        handlers.offer_view(eligibility("OFFER-2", evaluated_at=at + timedelta(minutes=30))),
+        translate.offer_view(eligibility("OFFER-1", eligible=False, evaluated_at=at - timedelta(hours=1))),
+        translate.offer_view(eligibility("OFFER-2", evaluated_at=at)),
+        translate.offer_view(eligibility("OFFER-2", eligible=False, evaluated_at=at + timedelta(hours=1))),
+        translate.offer_view(eligibility("OFFER-2", evaluated_at=at + timedelta(minutes=30))),
     ]
     assert await ports.offers.save_all(views) == {"OFFER-2"}  # OFFER-1: what is stored is newer
     one, two = await ports.offers.get("OFFER-1"), await ports.offers.get("OFFER-2")

@@ -5,64 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import structlog
 from faststream.kafka import KafkaMessage
 
 from notifications import handlers
-from notifications.domain.model import Contact, JourneyFacts
+from notifications.domain.model import Contact
 from notifications.ports import Clock, ContactStore, DeliveryStore
+from notifications.translate import contact_of, facts_of
 from notifications.worker import DeliveryLoop
-from tdu_shared.contracts.contacts import ContactUpserted
-from tdu_shared.contracts.journeys import JourneyEvent, JourneyReminderDue
-from tdu_shared.envelope import Envelope, decode_event
+from tdu_shared.envelope import decode_event
 from tdu_shared.errors import InvalidMessage
 from tdu_shared.kafka import INFRASTRUCTURE_ERRORS, Record, handle_records, records_of, subscriber_options
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS
 from tdu_shared.tracing import header_value
 
-BASE_FIELDS = set(JourneyEvent.model_fields)
-
 log = structlog.get_logger(__name__)
-
-
-def facts_of(envelope: Envelope[Any], traceparent: str | None = None) -> JourneyFacts:
-    """A journey event's envelope as the domain sees it; event-specific fields go to the templates."""
-    event = envelope.payload
-    if not isinstance(event, JourneyEvent):
-        raise InvalidMessage(f"{envelope.type} is not a journey event")
-    return JourneyFacts(
-        event_id=str(envelope.event_id),
-        event_type=envelope.type,
-        occurred_at=envelope.occurred_at,
-        region=envelope.region,
-        basin=envelope.basin,
-        journey_id=event.journey_id,
-        seeker_id=event.seeker_id,
-        employer_id=event.employer_id,
-        provider_id=event.provider_id,
-        reminder_kind=event.kind.value if isinstance(event, JourneyReminderDue) else None,
-        fields={
-            "offer_id": event.offer_id,
-            "session_id": event.session_id,
-            **event.model_dump(mode="json", exclude=BASE_FIELDS),
-        },
-        traceparent=traceparent,
-    )
-
-
-def contact_of(event: ContactUpserted) -> Contact:
-    return Contact(
-        person_id=event.person_id,
-        role=event.role.value,
-        display_name=event.display_name,
-        email=event.email,
-        phone=event.phone,
-        consent_email=event.consent_email,
-        consent_sms=event.consent_sms,
-    )
 
 
 @dataclass

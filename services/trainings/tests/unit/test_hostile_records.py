@@ -18,8 +18,9 @@ from tdu_dev.testing.mutations import mutated_xml
 from tdu_shared.contracts.trainings import SessionPublished
 from tdu_shared.envelope import encode, new_envelope
 from trainings.domain.model import Session
-from trainings.handlers import DryRun, to_state
+from trainings.handlers import DryRun
 from trainings.importer import reference, run_import
+from trainings.translate import to_state
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 REF = reference()

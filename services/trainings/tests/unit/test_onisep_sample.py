@@ -12,8 +12,8 @@ from trainings.adapters.lheo import read_catalogue
 from trainings.cli import app
 from trainings.domain.model import Precision, Session
 from trainings.domain.normalise import normalise
-from trainings.handlers import to_state
 from trainings.importer import reference
+from trainings.translate import to_state
 
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "exemple-bts-onisep-lheo22.xml"
 
