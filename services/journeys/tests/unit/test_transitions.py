@@ -91,7 +91,13 @@ ALLOWED = [
 @pytest.mark.parametrize(("transition", "role"), ALLOWED)
 def test_every_allowed_transition_reaches_its_state(transition: Transition, role: Role) -> None:
     assert transition.from_state is not None
-    journey = journey_in(transition.from_state)
+    declining_after_immersion = (transition.action, transition.from_state) == (
+        A.DECLINE_APPLICATION,
+        S.IMMERSION_DONE,
+    )
+    journey = journey_in(
+        transition.from_state, **({"immersion_outcome": "negative"} if declining_after_immersion else {})
+    )
     params = valid_params(transition)
 
     decision = decide(journey, transition.action, Actor(role, ACTOR_IDS[role]), params, NOW)
@@ -286,3 +292,19 @@ def test_reschedule_keeps_the_state_and_moves_the_dates() -> None:
     assert decision.journey.state == S.IMMERSION_SCHEDULED
     assert decision.journey.immersion_starts_on == date(2027, 2, 8)
     assert decision.facts[0].fields["reason"] == "malade"
+
+
+def test_an_employer_declines_after_an_immersion_that_was_not_conclusive_only() -> None:
+    employer = Actor(Role.EMPLOYER, EMPLOYER_ID)
+    reason = {"reason": "l'immersion n'a pas convaincu"}
+    declined = decide(
+        journey_in(S.IMMERSION_DONE, immersion_outcome="negative"),
+        A.DECLINE_APPLICATION,
+        employer,
+        reason,
+        NOW,
+    )
+    assert declined.journey.state == S.DECLINED
+    assert [f.event_type for f in declined.facts] == ["ApplicationDeclined"]
+    with pytest.raises(GuardRefused, match="concluante"):
+        decide(journey_in(S.IMMERSION_DONE), A.DECLINE_APPLICATION, employer, reason, NOW)

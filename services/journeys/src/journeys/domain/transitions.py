@@ -77,6 +77,12 @@ def immersion_went_well(journey: Journey, params: Params) -> str | None:
     return None
 
 
+def immersion_went_badly(journey: Journey, params: Params) -> str | None:
+    if journey.immersion_outcome == "positive":
+        return "l'immersion a été concluante : signez la promesse d'embauche ou abandonnez le parcours"
+    return None
+
+
 def promise_is_valid(journey: Journey, params: Params) -> str | None:
     return immersion_went_well(journey, params) or contract_is_eligible(journey, params)
 
@@ -234,7 +240,7 @@ DEFINITIONS: tuple[ActionDefinition, ...] = (
     _d(
         A.DECLINE_APPLICATION,
         {EMPLOYER, OPERATOR, PARTNER},
-        [M(S.APPLIED, S.DECLINED)],
+        [M(S.APPLIED, S.DECLINED), M(S.IMMERSION_DONE, S.DECLINED, immersion_went_badly)],
         contracts.ApplicationDeclined,
         carries=("reason",),
         path="decline",
