@@ -7,14 +7,24 @@ field is its name in upper case (``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URL``, `
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    production_secrets: ClassVar[tuple[str, ...]] = ()
+    """Secrets that may be left unset in development but must be set in production."""
+
+    environment: Literal["development", "production"] = Field(
+        "development",
+        description="production: the service refuses to start while a secret is empty or still has its "
+        "development default; development allows the demo's defaults.",
+    )
 
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated."
@@ -54,6 +64,27 @@ class ServiceSettings(BaseSettings):
     )
     create_topics: bool = Field(True, description="Create missing topics (and their DLQs) at start.")
     consumer_group_prefix: str = Field("", description="Prefix of this service's consumer group ids.")
+
+    @model_validator(mode="after")
+    def _secrets_set_in_production(self) -> ServiceSettings:
+        """In production, every secret is configuration: none empty, none left at its development default."""
+        if self.environment != "production":
+            return self
+        unset = []
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if not isinstance(value, SecretStr) and name not in self.production_secrets:
+                continue
+            text = value.get_secret_value() if isinstance(value, SecretStr) else ""
+            default = field.default.get_secret_value() if isinstance(field.default, SecretStr) else None
+            if (not text and (default is not None or name in self.production_secrets)) or text == default:
+                unset.append(name.upper())
+        if unset:
+            raise ValueError(
+                "ENVIRONMENT=production : ces secrets doivent être configurés (ni vides ni à leur valeur de "
+                f"développement) : {', '.join(unset)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _region_topic_prefix(self) -> ServiceSettings:

@@ -64,14 +64,17 @@ def build_service(settings: Settings) -> Service:
     deliveries = MongoDeliveryStore(runtime.db)
     contacts = MongoContactStore(runtime.db)
     sms = HttpSmsSender(
-        settings.sms_api_base_url, settings.sms_api_key, settings.sms_sender, timeout_s=settings.sms_timeout_s
+        settings.sms_api_base_url,
+        settings.sms_api_key.get_secret_value(),
+        settings.sms_sender,
+        timeout_s=settings.sms_timeout_s,
     )
     email = SmtpSender(
         settings.smtp_host,
         settings.smtp_port,
         settings.mail_from,
         username=settings.smtp_username,
-        password=settings.smtp_password,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
         use_tls=settings.smtp_use_tls,
         start_tls=settings.smtp_starttls,
         timeout_s=settings.smtp_timeout_s,
@@ -89,7 +92,12 @@ def build_service(settings: Settings) -> Service:
         publisher=KafkaOutcomePublisher(runtime.publisher),
         clock=clock,
         rules=rules_of(settings),
-        links=Links(settings.frontend_base_url, settings.base_url(), settings.link_secret, mail_domain),
+        links=Links(
+            settings.frontend_base_url,
+            settings.base_url(),
+            settings.link_secret.get_secret_value(),
+            mail_domain,
+        ),
         retry=Retry(settings.max_attempts, settings.retry_base_s, settings.retry_max_s),
         lease=timedelta(seconds=settings.delivery_lease_s),
         batch_size=settings.dispatch_batch,
@@ -108,7 +116,8 @@ def build_service(settings: Settings) -> Service:
     runtime.on_stopping.append(loop.stop)
     runtime.on_stopping.append(sms.close)
     runtime.on_stopping.append(email.close)
-    routers = [api.router(contacts, deliveries, settings.link_secret, settings.inbound_sms_key)]
+    inbound_key = settings.inbound_sms_key.get_secret_value() if settings.inbound_sms_key else None
+    routers = [api.router(contacts, deliveries, settings.link_secret.get_secret_value(), inbound_key)]
     return Service(runtime, dispatcher, loop, runtime.http_app(routers))
 
 

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import ClassVar
+
+from pydantic import Field, SecretStr
 
 from tdu_shared.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
+    production_secrets: ClassVar[tuple[str, ...]] = ("inbound_sms_key",)
+
     mongodb_database: str = Field("notifications", description="Database owned by this service.")
     http_port: int = Field(8005, description="Port the HTTP API listens on.")
 
     smtp_host: str = Field("127.0.0.1", description="SMTP relay host (Brevo, Mailpit, a regional relay).")
     smtp_port: int = Field(1025, description="SMTP relay port.")
     smtp_username: str | None = Field(None, description="SMTP login, when the relay wants one.")
-    smtp_password: str | None = Field(None, description="SMTP password.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
     smtp_use_tls: bool = Field(False, description="Implicit TLS (port 465).")
     smtp_starttls: bool | None = Field(
         None, description="STARTTLS: true, false, or null to use it when offered."
@@ -25,15 +29,21 @@ class Settings(ServiceSettings):
     )
 
     sms_api_base_url: str = Field("http://127.0.0.1:8025", description="Base URL of the SMS provider API.")
-    sms_api_key: str = Field("dev-key", description="API key of the SMS provider (header api-key).")
+    sms_api_key: SecretStr = Field(
+        SecretStr("dev-key"), description="API key of the SMS provider (header api-key)."
+    )
     sms_sender: str = Field(
         "TraitUnion", max_length=11, description="Sender name of SMS (11 characters max)."
     )
     sms_timeout_s: float = Field(10.0, gt=0, description="Timeout of one SMS API call, seconds.")
-    inbound_sms_key: str | None = Field(None, description="Key the SMS provider's inbound webhook must send.")
+    inbound_sms_key: SecretStr | None = Field(
+        None, description="Key the SMS provider's inbound webhook must send (required in production)."
+    )
 
     frontend_base_url: str = Field("http://127.0.0.1:3000", description="Web front end (journey pages).")
-    link_secret: str = Field("change-me", description="Secret signing unsubscribe links (HMAC-SHA256).")
+    link_secret: SecretStr = Field(
+        SecretStr("change-me"), description="Secret signing unsubscribe links (HMAC-SHA256)."
+    )
     operators_file: str | None = Field(None, description="YAML file of basin operators; a demo file ships.")
 
     timezone: str = Field("Europe/Paris", description="Time zone of quiet hours and of the daily cap.")

@@ -227,7 +227,9 @@ async def _fetch(departement: str, refresh: bool, settings: Settings) -> int:
         settings.france_travail_api_url,
         settings.france_travail_token_url,
         settings.france_travail_client_id or "",
-        settings.france_travail_client_secret or "",
+        settings.france_travail_client_secret.get_secret_value()
+        if settings.france_travail_client_secret
+        else "",
         scope=settings.france_travail_scope,
         requests_per_second=settings.france_travail_requests_per_second,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from tdu_shared.settings import ServiceSettings
 
@@ -12,7 +12,9 @@ class Settings(ServiceSettings):
     http_port: int = Field(8001, description="Port the HTTP API listens on.")
     batch_size: int = Field(1000, ge=1, le=10_000, description="Most records the consumer takes per batch.")
     france_travail_client_id: str | None = Field(None, description="France Travail API client id (OAuth2).")
-    france_travail_client_secret: str | None = Field(None, description="France Travail API client secret.")
+    france_travail_client_secret: SecretStr | None = Field(
+        None, description="France Travail API client secret."
+    )
     france_travail_token_url: str = Field(
         "https://entreprise.francetravail.fr/connexion/oauth2/access_token?realm=%2Fpartenaire",
         description="OAuth2 token endpoint of France Travail.",
