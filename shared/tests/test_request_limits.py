@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from tdu_shared.contracts.offers import OfferSubmitted
 from tdu_shared.envelope import MAX_EVENT_BYTES, EventTooLarge, decode_event, encode, new_envelope
-from tdu_shared.http import EXCERPT_CHARS, MAX_PAGE, limit_requests
+from tdu_shared.http import EXCERPT_CHARS, MAX_PAGE, RateLimit, limit_requests
 
 CAP = 64 * 1024
 
@@ -134,3 +134,25 @@ async def test_a_request_that_would_make_too_large_an_event_is_422(client: httpx
         answer = await big.post("/partners/p/offers", json={"id": "1", "description": "é" * MAX_EVENT_BYTES})
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["type"] == "too_large" and len(answer.content) < 1000
+
+
+async def test_a_client_over_its_rate_gets_429_with_retry_after_and_others_go_on() -> None:
+    app = app_with_limits()
+    app.add_middleware(RateLimit, per_minute=3, trust_forwarded=True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        first = {"X-Forwarded-For": "203.0.113.7, 10.0.0.1"}
+        answers = [(await client.get("/offers", headers=first)).status_code for _ in range(4)]
+        refused = await client.get("/offers", headers=first)
+        other = await client.get("/offers", headers={"X-Forwarded-For": "198.51.100.2"})
+        health = await client.get("/health", headers=first)
+    assert answers == [200, 200, 200, 429]
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "20"  # a request every 20 s
+    assert "réessayez" in refused.json()["detail"]
+    assert other.status_code == 200 and health.status_code != 429
+
+
+def test_a_bucket_refills_at_the_rate() -> None:
+    limit = RateLimit(app_with_limits(), per_minute=60)
+    assert all(limit.take("c", 0.0) == 0 for _ in range(60))
+    assert limit.take("c", 0.0) == 1.0  # empty: one more in a second
+    assert limit.take("c", 1.0) == 0 and limit.take("c", 1.0) > 0

@@ -4,6 +4,7 @@ the limits on what a caller may send (body size, short error bodies)."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -201,3 +202,56 @@ def limit_requests(app: FastAPI, max_bytes: int, uploads: Sequence[str] = ()) ->
     app.add_middleware(BodyLimit, max_bytes=max_bytes, uploads=uploads)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(EventTooLarge, event_too_large)
+
+
+class RateLimit:
+    """ASGI middleware: each client gets ``per_minute`` requests a minute (a token bucket holding a minute's
+    worth), then 429 with ``Retry-After``. The client is the connection's address, or the first
+    ``X-Forwarded-For`` hop when the service runs behind a proxy that sets it (``trust_forwarded``).
+    Operations endpoints (health, readiness, metrics) are never limited. Counted per process: N replicas
+    let a client through N times the rate.
+    """
+
+    EXEMPT = ("/health", "/ready", "/metrics")
+    MAX_CLIENTS = 10_000
+
+    def __init__(self, app: ASGIApp, per_minute: int, trust_forwarded: bool = False) -> None:
+        self.app, self.capacity, self.trust_forwarded = app, float(per_minute), trust_forwarded
+        self.per_second = per_minute / 60.0
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def client(self, scope: Scope) -> str:
+        if self.trust_forwarded:
+            forwarded = Headers(scope=scope).get("x-forwarded-for")
+            if forwarded:
+                return forwarded.split(",")[0].strip()
+        peer = scope.get("client")
+        return str(peer[0]) if peer else "?"
+
+    def take(self, client: str, now: float) -> float:
+        """0 when the request may go ahead, else the seconds until it may."""
+        if len(self._buckets) > self.MAX_CLIENTS:  # forget clients idle for a minute
+            self._buckets = {c: b for c, b in self._buckets.items() if now - b[1] < 60}
+        tokens, last = self._buckets.get(client, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.per_second)
+        if tokens >= 1:
+            self._buckets[client] = (tokens - 1, now)
+            return 0.0
+        self._buckets[client] = (tokens, now)
+        return (1 - tokens) / self.per_second
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.EXEMPT:
+            await self.app(scope, receive, send)
+            return
+        wait = self.take(self.client(scope), asyncio.get_running_loop().time())
+        if wait <= 0:
+            await self.app(scope, receive, send)
+            return
+        seconds = max(1, math.ceil(wait))
+        refused = JSONResponse(
+            {"detail": f"trop de requêtes : réessayez dans {seconds} s"},
+            status_code=429,
+            headers={"Retry-After": str(seconds)},
+        )
+        await refused(scope, receive, send)

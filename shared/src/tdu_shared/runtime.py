@@ -23,7 +23,7 @@ from faststream.specification import AsyncAPI, Specification
 from prometheus_client import REGISTRY
 
 from tdu_shared.geo import load_basins
-from tdu_shared.http import Readiness, limit_requests, ops_router
+from tdu_shared.http import RateLimit, Readiness, limit_requests, ops_router
 from tdu_shared.kafka import DeadLetters, EventPublisher, ensure_topics, kafka_reachable
 from tdu_shared.mongo import IndexSpec, connect, ensure_indexes, store_answers
 from tdu_shared.settings import ServiceSettings
@@ -162,6 +162,12 @@ class ServiceRuntime:
             **fastapi,
         )
         limit_requests(app, self.settings.max_request_kb * 1024, uploads)
+        if self.settings.rate_limit_per_minute:
+            app.add_middleware(
+                RateLimit,
+                per_minute=self.settings.rate_limit_per_minute,
+                trust_forwarded=self.settings.trust_forwarded_for,
+            )
         app.add_middleware(TraceRequests)  # outermost: refused requests are traced too
         app.include_router(ops_router(self.readiness, self.specification))
         for router in routers:

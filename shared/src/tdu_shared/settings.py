@@ -50,6 +50,15 @@ class ServiceSettings(BaseSettings):
     max_request_kb: int = Field(
         1024, ge=1, description="Largest request body the HTTP API accepts (KB); a larger one gets 413."
     )
+    rate_limit_per_minute: int = Field(
+        0,
+        ge=0,
+        description="Requests one client may make per minute to the HTTP API (429 with Retry-After beyond); "
+        "0: no limit.",
+    )
+    trust_forwarded_for: bool = Field(
+        False, description="Behind a proxy that sets X-Forwarded-For: the client is its first hop."
+    )
     otel_exporter_otlp_endpoint: str | None = Field(
         None,
         description="OpenTelemetry collector (OTLP over HTTP, e.g. http://collector:4318) to send spans to.",
