@@ -112,6 +112,18 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
         now = ports.clock.now()
         publish_gauges(await handlers.compute_kpis(ports, period_of(None, None, now)))
 
+    async def relist() -> None:
+        """After a crash, journeys whose events are unpublished are listed for the relay again (a scan of
+        the journeys, once, beside the service's start rather than before it)."""
+        try:
+            listed = await ports.journeys.relist_pending()
+        except Exception:
+            log.exception("listing unpublished journeys again failed; the relay goes on with its list")
+            return
+        if listed:
+            log.info("journeys with unpublished events listed again", journeys=listed)
+            wake_relay.set()
+
     tasks: list[asyncio.Task[None]] = []
 
     async def start_loops() -> None:
@@ -120,6 +132,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
                 asyncio.create_task(_loop("relay", relay, settings.relay_interval_s, wake_relay)),
                 asyncio.create_task(_loop("timers", timers, settings.timer_interval_s)),
                 asyncio.create_task(_loop("kpi-gauges", gauges, settings.kpi_refresh_s)),
+                asyncio.create_task(relist()),
             ]
         )
 

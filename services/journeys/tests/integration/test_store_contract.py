@@ -151,3 +151,31 @@ async def test_writes_racing_the_relay_are_never_lost(stores: tuple[JourneyStore
     for pending in await journeys.pending(10, later, 10):  # what the last pass left
         await journeys.relayed(pending.journey_id, [i.event_id for i in pending.outbox], [])
     assert await journeys.pending(10, later + timedelta(minutes=1), 10) == []
+
+
+@pytest.mark.integration
+async def test_a_listing_is_kept_while_its_journey_is_being_created_and_relisted_after_a_crash(
+    mongodb_url: str,
+) -> None:
+    """Found by the platform fault run: the relay dropped a listing whose journey was not stored yet, and
+    on the local store that delete could remove the listing the creator had just renewed."""
+    name = f"contract{uuid.uuid4().hex[:10]}"
+    client = connect(mongodb_url)
+    journeys = MongoJourneys(client[name], write_lease_s=30)
+    try:
+        await journeys._mark_pending("J9")  # a creator's first step: listed, not stored yet
+        now = datetime.now(UTC)
+        assert await journeys.pending(10, now, 10) == []
+        assert await client[name].outbox_pending.find_one({"_id": "J9"}) is not None  # kept
+        assert await journeys.pending(10, now + timedelta(seconds=31), 10) == []  # its creator surely died
+        assert await client[name].outbox_pending.find_one({"_id": "J9"}) is None
+
+        await journeys.create(Write(journey("J8"), [item("e8", key="J8")]))
+        await client[name].outbox_pending.delete_one({"_id": "J8"})  # the listing lost in a crash
+        assert await journeys.pending(10, now + timedelta(minutes=2), 10) == []
+        assert await journeys.relist_pending() == 1  # what the service does at start
+        [claimed] = await journeys.pending(10, now + timedelta(minutes=3), 10)
+        assert [i.event_id for i in claimed.outbox] == ["e8"]
+    finally:
+        await client.drop_database(name)
+        await client.close()

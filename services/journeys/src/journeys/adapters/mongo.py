@@ -111,7 +111,7 @@ class MongoJourneys:
     async def _mark_pending(self, journey_id: str) -> None:
         """Before a write that adds events: the relay will look at this journey (a new version each time)."""
         await self._pending.replace_one(
-            {"_id": journey_id}, {"version": uuid.uuid4().hex, "lease": EPOCH}, upsert=True
+            {"_id": journey_id}, {"version": uuid.uuid4().hex, "lease": EPOCH, "at": _now()}, upsert=True
         )
 
     async def create(self, write: Write) -> bool:
@@ -191,8 +191,13 @@ class MongoJourneys:
             if mark is None:
                 break
             doc = await self._col.find_one({"_id": mark["_id"]})
-            if doc is None:  # its creation failed after the mark: nothing to publish
-                await self._pending.delete_one({"_id": mark["_id"], "version": mark["version"]})
+            if doc is None:
+                # Listed for a journey not stored (yet): being created, or its creation failed after the
+                # mark. Dropped only once far older than any creation takes: a delete is not atomic with
+                # its filter on the local store, and could drop the listing a creator has just renewed.
+                listed_at = mark.get("at")
+                if listed_at is not None and now - _aware(listed_at) > self._write_lease:
+                    await self._pending.delete_one({"_id": mark["_id"], "version": mark["version"]})
                 continue
             self._claims[doc["_id"]] = mark["version"]
             outbox = [item_from_doc(i) for i in doc.get("outbox", [])]
