@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tdu_dev.infra.platform import wait_for
+from tdu_dev.infra.platform import Platform, wait_for
 
 OFFER_ID = "E2E0001"
 SESSION_NUMBER = "S-E2E-1"
@@ -113,17 +113,36 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def apply_until_accepted(journeys_url: str, application: dict[str, Any], seeker_id: str, key: str) -> Any:
+def import_catalogue_and_offers(
+    platform: Platform, folder: Path, source: str, records: list[dict[str, object]] | None = None
+) -> dict[str, Any]:
+    """The catalogue (one funded session near Metz) and France Travail offers (by default the one in
+    Metz), through the services' own import commands; the catalogue import's report."""
+    catalogue = write_catalogue(folder, date.today())
+    imported = platform.run_cli("trainings", ["import", str(catalogue), "--source", source, "--json"])
+    assert imported.returncode == 0, imported.stderr
+    offers = platform.run_cli("offers", ["import", str(write_offers(folder, now_utc(), records)), "--json"])
+    assert offers.returncode == 0, offers.stderr
+    report: dict[str, Any] = json.loads(imported.stdout.strip().splitlines()[-1])
+    return report
+
+
+def apply_until_accepted(
+    journeys_url: str, application: dict[str, Any], seeker_id: str, key: str, timeout: float = 90
+) -> Any:
     """A seeker's application, sent again (same idempotency key) until journeys has seen the offer's
-    eligibility; the created journey."""
+    eligibility, as a front end does, also while the service is down; the created journey."""
 
     def applied() -> dict[str, Any] | None:
-        response = httpx.post(
-            f"{journeys_url}/journeys",
-            json=application,
-            headers={"X-Actor-Role": "seeker", "X-Actor-Id": seeker_id, "Idempotency-Key": key},
-            timeout=10,
-        )
+        try:
+            response = httpx.post(
+                f"{journeys_url}/journeys",
+                json=application,
+                headers={"X-Actor-Role": "seeker", "X-Actor-Id": seeker_id, "Idempotency-Key": key},
+                timeout=10,
+            )
+        except httpx.HTTPError:
+            return None
         return dict(response.json()) if response.status_code in (200, 201) else None
 
-    return wait_for(applied, 90, f"the application {key} to be accepted")
+    return wait_for(applied, timeout, f"the application {key} to be accepted")

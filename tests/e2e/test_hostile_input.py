@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
 import pytest
 
 from tdu_dev.infra.platform import Platform
 
-from .fixtures import OFFER_ID, apply_until_accepted, now_utc, write_catalogue, write_offers
+from .fixtures import OFFER_ID, apply_until_accepted, import_catalogue_and_offers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -37,12 +36,7 @@ NOT_API = "^/(docs|redoc|metrics|asyncapi|health|ready)"
 def known(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A real journey (and its seeker and employer), made the way a front end makes one."""
     folder = tmp_path_factory.mktemp("hostile")
-    imported = platform.run_cli(
-        "trainings", ["import", str(write_catalogue(folder, date.today())), "--source", "e2e", "--json"]
-    )
-    assert imported.returncode == 0, imported.stderr
-    offers = platform.run_cli("offers", ["import", str(write_offers(folder, now_utc())), "--json"])
-    assert offers.returncode == 0, offers.stderr
+    import_catalogue_and_offers(platform, folder, "e2e")
     application = {
         "offer_id": OFFER_ID,
         "first_name": "Camille",

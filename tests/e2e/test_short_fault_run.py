@@ -16,7 +16,6 @@ import json
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from tdu_dev.infra.platform import Platform, wait_for
 from tdu_dev.testing.kafka_helpers import read_topic
 from tdu_shared.topics import JOURNEYS_COMMANDS, JOURNEYS_EVENTS, MATCHING_ELIGIBILITY, Topics
 
-from .fixtures import EMPLOYER_EMAIL, now_utc, offer_record, write_catalogue, write_offers
+from .fixtures import EMPLOYER_EMAIL, apply_until_accepted, import_catalogue_and_offers, now_utc, offer_record
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -66,20 +65,9 @@ def apply(platform: Platform, n: int, offer_id: str) -> dict[str, Any]:
         "consent_email": True,
         "consent_sms": False,
     }
-
-    def accepted() -> dict[str, Any] | None:
-        try:
-            answer = httpx.post(
-                f"{platform.url('journeys')}/journeys",
-                json=application,
-                headers={"X-Actor-Role": "seeker", "X-Actor-Id": f"seeker-{n}", "Idempotency-Key": f"f-{n}"},
-                timeout=10,
-            )
-        except httpx.HTTPError:  # the service is down: try again, as a front end would
-            return None
-        return dict(answer.json()) if answer.status_code in (200, 201) else None
-
-    journey: dict[str, Any] = wait_for(accepted, 180, f"application {n}")
+    journey: dict[str, Any] = apply_until_accepted(
+        platform.url("journeys"), application, f"seeker-{n}", f"f-{n}", timeout=180
+    )
     return journey
 
 
@@ -122,14 +110,9 @@ def test_each_service_killed_once_loses_nothing_and_sends_nothing_twice(
 ) -> None:
     now = now_utc()
     offer_ids = [f"FAULT{n:04d}" for n in range(APPLICATIONS)]
-    imported = platform.run_cli(
-        "trainings", ["import", str(write_catalogue(tmp_path, date.today())), "--source", "faults", "--json"]
-    )
-    assert imported.returncode == 0, imported.stderr
-    restart(platform, "trainings")
     records = [offer_record(offer_id, now, title=title(n)) for n, offer_id in enumerate(offer_ids)]
-    offers = platform.run_cli("offers", ["import", str(write_offers(tmp_path, now, records)), "--json"])
-    assert offers.returncode == 0, offers.stderr
+    import_catalogue_and_offers(platform, tmp_path, "faults", records)
+    restart(platform, "trainings")
     restart(platform, "offers")  # killed while it may still be storing and publishing the offers
     restart(platform, "matching")  # and matching while it may be evaluating them
     wait_for(lambda: search_shows(platform) >= set(offer_ids) or None, 120, "every offer in the search")

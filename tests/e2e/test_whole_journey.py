@@ -29,9 +29,7 @@ from .fixtures import (
     OFFER_ID,
     PROVIDER_EMAIL,
     SESSION_NUMBER,
-    now_utc,
-    write_catalogue,
-    write_offers,
+    import_catalogue_and_offers,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(600)]
@@ -151,13 +149,7 @@ def test_a_seeker_goes_from_an_offer_near_metz_to_a_hire(platform: Platform, tmp
     folder = tmp_path
 
     # 1. The region's catalogue and France Travail offers come in through the services' own imports.
-    imported = platform.run_cli(
-        "trainings", ["import", str(write_catalogue(folder, today)), "--source", "e2e", "--json"]
-    )
-    assert imported.returncode == 0, imported.stderr
-    assert json.loads(imported.stdout.strip().splitlines()[-1])["funded_sessions"] == 1
-    offers = platform.run_cli("offers", ["import", str(write_offers(folder, now_utc())), "--json"])
-    assert offers.returncode == 0, offers.stderr
+    assert import_catalogue_and_offers(platform, folder, "e2e")["funded_sessions"] == 1
 
     # 2. Matching links the offer to the funded session; a seeker searches near Metz and finds both.
     search_url = f"{platform.url('matching')}/search"
