@@ -35,6 +35,7 @@ from pymongo import InsertOne
 
 from journeys.adapters.documents import journey_to_doc
 from journeys.domain.model import Journey, Step
+from tdu_dev.testing.access import session
 from tdu_dev.testing.measure import cpu_seconds, store_pid
 from tdu_dev.testing.processes import ServiceProcess, free_port
 from tdu_shared.contracts.journeys import JourneyState, Role
@@ -54,7 +55,7 @@ FUNNEL = [
     ("RecordHire", S.HIRED, Role.EMPLOYER),
 ]
 REASONS = ["déménagement", "santé", "autre emploi", "mobilité"]
-OPERATOR = {"X-Actor-Role": "basin_operator", "X-Actor-Id": "bench-operator"}
+OPERATOR = session("basin_operator", "bench-operator@traitdunion.test")
 
 
 def journey(n: int, rng: random.Random, year_start: datetime) -> Journey:

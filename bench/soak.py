@@ -61,7 +61,6 @@ CENTRES = {"Metz": (49.1193, 6.1757), "Strasbourg": (48.5734, 7.7521)}
 """Search origins: together, within SEARCH_RADIUS_KM, they cover every basin of the demo."""
 SEARCH_RADIUS_KM = 100
 PAGE = 100
-OPERATOR = {"X-Actor-Role": "basin_operator", "X-Actor-Id": "soak-operator"}
 LOAD_FIRST_NUMBER = 10_001
 """The load's generated offers and sessions are numbered from here: they add to the demo's."""
 
@@ -310,8 +309,7 @@ async def apply_all(
                 "consent_sms": False,
             }
             headers = {
-                "X-Actor-Role": "seeker",
-                "X-Actor-Id": f"soak-seeker-{n}",
+                **running.session("seeker", f"soak-seeker-{n}"),
                 "Idempotency-Key": f"{run_id}-apply-{n}",
             }
             began = time.perf_counter()
@@ -393,12 +391,13 @@ def _received(mail: dict[str, Any]) -> float:
 def read_latencies(running: Platform, rounds: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     base = running.url("journeys")
+    operator = running.session("basin_operator", "soak-operator@traitdunion.test")
     with httpx.Client(timeout=30) as http:
         for name, path in (("list_by_basin", "/journeys?basin=4410&page_size=50"), ("kpis", "/kpis")):
             samples = []
             for _ in range(rounds):
                 began = time.perf_counter()
-                response = http.get(f"{base}{path}", headers=OPERATOR)
+                response = http.get(f"{base}{path}", headers=operator)
                 samples.append(time.perf_counter() - began)
                 if response.status_code != 200:
                     failed = f"{path}: {response.status_code} {response.text[:200]}"
@@ -407,7 +406,7 @@ def read_latencies(running: Platform, rounds: int) -> dict[str, Any]:
                 "p50_ms": round(percentile(samples, 50) * 1000, 1),
                 "p99_ms": round(percentile(samples, 99) * 1000, 1),
             }
-        total = http.get(f"{base}/journeys?page_size=1", headers=OPERATOR).json().get("total")
+        total = http.get(f"{base}/journeys?page_size=1", headers=operator).json().get("total")
     out["journeys_stored"] = total
     return out
 

@@ -4,8 +4,9 @@ Topics come from the topic table (``tdu_shared.topics.ALL_TOPICS``): partitions 
 replication factor 3 and ``min.insync.replicas`` 2, and each topic's dead-letter twin (one partition, not
 compacted), as ``tdu_shared.kafka.ensure_topics`` creates them. Users: one SCRAM-SHA-512 principal per
 service, allowed to write the topics it produces, read the topics it consumes (and write their dead-letter
-twins) under its own consumer-group prefix; and one partner principal that may only write the submission
-topics and ``journeys.commands``.
+twins) under its own consumer-group prefix, and read ``access.keys`` (partner keys, read whole without a
+group); one partner principal that may only write the submission topics and ``journeys.commands``; and
+``access-admin``, the operators' ``tdu-access`` command, the only one that writes ``access.keys``.
 
     uv run python deploy/k8s/kafka_resources.py            # rewrites base/kafka/topics.yaml and users.yaml
     uv run python deploy/k8s/kafka_resources.py --check    # exit 1 if the committed files are stale
@@ -26,6 +27,7 @@ from typing import Any
 import yaml
 
 from tdu_shared.topics import (
+    ACCESS_KEYS,
     ALL_TOPICS,
     CONTACTS,
     JOURNEYS_COMMANDS,
@@ -56,6 +58,8 @@ class Access:
     produces: tuple[TopicSpec, ...]
     consumes: tuple[TopicSpec, ...] = ()
     group_prefix: str | None = None
+    follows: tuple[TopicSpec, ...] = (ACCESS_KEYS,)
+    """Topics read whole by every process, without a consumer group (the partner keys)."""
 
 
 # The services' table of README.md ("consumes" / "produces"), checked against the topics each service's
@@ -73,8 +77,10 @@ SERVICES: tuple[Access, ...] = (
     Access("journeys", (JOURNEYS_EVENTS, CONTACTS), (JOURNEYS_COMMANDS, MATCHING_ELIGIBILITY), "journeys"),
     Access("notifications", (NOTIFICATIONS_DELIVERIES,), (JOURNEYS_EVENTS, CONTACTS), "notifications"),
 )
-PARTNER = Access("partner", (OFFERS_SUBMITTED, TRAININGS_SUBMITTED, JOURNEYS_COMMANDS))
+PARTNER = Access("partner", (OFFERS_SUBMITTED, TRAININGS_SUBMITTED, JOURNEYS_COMMANDS), follows=())
 """Partner systems: only the submission topics and journey commands, never a read."""
+ACCESS_ADMIN = Access("access-admin", (ACCESS_KEYS,))
+"""Operators' ``tdu-access`` command: issues and revokes partner keys (and reads them back to list them)."""
 
 
 def resource_name(topic: str) -> str:
@@ -121,7 +127,7 @@ def _topic_acl(topic: str, operations: list[str]) -> dict[str, Any]:
 
 def acls(access: Access, prefix: str = "") -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = []
-    consumed = {spec.name for spec in access.consumes}
+    consumed = {spec.name for spec in (*access.consumes, *access.follows)}
     for spec in access.produces:
         operations = ["Describe", "Write"] + (["Read"] if spec.name in consumed else [])
         rules.append(_topic_acl(f"{prefix}{spec.name}", operations))
@@ -130,6 +136,9 @@ def acls(access: Access, prefix: str = "") -> list[dict[str, Any]]:
         if spec.name not in produced:
             rules.append(_topic_acl(f"{prefix}{spec.name}", ["Describe", "Read"]))
         rules.append(_topic_acl(dlq_of(f"{prefix}{spec.name}"), ["Describe", "Write"]))
+    for spec in access.follows:
+        if spec.name not in produced:
+            rules.append(_topic_acl(f"{prefix}{spec.name}", ["Describe", "Read"]))
     if access.group_prefix:
         group = {"type": "group", "name": f"{prefix}{access.group_prefix}", "patternType": "prefix"}
         rules.append({"resource": group, "operations": ["Describe", "Read"], "host": "*"})
@@ -150,7 +159,7 @@ def user_resources(prefix: str = "") -> list[dict[str, Any]]:
                 "authorization": {"type": "simple", "acls": acls(access, prefix)},
             },
         }
-        for access in (*SERVICES, PARTNER)
+        for access in (*SERVICES, PARTNER, ACCESS_ADMIN)
     ]
 
 

@@ -42,7 +42,13 @@ def test_topic_prefix_names_topics_and_their_dlq() -> None:
 
 def test_state_topics_are_compacted() -> None:
     compacted = {s.name for s in ALL_TOPICS if s.compacted}
-    assert compacted == {"offers.state", "trainings.sessions", "matching.eligibility", "contacts"}
+    assert compacted == {
+        "offers.state",
+        "trainings.sessions",
+        "matching.eligibility",
+        "contacts",
+        "access.keys",
+    }
 
 
 def test_commune_found_by_insee_code_and_by_name_however_written() -> None:

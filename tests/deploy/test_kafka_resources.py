@@ -98,7 +98,8 @@ def test_services_read_what_they_consume_and_write_what_they_produce_only() -> N
             assert "Write" in acls[("topic", spec.name)]
         readable = {name for (kind, name), ops in acls.items() if kind == "topic" and "Read" in ops}
         writable = {name for (kind, name), ops in acls.items() if kind == "topic" and "Write" in ops}
-        assert readable == {s.name for s in access.consumes}
+        assert readable == {s.name for s in (*access.consumes, *access.follows)}
+        assert "Write" not in acls[("topic", "access.keys")]  # only operators issue keys
         assert writable == {s.name for s in access.produces} | {dlq_of(s.name) for s in access.consumes}
         assert acls[("group", access.principal)] == {"Describe", "Read"}
     notifications = acl_table(users["notifications"])

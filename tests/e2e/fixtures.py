@@ -128,17 +128,18 @@ def import_catalogue_and_offers(
 
 
 def apply_until_accepted(
-    journeys_url: str, application: dict[str, Any], seeker_id: str, key: str, timeout: float = 90
+    journeys_url: str, application: dict[str, Any], credential: dict[str, str], key: str, timeout: float = 90
 ) -> Any:
-    """A seeker's application, sent again (same idempotency key) until journeys has seen the offer's
-    eligibility, as a front end does, also while the service is down; the created journey."""
+    """An application (by a signed-in seeker, or a partner key on a seeker's behalf), sent again (same
+    idempotency key) until journeys has seen the offer's eligibility, as a front end does, also while the
+    service is down; the created journey."""
 
     def applied() -> dict[str, Any] | None:
         try:
             response = httpx.post(
                 f"{journeys_url}/journeys",
                 json=application,
-                headers={"X-Actor-Role": "seeker", "X-Actor-Id": seeker_id, "Idempotency-Key": key},
+                headers={**credential, "Idempotency-Key": key},
                 timeout=10,
             )
         except httpx.HTTPError:

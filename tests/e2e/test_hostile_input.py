@@ -47,7 +47,8 @@ def known(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> dict[
         "consent_sms": False,
     }
 
-    journey = apply_until_accepted(platform.url("journeys"), application, SEEKER_ID, "hostile-1")
+    seeker = platform.session("seeker", SEEKER_ID)
+    journey = apply_until_accepted(platform.url("journeys"), application, seeker, "hostile-1")
     return {"journey_id": journey["journey_id"], "employer_id": journey["employer_id"]}
 
 
@@ -106,6 +107,6 @@ def test_no_request_makes_a_server_error_or_an_answer_outside_its_schema(
     platform: Platform, known: dict[str, str], tmp_path: Path, service: str, role: str | None
 ) -> None:
     actor = {"seeker": SEEKER_ID, "employer": known["employer_id"], "basin_operator": "operateur-metz"}
-    headers = {"X-Actor-Role": role, "X-Actor-Id": actor[role]} if role else {}
+    headers = platform.session(role or "basin_operator", actor[role or "basin_operator"])
     report = fuzz(platform, service, tmp_path, headers, known)
     assert "generated" in report and "passed" in report  # it did run cases

@@ -20,6 +20,8 @@ from tdu_dev.infra.local import Endpoints
 from tdu_dev.infra.platform import Platform, wait_for
 from tdu_dev.testing.kafka_helpers import read_topic
 from tdu_dev.testing.platform import FAST_TEST_ENV, running_platform
+from tdu_shared.access.tokens import issue_session
+from tdu_shared.contracts.journeys import Role
 from tdu_shared.envelope import decode_event
 from tdu_shared.topics import OFFERS_STATE, Topics
 
@@ -131,11 +133,13 @@ def test_a_second_region_runs_on_its_own_configuration(region: Platform, tmp_pat
         "consent_sms": False,
     }
 
-    journey = apply_until_accepted(journeys, application, SEEKER, "apply-bfc")
+    journey = apply_until_accepted(journeys, application, region.session("seeker", SEEKER), "apply-bfc")
     assert journey["basin"] == "27-DIJ" and journey["region"] == "27"
-    kpis = httpx.get(
-        f"{journeys}/kpis", headers={"X-Actor-Role": "basin_operator", "X-Actor-Id": "op-bfc"}, timeout=10
-    )
+    operator = region.session("basin_operator", "operateur@bourgogne-franche-comte.test")
+    kpis = httpx.get(f"{journeys}/kpis", headers=operator, timeout=10)
+    grand_est = issue_session(region.access_secret, role=Role.BASIN_OPERATOR, subject="op@metz", region="44")
+    refused = httpx.get(f"{journeys}/kpis", headers={"Authorization": f"Bearer {grand_est}"}, timeout=10)
+    assert refused.status_code == 403, refused.text  # another region's operator, even with a valid session
     assert kpis.status_code == 200, kpis.text
     report = kpis.json()
     assert report["region"]["code"] == "27"

@@ -65,8 +65,9 @@ def apply(platform: Platform, n: int, offer_id: str) -> dict[str, Any]:
         "consent_email": True,
         "consent_sms": False,
     }
+    seeker = platform.session("seeker", f"seeker-{n}")
     journey: dict[str, Any] = apply_until_accepted(
-        platform.url("journeys"), application, f"seeker-{n}", f"f-{n}", timeout=180
+        platform.url("journeys"), application, seeker, f"f-{n}", timeout=180
     )
     return journey
 
@@ -147,7 +148,7 @@ def test_each_service_killed_once_loses_nothing_and_sends_nothing_twice(
     twice = {key: n for key, n in mails(platform).items() if n > 1}
     assert twice == {}  # nobody got one message twice
     assert all(got[key] == 1 for key in expected_mail())
-    operator = {"X-Actor-Role": "basin_operator", "X-Actor-Id": "operateur-metz"}
+    operator = platform.session("basin_operator", "operateur@metz.test", basins=["4410"])
     listed = httpx.get(f"{platform.url('journeys')}/journeys", params={"basin": "4410"}, headers=operator)
     assert listed.json()["total"] == APPLICATIONS
     assert asyncio.run(dead_letters(platform)) == {

@@ -34,7 +34,6 @@ from .fixtures import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(600)]
 
-SEEKER_ID = "seeker-e2e-camille"
 SEEKER_EMAIL = "camille.martin@exemple.fr"
 SEEKER_PHONE = "0612345678"
 OPERATOR_EMAIL = "operateur.metz@traitdunion.eu"
@@ -42,7 +41,7 @@ METZ_BASIN = "4410"
 
 
 class Journeys:
-    """The journeys HTTP API as a front end uses it."""
+    """The journeys HTTP API as a front end uses it, with the signed-in person's credential."""
 
     def __init__(self, platform: Platform) -> None:
         self.base = platform.url("journeys")
@@ -51,18 +50,17 @@ class Journeys:
         self,
         method: str,
         path: str,
-        role: str,
-        actor: str,
+        credential: dict[str, str],
         body: dict[str, Any] | None = None,
         key: str | None = None,
     ) -> httpx.Response:
-        headers = {"X-Actor-Role": role, "X-Actor-Id": actor}
-        if key:
-            headers["Idempotency-Key"] = key
+        headers = {**credential, **({"Idempotency-Key": key} if key else {})}
         return httpx.request(method, f"{self.base}{path}", json=body, headers=headers, timeout=10)
 
-    def act(self, journey_id: str, path: str, role: str, actor: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.call("POST", f"/journeys/{journey_id}/{path}", role, actor, body, key=f"{path}-1")
+    def act(
+        self, journey_id: str, path: str, credential: dict[str, str], body: dict[str, Any]
+    ) -> dict[str, Any]:
+        response = self.call("POST", f"/journeys/{journey_id}/{path}", credential, body, key=f"{path}-1")
         assert response.status_code == 200, response.text
         return dict(response.json())
 
@@ -183,14 +181,17 @@ def test_a_seeker_goes_from_an_offer_near_metz_to_a_hire(platform: Platform, tmp
         "message": "Bonjour, je suis très intéressée.",
     }
 
+    seeker = platform.session("seeker", "seeker-e2e-camille", email=SEEKER_EMAIL)
+
     def applied() -> httpx.Response | None:
-        response = journeys.call("POST", "/journeys", "seeker", SEEKER_ID, application, key="apply-1")
+        response = journeys.call("POST", "/journeys", seeker, application, key="apply-1")
         return response if response.status_code in (200, 201) else None
 
     answer: httpx.Response = wait_for(applied, 60, "the application to be accepted")
     journey, trace_id = answer.json(), answer.headers["X-Trace-Id"]
     journey_id, employer_id = journey["journey_id"], journey["employer_id"]
     assert journey["state"] == "applied" and employer_id
+    employer = platform.session("employer", employer_id, email=EMPLOYER_EMAIL)
     assert [e.type for e in journey_events(platform, journey_id, lambda t: "ApplicationSubmitted" in t)] == [
         "ApplicationSubmitted"
     ]
@@ -207,14 +208,13 @@ def test_a_seeker_goes_from_an_offer_near_metz_to_a_hire(platform: Platform, tmp
     journey = journeys.act(
         journey_id,
         "schedule-immersion",
-        "employer",
-        employer_id,
+        employer,
         {"starts_on": str(starts), "ends_on": str(ends), "place": "12 rue Serpenoise, Metz"},
     )
     assert journey["state"] == "immersion_scheduled"
     outbox.wait_mail(SEEKER_EMAIL, "Immersion prévue")
     outbox.wait_sms("612345678", "immersion du")
-    journey = journeys.act(journey_id, "immersion-outcome", "employer", employer_id, {"outcome": "positive"})
+    journey = journeys.act(journey_id, "immersion-outcome", employer, {"outcome": "positive"})
     assert journey["state"] == "immersion_done"
     outbox.wait_mail(EMPLOYER_EMAIL, "Immersion terminée")
 
@@ -222,8 +222,7 @@ def test_a_seeker_goes_from_an_offer_near_metz_to_a_hire(platform: Platform, tmp
     journey = journeys.act(
         journey_id,
         "hiring-promise",
-        "employer",
-        employer_id,
+        employer,
         {
             "contract_type": "CDI",
             "planned_start": str(today + timedelta(days=200)),
@@ -232,28 +231,24 @@ def test_a_seeker_goes_from_an_offer_near_metz_to_a_hire(platform: Platform, tmp
     )
     assert journey["state"] == "promise_signed"
     outbox.wait_mail(SEEKER_EMAIL, "Promesse d'embauche signée : Agent de propreté")
-    journey = journeys.act(
-        journey_id, "training-commitment", "seeker", SEEKER_ID, {"session_id": session["session_id"]}
-    )
+    journey = journeys.act(journey_id, "training-commitment", seeker, {"session_id": session["session_id"]})
     assert journey["state"] == "committed"
     provider_id = journey["provider_id"]
     assert provider_id
+    provider = platform.session("training_provider", provider_id, email=PROVIDER_EMAIL)
     outbox.wait_mail(PROVIDER_EMAIL, "Engagement en formation signé")
     outbox.wait_mail(OPERATOR_EMAIL, "Parcours engagé")
     outbox.wait_sms("612345678", "c'est signe")
 
     # 6. The provider confirms the start and the end of training; the employer records the hire.
     start = today + timedelta(days=60)
-    journey = journeys.act(
-        journey_id, "training-start", "training_provider", provider_id, {"started_on": str(start)}
-    )
+    journey = journeys.act(journey_id, "training-start", provider, {"started_on": str(start)})
     assert journey["state"] == "training_started"
     outbox.wait_mail(EMPLOYER_EMAIL, "La formation a commencé")
     journey = journeys.act(
         journey_id,
         "training-completion",
-        "training_provider",
-        provider_id,
+        provider,
         {"completed_on": str(start + timedelta(days=120)), "certified": True},
     )
     assert journey["state"] == "training_completed"
@@ -261,8 +256,7 @@ def test_a_seeker_goes_from_an_offer_near_metz_to_a_hire(platform: Platform, tmp
     journey = journeys.act(
         journey_id,
         "hire",
-        "employer",
-        employer_id,
+        employer,
         {"contract_start": str(start + timedelta(days=121)), "contract_type": "CDI"},
     )
     assert journey["state"] == "hired"
@@ -291,7 +285,8 @@ def test_a_seeker_goes_from_an_offer_near_metz_to_a_hire(platform: Platform, tmp
     assert len({m["message_id"] for m in mails}) == len(mails)
 
     # 7. The basin's KPIs count this hire.
-    response = journeys.call("GET", f"/kpis?basin={METZ_BASIN}", "basin_operator", "operator-metz")
+    operator = platform.session("basin_operator", OPERATOR_EMAIL, basins=[METZ_BASIN], email=OPERATOR_EMAIL)
+    response = journeys.call("GET", f"/kpis?basin={METZ_BASIN}", operator)
     assert response.status_code == 200, response.text
     metz = response.json()["basins"][METZ_BASIN]
     assert metz["journeys"] == 1 and metz["states"] == {"hired": 1}, metz

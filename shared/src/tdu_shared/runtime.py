@@ -22,12 +22,14 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI, Specification
 from prometheus_client import REGISTRY
 
+from tdu_shared.access.keys import KeyFollower, KeyRing
+from tdu_shared.access.policy import Policy, Verifier, guard
 from tdu_shared.geo import load_basins
 from tdu_shared.http import RateLimit, Readiness, limit_requests, ops_router
 from tdu_shared.kafka import DeadLetters, EventPublisher, ensure_topics, kafka_reachable
 from tdu_shared.mongo import IndexSpec, connect, ensure_indexes, store_answers
 from tdu_shared.settings import ServiceSettings
-from tdu_shared.topics import ALL_TOPICS, Topics, TopicSpec
+from tdu_shared.topics import ACCESS_KEYS, ALL_TOPICS, Topics, TopicSpec
 from tdu_shared.tracing import TraceRequests, setup_tracing
 
 Hook = Callable[[], Awaitable[None]]
@@ -72,11 +74,17 @@ class ServiceRuntime:
         self.db = self.mongo[settings.mongodb_database]
         self.indexes = list(indexes)
         self.instance = f"{name}-{socket.gethostname()}-{os.getpid()}"
+        self.keys = KeyRing()
+        """The partner keys, as the ``access.keys`` topic says (followed while the service runs)."""
+        self._key_follower = KeyFollower(
+            settings.kafka_bootstrap_servers, self.topic(ACCESS_KEYS), self.keys, client_id=name
+        )
         self.readiness = Readiness(
             {
                 "store": lambda: store_answers(self.db, self.instance),
                 "kafka": lambda: kafka_reachable(settings.kafka_bootstrap_servers),
                 "started": self._is_started,
+                "partner_keys": self._keys_loaded,
             }
         )
         self.on_started: list[Hook] = []
@@ -104,6 +112,7 @@ class ServiceRuntime:
                 replication_factor=self.settings.kafka_replication_factor,
             )
         await ensure_indexes(self.db, self.indexes)
+        await self._key_follower.start()
         await self.publisher.start()
         if consumers:
             await self.broker.start()
@@ -121,6 +130,7 @@ class ServiceRuntime:
             await hook()
         await self.broker.stop()
         await self.publisher.stop()
+        await self._key_follower.stop()
         await self.mongo.close()
         self._started = False
 
@@ -136,14 +146,16 @@ class ServiceRuntime:
         self,
         routers: Sequence[APIRouter] = (),
         *,
+        policy: Policy,
         consumers: bool = True,
         uploads: Sequence[str] = (),
         **fastapi: Any,
     ) -> FastAPI:
         """The service's FastAPI app; its lifespan runs the whole service (consumers included).
 
-        Request bodies are capped at the ``max_request_kb`` setting (413), except on ``uploads``: paths
-        whose handler streams the body and caps it itself.
+        Every route of ``routers`` must have a rule in ``policy``, enforced before the route runs (see
+        :mod:`tdu_shared.access.policy`). Request bodies are capped at the ``max_request_kb`` setting (413),
+        except on ``uploads``: paths whose handler streams the body and caps it itself.
         """
 
         @asynccontextmanager
@@ -170,12 +182,17 @@ class ServiceRuntime:
             )
         app.add_middleware(TraceRequests)  # outermost: refused requests are traced too
         app.include_router(ops_router(self.readiness, self.specification))
-        for router in routers:
-            app.include_router(router)
+        verifier = Verifier(
+            self.settings.region, self.settings.access_token_secret.get_secret_value(), self.keys
+        )
+        guard(app, routers, policy, verifier)
         return app
 
     async def _is_started(self) -> bool:
         return self._started
+
+    async def _keys_loaded(self) -> bool:
+        return self.keys.caught_up
 
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)

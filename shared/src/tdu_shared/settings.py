@@ -66,6 +66,11 @@ class ServiceSettings(BaseSettings):
     trace_file: str | None = Field(
         None, description="File the service writes its finished spans to (JSON lines)."
     )
+    access_token_secret: SecretStr = Field(
+        SecretStr("development-only-session-signing-secret"),
+        description="Secret every service shares to sign and check session tokens (at least 32 characters; "
+        "the same on every service of the region).",
+    )
     log_level: str = Field("INFO", description="Minimum log level.")
     log_json: bool = Field(True, description="Log one JSON object per line (False: human-readable).")
     kafka_replication_factor: int = Field(

@@ -107,6 +107,14 @@ CONTACTS = TopicSpec(
     ("ContactUpserted",),
     "Personal contact data keyed by person id; a tombstone (null value) erases the person.",
 )
+ACCESS_KEYS = TopicSpec(
+    "access.keys",
+    1,
+    True,
+    ("PartnerKeyIssued", "PartnerKeyRevoked"),
+    "Partner API keys (digests, never secrets) and their revocations, keyed by key id; every service "
+    "follows it from the beginning.",
+)
 NOTIFICATIONS_DELIVERIES = TopicSpec(
     "notifications.deliveries", 6, False, ("DeliveryRecorded",), "Outcome of every e-mail and SMS."
 )
@@ -121,6 +129,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     JOURNEYS_EVENTS,
     CONTACTS,
     NOTIFICATIONS_DELIVERIES,
+    ACCESS_KEYS,
 )
 
 

@@ -1,9 +1,10 @@
 """HTTP API for front ends and partners.
 
-The actor is named by the ``X-Actor-Role`` and ``X-Actor-Id`` headers (authentication is out of scope for
-now: a gateway in front must set them). Commands carry an idempotency key (``Idempotency-Key`` header or
-``command_id`` in the body). 403: wrong role or not a party to the journey; 409: transition not allowed
-now (with ``allowed_actions``) or offer not eligible; 422: invalid body or a broken rule.
+The caller is who their credential says (``Authorization: Bearer``: a partner key or a session token; see
+``journeys.access`` for who may call what). Commands carry an idempotency key (``Idempotency-Key`` header or
+``command_id`` in the body). 401: no valid credential; 403: wrong role, not a party to the journey, or
+outside the caller's basins; 409: transition not allowed now (with ``allowed_actions``) or offer not
+eligible; 422: invalid body or a broken rule.
 """
 
 # No ``from __future__ import annotations`` here: the action routes are built in a loop and FastAPI must
@@ -27,10 +28,13 @@ from journeys.domain.transitions import (
     TransitionRefused,
     allowed_actions,
     check_party,
+    check_scope,
 )
 from journeys.handlers import CONTACT_FIELDS, Conflict, NotFound, OfferNotEligible, Ports
 from journeys.ports import JourneyQuery, Publisher
 from journeys.readmodels import BadCursor
+from tdu_shared.access import Forbidden, Principal, Unauthorized
+from tdu_shared.access.policy import Caller
 from tdu_shared.contracts import journeys as contracts
 from tdu_shared.contracts.journeys import JourneyCommand, JourneyState, OnJourney, Role
 from tdu_shared.http import MAX_PAGE
@@ -38,14 +42,21 @@ from tdu_shared.http import MAX_PAGE
 ENVELOPE_FIELDS = {"command_id", "actor_role", "actor_id", "journey_id"}
 
 
-def actor_of(
-    x_actor_role: Annotated[Role, Header(description="Role of whoever acts.")],
-    x_actor_id: Annotated[str, Header(min_length=1, max_length=200, description="Id of whoever acts.")],
-) -> Actor:
-    return Actor(x_actor_role, x_actor_id)
+def actor_of(caller: Caller) -> Actor:
+    """The caller as the journey's history names them: the person's id, the operator, the partner."""
+    if caller.role is None:
+        raise Unauthorized("authentification requise")
+    return Actor(caller.role, caller.subject)
 
 
 ActorDep = Annotated[Actor, Depends(actor_of)]
+
+
+def limited_to(caller: Principal) -> frozenset[str] | None:
+    """The basins an operator or a partner key is limited to (parties are checked as parties)."""
+    return caller.basins if caller.role in (Role.BASIN_OPERATOR, Role.PARTNER_SYSTEM) else None
+
+
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -193,9 +204,19 @@ def _build(
         raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from None
 
 
-def _self_or_operator(actor: Actor, person_id: str) -> None:
-    if actor.role not in (Role.BASIN_OPERATOR, Role.PARTNER_SYSTEM) and actor.actor_id != person_id:
-        raise RoleRefused("seule la personne concernée ou un opérateur peut faire cela")
+async def _self_or_operator(caller: Principal, person_id: str, ports: Ports) -> None:
+    """The person themselves, or an operator of a basin where the person has a journey."""
+    if caller.role != Role.BASIN_OPERATOR:
+        if caller.subject != person_id:
+            raise Forbidden("seule la personne concernée ou un opérateur de son bassin peut faire cela")
+        return
+    if caller.basins is None:
+        return
+    for side in ("seeker_id", "employer_id", "provider_id"):
+        found = await ports.read_models.page(JourneyQuery(**{side: person_id}), 0, 200, ports.journeys)
+        if any(caller.covers(j.basin) for j in found.items):
+            return
+    raise Forbidden(f"personne {person_id} : aucun parcours dans vos bassins")
 
 
 def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIRouter:
@@ -211,10 +232,11 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
     async def apply(
         body: Annotated[application_model, Body()],  # type: ignore[valid-type]
         actor: ActorDep,
+        caller: Caller,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         command = _build(contracts.SubmitApplication, body, actor, _command_id(body, idempotency_key))
-        result = await handlers.execute(command, ports)
+        result = await handlers.execute(command, ports, within=limited_to(caller))
         view = JourneyView.of(result.journey, actor, result.replayed)
         return JSONResponse(view.model_dump(mode="json"), status_code=200 if result.replayed else 201)
 
@@ -222,16 +244,18 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
         _add_action(api, ports, action, path)
 
     @api.get("/journeys/{journey_id}", response_model=JourneyView, summary="A journey with its history")
-    async def read(journey_id: JourneyId, actor: ActorDep) -> JourneyView:
+    async def read(journey_id: JourneyId, actor: ActorDep, caller: Caller) -> JourneyView:
         journey = await ports.journeys.get(journey_id)
         if journey is None:
             raise NotFound(f"parcours {journey_id} inconnu")
         check_party(journey, actor)
+        check_scope(journey.basin, limited_to(caller))
         return JourneyView.of(journey, actor)
 
     @api.get("/journeys", response_model=JourneyPage, summary="Journeys per basin, employer or seeker, paged")
     async def list_journeys(
         actor: ActorDep,
+        caller: Caller,
         basin: Annotated[str | None, Query(max_length=10)] = None,
         employer_id: Annotated[str | None, Query(max_length=100)] = None,
         seeker_id: Annotated[str | None, Query(max_length=100)] = None,
@@ -243,6 +267,8 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
             Query(max_length=500, description="`next_cursor` of the previous page (then `page` is ignored)."),
         ] = None,
     ) -> JourneyPage:
+        if limited_to(caller) is not None:
+            basin = caller.only_basin(basin)
         query = JourneyQuery(
             basin=basin, employer_id=employer_id, seeker_id=seeker_id, state=state.value if state else None
         )
@@ -267,7 +293,7 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
 
     @api.get("/kpis", summary="KPIs of the region and of each basin over a period (default: this year)")
     async def read_kpis(
-        actor: ActorDep,
+        caller: Caller,
         basin: Annotated[str | None, Query(max_length=10)] = None,
         start: Annotated[
             date | None, Query(alias="from", description="First day (default 1 January).")
@@ -276,21 +302,20 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
             date | None, Query(alias="to", description="Day after the last (default today+1).")
         ] = None,
     ) -> dict[str, Any]:
-        if actor.role not in (Role.BASIN_OPERATOR, Role.PARTNER_SYSTEM):
-            raise RoleRefused("les indicateurs sont réservés aux opérateurs et partenaires")
-        return await handlers.compute_kpis(ports, period_of(start, end, ports.clock.now()), basin)
+        period = period_of(start, end, ports.clock.now())
+        return await handlers.compute_kpis(ports, period, caller.only_basin(basin))
 
     @api.get("/contacts/{person_id}", summary="A person's contact details (the person or an operator)")
-    async def read_contact(person_id: PersonId, actor: ActorDep) -> dict[str, Any]:
-        _self_or_operator(actor, person_id)
+    async def read_contact(person_id: PersonId, caller: Caller) -> dict[str, Any]:
+        await _self_or_operator(caller, person_id, ports)
         contact = await ports.contacts.get(person_id)
         if contact is None:
             raise NotFound(f"personne {person_id} inconnue")
         return vars(contact)
 
     @api.patch("/contacts/{person_id}", summary="Change a person's details or consent")
-    async def change_contact(person_id: PersonId, body: ContactUpdate, actor: ActorDep) -> dict[str, Any]:
-        _self_or_operator(actor, person_id)
+    async def change_contact(person_id: PersonId, body: ContactUpdate, caller: Caller) -> dict[str, Any]:
+        await _self_or_operator(caller, person_id, ports)
         changes = body.model_dump(exclude_unset=True)
         contact = await handlers.update_contact(
             person_id, {k: v for k, v in changes.items() if k in CONTACT_FIELDS}, ports, publisher
@@ -298,8 +323,8 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
         return vars(contact)
 
     @api.delete("/contacts/{person_id}", summary="Erase a person's personal data (journeys stay, anonymised)")
-    async def erase(person_id: PersonId, actor: ActorDep) -> dict[str, Any]:
-        _self_or_operator(actor, person_id)
+    async def erase(person_id: PersonId, caller: Caller) -> dict[str, Any]:
+        await _self_or_operator(caller, person_id, ports)
         count = await handlers.erase_person(person_id, ports, publisher)
         return {"erased": person_id, "journeys_anonymised": count}
 
@@ -314,12 +339,13 @@ def _add_action(api: APIRouter, ports: Ports, action: Action, path: str) -> None
         journey_id: JourneyId,
         body: Annotated[model, Body()],  # type: ignore[valid-type]
         actor: ActorDep,
+        caller: Caller,
         idempotency_key: IdempotencyKey = None,
     ) -> JourneyView:
         command = _build(
             command_class, body, actor, _command_id(body, idempotency_key), journey_id=journey_id
         )
-        result = await handlers.execute(command, ports)
+        result = await handlers.execute(command, ports, within=limited_to(caller))
         return JourneyView.of(result.journey, actor, result.replayed)
 
     api.add_api_route(

@@ -98,6 +98,10 @@ def now_ms(clock: Clock) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+Basins = frozenset[str] | None
+"""The basins a caller is limited to; None: every basin (a region-wide operator, a party, a Kafka command)."""
+
+
 def command_key(command: JourneyCommand) -> str:
     """Idempotency key, scoped to the actor so two partner systems cannot collide."""
     return f"{command.actor_role.value}:{command.actor_id}:{command.command_id}"
@@ -111,13 +115,14 @@ def journey_id_for(command: SubmitApplication) -> str:
 
 
 async def submit_application(
-    command: SubmitApplication, ports: Ports, causation_id: UUID | None = None
+    command: SubmitApplication, ports: Ports, causation_id: UUID | None = None, within: Basins = None
 ) -> Result:
     journey_id = journey_id_for(command)
     existing = await ports.journeys.get(journey_id)
     if existing is not None:
         return Result(existing, replayed=True)
     offer = await _eligible_offer(command.offer_id, ports)
+    transitions.check_scope(offer.basin, within)
     actor = Actor(command.actor_role, command.actor_id)
     seeker_id = command.seeker_id or (command.actor_id if actor.role == Role.SEEKER else str(uuid.uuid4()))
     now = now_ms(ports.clock)
@@ -194,7 +199,11 @@ def _backoff(attempt: int) -> float:
 
 
 async def act(
-    command: OnJourney, ports: Ports, causation_id: UUID | None = None, attempts: int = 8
+    command: OnJourney,
+    ports: Ports,
+    causation_id: UUID | None = None,
+    within: Basins = None,
+    attempts: int = 8,
 ) -> Result:
     """Apply a command to an existing journey, retrying when another write won the race."""
     key, actor = command_key(command), Actor(command.actor_role, command.actor_id)
@@ -206,6 +215,7 @@ async def act(
         journey = await ports.journeys.get(command.journey_id)
         if journey is None:
             raise NotFound(f"parcours {command.journey_id} inconnu")
+        transitions.check_scope(journey.basin, within)
         if await ports.journeys.seen(journey.journey_id, key):
             return Result(journey, replayed=True)
         now = now_ms(ports.clock)
@@ -219,11 +229,14 @@ async def act(
     raise Conflict(f"le parcours {command.journey_id} change trop vite, réessayez")
 
 
-async def execute(command: JourneyCommand, ports: Ports, causation_id: UUID | None = None) -> Result:
+async def execute(
+    command: JourneyCommand, ports: Ports, causation_id: UUID | None = None, within: Basins = None
+) -> Result:
+    """Run a command; ``within``: the basins the caller is limited to (None: every basin)."""
     if isinstance(command, SubmitApplication):
-        return await submit_application(command, ports, causation_id)
+        return await submit_application(command, ports, causation_id, within)
     if isinstance(command, OnJourney):
-        return await act(command, ports, causation_id)
+        return await act(command, ports, causation_id, within)
     raise TypeError(f"not a journey command: {type(command).__name__}")
 
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
 from journeys import handlers
+from journeys.access import POLICY
 from journeys.adapters.kafka import KafkaPublisher
 from journeys.adapters.mongo import (
     MongoContacts,
@@ -148,7 +149,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
 
     runtime.on_started.extend([create_indexes, start_loops])
     runtime.on_stopping.append(stop_loops)
-    app = runtime.http_app([router(ports, publisher, settings.max_page_size)])
+    app = runtime.http_app([router(ports, publisher, settings.max_page_size)], policy=POLICY)
     install_error_handlers(app)
     app.state.ports = ports
     app.state.runtime = runtime

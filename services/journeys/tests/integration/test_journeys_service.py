@@ -17,6 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from journeys.main import build
 from journeys.settings import Settings
 from journeys.testing import EMPLOYER_ID, SEEKER_ID, eligibility
+from tdu_dev.testing.access import session
 from tdu_dev.testing.kafka_helpers import read_topic
 from tdu_dev.testing.processes import ServiceProcess, free_port
 from tdu_shared.contracts.journeys import RecordHire, RecordImmersionOutcome, Role
@@ -27,9 +28,9 @@ from tdu_shared.topics import CONTACTS, JOURNEYS_COMMANDS, JOURNEYS_EVENTS, MATC
 
 pytestmark = pytest.mark.integration
 
-SEEKER = {"X-Actor-Role": "seeker", "X-Actor-Id": SEEKER_ID}
-EMPLOYER = {"X-Actor-Role": "employer", "X-Actor-Id": EMPLOYER_ID}
-OPERATOR = {"X-Actor-Role": "basin_operator", "X-Actor-Id": "O1"}
+SEEKER = session("seeker", SEEKER_ID)
+EMPLOYER = session("employer", EMPLOYER_ID)
+OPERATOR = session("basin_operator", "operateur@grand-est.test")
 PERSONAL = ("Camille", "Durand", "camille.durand@example.org", "0612345678")
 APPLY: dict[str, Any] = {
     "command_id": "apply-1",

@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from pymongo import monitoring
 
 from journeys import handlers, translate
+from journeys.access import POLICY
 from journeys.adapters.memory import FixedClock, MemoryPublisher
 from journeys.adapters.mongo import MongoContacts, MongoJourneys, MongoOffers, MongoTimers
 from journeys.api import install_error_handlers, router
@@ -28,6 +28,7 @@ from journeys.handlers import Ports
 from journeys.main import mongo_read_models
 from journeys.ports import JourneyQuery
 from journeys.testing import EMPLOYER_ID, application, eligibility
+from tdu_dev.testing.access import guarded_app, session
 from tdu_dev.testing.plans import assert_id_only, query_plan, uses_id_index
 from tdu_shared.contracts import journeys as c
 from tdu_shared.contracts.journeys import Role
@@ -38,7 +39,7 @@ pytestmark = pytest.mark.integration
 SMALL = {"outbox_pending", "timer_cursor"}
 """Read whole, being small by design: the journeys with events not yet published (the relay claims from
 there), and the timer loop's one cursor document."""
-OPERATOR = {"X-Actor-Role": "basin_operator", "X-Actor-Id": "O1"}
+OPERATOR = session("basin_operator", "operateur@grand-est.test")
 EMPLOYER = {"actor_role": Role.EMPLOYER, "actor_id": EMPLOYER_ID}
 
 
@@ -101,8 +102,7 @@ async def test_hot_paths_read_and_write_by_id_only(recorded: tuple[Ports, Record
     for n in range(3):  # history the hot paths must not scan
         await handlers.execute(application(command_id=f"old-{n}", seeker_id=f"U{n}", actor_id=f"U{n}"), ports)
     await handlers.relay_once(ports, publisher)
-    app = FastAPI()
-    app.include_router(router(ports, publisher))
+    app = guarded_app([router(ports, publisher)], POLICY)
     install_error_handlers(app)
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://journeys")
 
@@ -127,7 +127,7 @@ async def test_hot_paths_read_and_write_by_id_only(recorded: tuple[Ports, Record
         f"/journeys?basin=4410&page_size=2&cursor={page['next_cursor']}", headers=OPERATOR
     )
     assert len(following.json()["items"]) == 2
-    mine = (await http.get("/journeys", headers={"X-Actor-Role": "seeker", "X-Actor-Id": "U2"})).json()
+    mine = (await http.get("/journeys", headers=session("seeker", "U2"))).json()
     assert mine["total"] == 1
     kpis = (await http.get("/kpis?from=2027-01-01&to=2028-01-01", headers=OPERATOR)).json()
     assert kpis["basins"]["4410"]["states"] == {"applied": 3, "immersion_scheduled": 1}
@@ -212,8 +212,7 @@ async def test_a_rebuild_on_the_real_store_gives_what_the_writes_kept_and_relist
                 ports,
             )
     year = "/kpis?from=2027-01-01&to=2028-01-01"
-    app = FastAPI()
-    app.include_router(router(ports, MemoryPublisher()))
+    app = guarded_app([router(ports, MemoryPublisher())], POLICY)
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://journeys")
     kept = [
         (await http.get(url, headers=OPERATOR)).json()

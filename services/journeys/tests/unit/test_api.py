@@ -6,15 +6,16 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from journeys import handlers
+from journeys.access import POLICY
 from journeys.api import install_error_handlers, router
 from journeys.testing import EMPLOYER_ID, SEEKER_ID, eligibility, memory_ports
+from tdu_dev.testing.access import guarded_app, session
 
-SEEKER = {"X-Actor-Role": "seeker", "X-Actor-Id": SEEKER_ID}
-EMPLOYER = {"X-Actor-Role": "employer", "X-Actor-Id": EMPLOYER_ID}
-OPERATOR = {"X-Actor-Role": "basin_operator", "X-Actor-Id": "O1"}
+SEEKER = session("seeker", SEEKER_ID)
+EMPLOYER = session("employer", EMPLOYER_ID)
+OPERATOR = session("basin_operator", "operateur@metz.test", basins=["4410"])
 APPLY: dict[str, Any] = {
     "command_id": "apply-1",
     "offer_id": "OFFER-1",
@@ -33,8 +34,7 @@ APPLY: dict[str, Any] = {
 async def client() -> httpx.AsyncClient:
     ports, publisher = memory_ports()
     await handlers.on_eligibility_changed(eligibility(), ports)
-    app = FastAPI()
-    app.include_router(router(ports, publisher))
+    app = guarded_app([router(ports, publisher)], POLICY)
     install_error_handlers(app)
     app.state.ports = ports
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
@@ -90,7 +90,7 @@ async def test_wrong_role_answers_403(client: httpx.AsyncClient) -> None:
 
 async def test_another_employer_cannot_read_or_act(client: httpx.AsyncClient) -> None:
     jid = (await client.post("/journeys", json=APPLY, headers=SEEKER)).json()["journey_id"]
-    other = {"X-Actor-Role": "employer", "X-Actor-Id": "E2"}
+    other = session("employer", "E2")
     assert (await client.get(f"/journeys/{jid}", headers=other)).status_code == 403
     response = await client.post(
         f"/journeys/{jid}/decline", headers=other, json={"command_id": "d", "reason": "x"}
@@ -108,9 +108,26 @@ async def test_broken_rule_answers_422(client: httpx.AsyncClient) -> None:
     assert response.status_code == 422
 
 
-async def test_unknown_role_header_answers_422(client: httpx.AsyncClient) -> None:
-    response = await client.get("/journeys", headers={"X-Actor-Role": "boss", "X-Actor-Id": "B"})
-    assert response.status_code == 422
+async def test_actor_headers_are_ignored_without_a_credential(client: httpx.AsyncClient) -> None:
+    forged = {"X-Actor-Role": "basin_operator", "X-Actor-Id": "anyone"}
+    response = await client.get("/journeys", headers=forged)
+    assert response.status_code == 401 and "Bearer" in response.headers["www-authenticate"]
+    assert (await client.get(f"/contacts/{SEEKER_ID}", headers=forged)).status_code == 401
+
+
+async def test_an_operator_of_another_basin_cannot_read_act_or_count(client: httpx.AsyncClient) -> None:
+    jid = (await client.post("/journeys", json=APPLY, headers=SEEKER)).json()["journey_id"]
+    nancy = session("basin_operator", "operateur@nancy.test", basins=["4412"])
+    assert (await client.get(f"/journeys/{jid}", headers=nancy)).status_code == 403
+    assert (await client.get(f"/contacts/{SEEKER_ID}", headers=nancy)).status_code == 403
+    assert (await client.get("/kpis?basin=4410", headers=nancy)).status_code == 403
+    assert (await client.get("/journeys?basin=4410", headers=nancy)).status_code == 403
+    assert (await client.get("/journeys", headers=nancy)).json()["total"] == 0
+    refused = await client.post(
+        f"/journeys/{jid}/decline", headers=nancy, json={"command_id": "d", "reason": "x"}
+    )
+    assert refused.status_code == 403 and "4410" in refused.json()["detail"]
+    assert (await client.get(f"/journeys/{jid}", headers=OPERATOR)).status_code == 200
 
 
 async def test_journey_reads_with_its_history_and_no_personal_data(client: httpx.AsyncClient) -> None:
@@ -131,7 +148,7 @@ async def test_lists_are_paged_and_parties_see_only_their_own(client: httpx.Asyn
         await client.post("/journeys", json={**APPLY, "command_id": f"a-{n}"}, headers=SEEKER)
     page = (await client.get("/journeys?basin=4410&page=2&page_size=2", headers=OPERATOR)).json()
     assert (page["total"], len(page["items"])) == (3, 1)
-    other = {"X-Actor-Role": "employer", "X-Actor-Id": "E2"}
+    other = session("employer", "E2")
     assert (await client.get("/journeys", headers=other)).json()["total"] == 0
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import structlog
 from fastapi import APIRouter, FastAPI
 
+from matching.access import POLICY
 from matching.adapters.clock import FixedClock, SystemClock
 from matching.adapters.kafka import CatchUp, end_offsets
 from matching.adapters.mongo import INDEXES, MongoEligibilityLedger
@@ -115,6 +116,6 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
             parts.loaded.expect(await end_offsets(bootstrap, topic, count))
 
         runtime.on_started.append(expect_eligibility)
-    app = runtime.http_app(routers)
+    app = runtime.http_app(routers, policy=POLICY)
     app.state.components = parts
     return app

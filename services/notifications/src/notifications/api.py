@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from notifications import handlers
 from notifications.ports import ContactStore, DeliveryStore
+from tdu_shared.access.policy import Caller
 
 PAGE = """<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"><title>Trait d'Union</title></head>
 <body style="font-family: Arial, sans-serif; max-width: 600px; margin: 3em auto;">
@@ -107,11 +108,12 @@ def router(
 
     @api.get("/deliveries", summary="Latest deliveries, by recipient or journey")
     async def list_deliveries(
+        caller: Caller,
         recipient_id: Annotated[str | None, Query(max_length=100)] = None,
         journey_id: Annotated[str | None, Query(max_length=100)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> list[DeliveryView]:
         docs = await deliveries.list(recipient_id=recipient_id, journey_id=journey_id, limit=limit)
-        return [view(d) for d in docs]
+        return [view(d) for d in docs if caller.covers(d["event"].get("basin"))]
 
     return api

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 
 from notifications import api, consumers
+from notifications.access import POLICY
 from notifications.adapters.kafka import KafkaOutcomePublisher
 from notifications.adapters.mongo import INDEXES, MongoContactStore, MongoDeliveryStore
 from notifications.adapters.operators import load_operators
@@ -118,7 +119,7 @@ def build_service(settings: Settings) -> Service:
     runtime.on_stopping.append(email.close)
     inbound_key = settings.inbound_sms_key.get_secret_value() if settings.inbound_sms_key else None
     routers = [api.router(contacts, deliveries, settings.link_secret.get_secret_value(), inbound_key)]
-    return Service(runtime, dispatcher, loop, runtime.http_app(routers))
+    return Service(runtime, dispatcher, loop, runtime.http_app(routers, policy=POLICY))
 
 
 def build(settings: Settings | None = None) -> FastAPI:

@@ -7,7 +7,12 @@ from pydantic import ValidationError
 
 from notifications.settings import Settings
 
-SET = {"link_secret": "7c1e-long-random", "sms_api_key": "provider-key", "inbound_sms_key": "webhook-key"}
+SET = {
+    "link_secret": "7c1e-long-random",
+    "sms_api_key": "provider-key",
+    "inbound_sms_key": "webhook-key",
+    "access_token_secret": "5d0f9a2b-session-signing-secret-of-the-region",
+}
 
 
 def test_development_runs_on_the_demo_defaults() -> None:
@@ -19,7 +24,7 @@ def test_production_refuses_default_and_missing_secrets_by_name() -> None:
     with pytest.raises(ValidationError) as refused:
         Settings(environment="production")
     message = str(refused.value)
-    for name in ("LINK_SECRET", "SMS_API_KEY", "INBOUND_SMS_KEY"):
+    for name in ("LINK_SECRET", "SMS_API_KEY", "INBOUND_SMS_KEY", "ACCESS_TOKEN_SECRET"):
         assert name in message
     with pytest.raises(ValidationError, match="LINK_SECRET"):
         Settings(environment="production", **{**SET, "link_secret": "change-me"})

@@ -14,6 +14,9 @@ from offers.handlers import Deps, blacklist
 from offers.ports import Doc, OfferQuery, Publisher
 from offers.schema import OfferForm, PartnerOffer, partner_offer_id
 from offers.translate import prepare
+from tdu_shared.access import Forbidden
+from tdu_shared.access.policy import Caller
+from tdu_shared.contracts.journeys import Role
 from tdu_shared.contracts.offers import OfferState, OfferSubmitted
 from tdu_shared.envelope import new_envelope
 from tdu_shared.http import MAX_PAGE
@@ -111,7 +114,10 @@ def build_router(deps: Deps, publisher: Publisher) -> APIRouter:
     async def partner_offers(
         partner: Annotated[str, Path(pattern=r"^[a-z0-9-]{2,30}$", description="Partner code")],
         offers: Annotated[list[PartnerOffer], Field(min_length=1, max_length=1000)],
+        caller: Caller,
     ) -> Accepted:
+        if caller.role == Role.PARTNER_SYSTEM and caller.subject != partner:
+            raise Forbidden(f"la clé de {caller.subject} ne peut pas publier le flux de {partner}")
         items = [
             (
                 "partner",
@@ -125,7 +131,13 @@ def build_router(deps: Deps, publisher: Publisher) -> APIRouter:
         return Accepted(offer_ids=[i[3] for i in items])
 
     @router.post("/employer-offers", status_code=202, summary="An offer written in the employer form")
-    async def employer_offer(form: OfferForm) -> Accepted:
+    async def employer_offer(form: OfferForm, caller: Caller) -> Accepted:
+        if caller.role == Role.EMPLOYER:
+            if form.contact_email not in (None, caller.email):
+                raise Forbidden(
+                    "l'adresse de contact de l'offre doit être celle avec laquelle vous êtes connecté"
+                )
+            form = form.model_copy(update={"contact_email": caller.email})
         offer_id = f"employer:{uuid4().hex}"
         record = {**form.model_dump(mode="json", exclude_none=True), "id": offer_id}
         await submit([("employer", None, record, offer_id)])

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from offers.access import POLICY
 from offers.adapters.geocoding import BanGeocoder, MongoGeocodingStore
 from offers.adapters.mongo import INDEXES, MongoOfferStore
 from offers.adapters.reference import RomeReference, default_geography
@@ -70,4 +71,4 @@ def build(settings: Settings | None = None) -> FastAPI:
 
         runtime.on_started.insert(0, start_geocoding)
         runtime.on_stopping.append(geocoding.stop)
-    return runtime.http_app([build_router(deps, runtime.publisher)])
+    return runtime.http_app([build_router(deps, runtime.publisher)], policy=POLICY)

@@ -10,6 +10,9 @@ from typing import IO, Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from tdu_shared.access import Forbidden
+from tdu_shared.access.policy import Caller
+from tdu_shared.contracts.journeys import Role
 from tdu_shared.contracts.trainings import SessionState
 from tdu_shared.http import MAX_PAGE
 from trainings.domain.report import ImportReport
@@ -121,8 +124,11 @@ def build_router(repository: SessionRepository, importer: Importer, *, max_uploa
             str,
             Query(pattern=SOURCE_PATTERN, max_length=64, description="Catalogue source (snapshot scope)."),
         ],
+        caller: Caller,
         validate: Annotated[bool, Query(description="Also check the file against the LHEO 2.3 XSD.")] = False,
     ) -> Any:
+        if caller.role == Role.PARTNER_SYSTEM and not caller.may("catalogue:write", source):
+            raise Forbidden(f"la clé de {caller.subject} ne peut pas importer la source {source}")
         body = await spool(request, max_upload_mb * 1024 * 1024)
         try:
             report = await importer(body, source, validate)

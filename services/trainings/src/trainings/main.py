@@ -12,6 +12,7 @@ from uuid import uuid4
 from fastapi import FastAPI
 
 from tdu_shared.runtime import ServiceRuntime
+from trainings.access import POLICY
 from trainings.adapters.mongo import INDEXES, MongoSessionRepository
 from trainings.api import build_router
 from trainings.consumers import declare_publishers, register_consumers
@@ -81,5 +82,5 @@ def build(settings: Settings | None = None) -> FastAPI:
         return await service.import_file(stream, source, validate)
 
     router = build_router(service.repository, importer, max_upload_mb=service.settings.max_upload_mb)
-    app: FastAPI = service.runtime.http_app([router], uploads=["/imports"])
+    app: FastAPI = service.runtime.http_app([router], policy=POLICY, uploads=["/imports"])
     return app

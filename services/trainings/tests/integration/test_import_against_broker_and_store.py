@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tdu_dev.testing.access import session
 from tdu_dev.testing.kafka_helpers import read_topic
 from tdu_shared.contracts.trainings import SessionSubmitted
 from tdu_shared.envelope import decode_event, encode, new_envelope
@@ -174,7 +175,10 @@ async def test_an_upload_with_a_huge_field_refuses_those_sessions_and_imports_th
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as client:
-            answer = await client.post("/imports", params={"source": "cr"}, content=lheo.encode())
+            operator = session("basin_operator", "operateur@grand-est.test")
+            answer = await client.post(
+                "/imports", params={"source": "cr"}, content=lheo.encode(), headers=operator
+            )
             assert answer.status_code == 200, answer.text[:500]
             report = answer.json()
             assert report["reasons"]["field_too_long"] == 3  # F1's S1, S2 and the repeated S1

@@ -9,8 +9,10 @@ from typing import IO
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
+from tdu_dev.testing.access import guarded_app, partner_key
+from tdu_shared.access.keys import KeyRing
+from trainings.access import POLICY
 from trainings.adapters.memory import InMemorySessionRepository
 from trainings.api import build_router
 from trainings.domain.report import ImportReport
@@ -30,6 +32,10 @@ class Clock:
         return datetime.now(UTC)
 
 
+RING = KeyRing()
+_, CR_KEY = partner_key(RING, "carif-oref", ["catalogue:write:cr"])
+
+
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     repository = InMemorySessionRepository()
@@ -39,9 +45,9 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
             stream, source, CatalogueSync(repository, NoPublisher(), Clock(), region="44"), validate=validate
         )
 
-    app = FastAPI()
-    app.include_router(build_router(repository, importer, max_upload_mb=1))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+    app = guarded_app([build_router(repository, importer, max_upload_mb=1)], POLICY, RING)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=CR_KEY) as client:
         response = await client.post(
             "/imports", params={"source": "cr"}, content=(FIXTURES / "dirty-lheo23.xml").read_bytes()
         )
@@ -116,3 +122,13 @@ async def test_get_one_session_and_404_for_an_unknown_one(client: httpx.AsyncCli
     assert found.status_code == 200 and found.json()["basin"] == "4410"
     missing = await client.get("/sessions/cr:nope")
     assert missing.status_code == 404
+
+
+async def test_a_partner_key_imports_only_the_sources_it_holds(client: httpx.AsyncClient) -> None:
+    body = (FIXTURES / "dirty-lheo23.xml").read_bytes()
+    other_source = await client.post("/imports", params={"source": "other"}, content=body)
+    assert other_source.status_code == 403 and "other" in other_source.json()["detail"]
+    anonymous = await client.post(
+        "/imports", params={"source": "cr"}, content=body, headers={"Authorization": ""}
+    )
+    assert anonymous.status_code == 401

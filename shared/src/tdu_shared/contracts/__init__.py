@@ -1,5 +1,5 @@
 """Every event and command contract; importing this package registers them all."""
 
-from tdu_shared.contracts import contacts, journeys, matching, notifications, offers, trainings
+from tdu_shared.contracts import access, contacts, journeys, matching, notifications, offers, trainings
 
-__all__ = ["contacts", "journeys", "matching", "notifications", "offers", "trainings"]
+__all__ = ["access", "contacts", "journeys", "matching", "notifications", "offers", "trainings"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -28,6 +29,9 @@ from tdu_dev.infra.local import Endpoints, LocalInfra
 from tdu_dev.infra.paths import Paths
 from tdu_dev.infra.servers import InfraError, port_open
 from tdu_dev.testing.processes import ServiceProcess
+from tdu_shared.access.tokens import issue_session
+from tdu_shared.contracts.journeys import Role
+from tdu_shared.settings import ServiceSettings
 
 SERVICES = ("offers", "trainings", "matching", "journeys", "notifications")
 PLATFORM_MARK = "TDU_PLATFORM_ROOT"
@@ -54,6 +58,8 @@ class Platform:
     outbox: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    access_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    """ACCESS_TOKEN_SECRET of this run's services: sessions are signed with it."""
 
     @property
     def mail_dir(self) -> Path:
@@ -76,6 +82,7 @@ class Platform:
             "PUBLIC_BASE_URL": self.url(service),
             "LOG_JSON": "true",
             "TRACE_FILE": str(self.paths.logs / f"spans-{service}.jsonl"),
+            "ACCESS_TOKEN_SECRET": self.access_secret,
             PLATFORM_MARK: str(self.paths.root),
         }
         if service == "notifications":
@@ -126,15 +133,48 @@ class Platform:
     def run_cli(
         self, service: str, args: list[str], *, timeout: float = 600
     ) -> subprocess.CompletedProcess[str]:
-        """Run a service's command (``python -m <service> ...``) against this platform."""
+        """Run a service's command (``python -m <service> ...``; ``tdu-access``: the operators' access
+        command) against this platform."""
+        module = "tdu_shared.access.cli" if service == "tdu-access" else service
         return subprocess.run(
-            [sys.executable, "-m", service, *args],
-            env={**os.environ, **self.service_env(service)},
+            [sys.executable, "-m", module, *args],
+            env={**os.environ, **self.service_env("journeys" if service == "tdu-access" else service)},
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
         )
+
+    def partner_key(
+        self, partner: str, capabilities: list[str], basins: list[str], *, by: str = "demo@traitdunion.test"
+    ) -> dict[str, str]:
+        """``Authorization`` of a partner key made with the operators' ``tdu-access keys create`` (the
+        services learn it from the ``access.keys`` topic within seconds)."""
+        args = ["keys", "create", "--partner", partner, "--by", by, "--json"]
+        args += [a for c in capabilities for a in ("--capability", c)]
+        args += [a for b in basins for a in ("--basin", b)]
+        made = self.run_cli("tdu-access", args, timeout=120)
+        if made.returncode != 0:
+            raise InfraError(f"tdu-access keys create failed:\n{made.stderr[-1500:]}")
+        return {"Authorization": f"Bearer {json.loads(made.stdout.strip().splitlines()[-1])['key']}"}
+
+    @property
+    def region(self) -> str:
+        return self.extra_env.get("REGION", "44")
+
+    def session(
+        self, role: str, subject: str, *, basins: list[str] | None = None, email: str | None = None
+    ) -> dict[str, str]:
+        """``Authorization`` of a signed-in person, as ``tdu-access session`` (or the sign-in) issues it."""
+        token = issue_session(
+            self.access_secret,
+            role=Role(role),
+            subject=subject,
+            region=self.region,
+            basins=basins,
+            email=email,
+        )
+        return {"Authorization": f"Bearer {token}"}
 
     def stop(self) -> None:
         for process in reversed(list(self.processes.values())):
@@ -236,7 +276,11 @@ def up(
             "Starting Kafka and FerretDB (first run: downloads and builds, a few minutes)..."
         ):
             endpoints = infra.start(timeout=timeout)
-        platform = Platform(endpoints, paths)
+        # The demo signs sessions with ACCESS_TOKEN_SECRET (else its development value), so that
+        # `uv run tdu-access session ...` in another terminal makes credentials these services accept.
+        platform = Platform(
+            endpoints, paths, access_secret=ServiceSettings().access_token_secret.get_secret_value()
+        )
         with console.status("Starting the mail catcher, the SMS stand-in and the five services..."):
             platform.start_catchers()
             platform.start_services(ready_timeout=timeout)
@@ -247,7 +291,9 @@ def up(
         url = _search_url(platform)
         with console.status("Waiting for matching to link offers and funded sessions near Metz..."):
             found = _settled_count(url, timeout) if demo else "0"
-        _print_banner(platform, url, found)
+        with console.status("Making the demo's credentials (a partner key, an operator session)..."):
+            credentials = _demo_credentials(platform)
+        _print_banner(platform, url, found, credentials)
         while True:
             time.sleep(1)
             for name, process in platform.processes.items():
@@ -274,7 +320,30 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def _print_banner(platform: Platform, search_url: str, found: str) -> None:
+DEMO_OPERATOR = "operateur.metz@traitdunion.eu"
+
+
+def _demo_credentials(platform: Platform) -> list[str]:
+    """What the demo prints to call the APIs as each role."""
+    key = platform.partner_key(
+        "demo-partenaire-metz",
+        ["applications:write", "journeys:read", "journeys:write", "kpis:read", "offers:write"],
+        ["4410"],
+        by=DEMO_OPERATOR,
+    )
+    operator = platform.session("basin_operator", DEMO_OPERATOR, basins=["4410"], email=DEMO_OPERATOR)
+    return [
+        "Credentials (header Authorization: Bearer <value>):",
+        f"  partner key, Metz basin (4410):   {key['Authorization'].removeprefix('Bearer ')}",
+        f"  operator of Metz, 8 h session:    {operator['Authorization'].removeprefix('Bearer ')}",
+        "  another role or person:           uv run tdu-access session --role seeker --subject <person id>",
+        "  more partner keys:                uv run tdu-access keys create --help",
+        "  e.g. curl -H 'Authorization: Bearer <operator session>' "
+        f"'{platform.url('journeys')}/kpis?basin=4410'",
+    ]
+
+
+def _print_banner(platform: Platform, search_url: str, found: str, credentials: list[str]) -> None:
     lines = ["", "Trait d'Union is running. Ctrl-C stops everything.", ""]
     for service in SERVICES:
         base = platform.url(service)
@@ -286,6 +355,8 @@ def _print_banner(platform: Platform, search_url: str, found: str) -> None:
         f"{platform.ports.smtp})",
         f"  SMS sent in the demo:     {platform.sms_file} (SMS provider stand-in, port {platform.ports.sms})",
         f"  Logs:                     {platform.paths.logs}",
+        "",
+        *credentials,
         "",
     ]
     print("\n".join(lines), flush=True)

@@ -13,7 +13,15 @@ from annotated_types import Ge, Gt
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-SPECIAL = {"postal_code": "57000", "email": "someone@example.org", "phone": "+33612345678"}
+SPECIAL = {
+    "postal_code": "57000",
+    "email": "someone@example.org",
+    "phone": "+33612345678",
+    "key_id": "0123456789abcdef",
+    "region": "44",
+    "partner": "france-travail",
+    "secret_sha256": "ab" * 32,
+}
 
 
 def example(model: type[BaseModel]) -> BaseModel:

@@ -422,6 +422,12 @@ def check_party(journey: Journey, actor: Actor) -> None:
         raise RoleRefused(f"{actor.role.value} {actor.actor_id} n'est pas partie à ce parcours")
 
 
+def check_scope(basin: str | None, within: frozenset[str] | None) -> None:
+    """Operators and partner keys limited to some basins act only on journeys of those basins."""
+    if within is not None and basin not in within:
+        raise RoleRefused(f"hors de votre périmètre : bassin {basin or 'inconnu'}")
+
+
 def transition_for(journey: Journey, action: Action, actor: Actor, params: Params) -> Transition:
     if actor.role not in ROLES_OF_ACTION[action]:
         raise RoleRefused(f"le rôle {actor.role.value} ne peut pas faire {action.value}")

@@ -1,0 +1,18 @@
+"""Who may call each operation of the notifications API (see ``tdu_shared.access.policy``)."""
+
+from tdu_shared.access.policy import OPERATOR, Policy, Rule, roles
+
+POLICY = Policy(
+    "notifications",
+    (
+        Rule("GET", "/unsubscribe", public=True, scope="the link's own signature names the person"),
+        Rule("POST", "/unsubscribe", public=True, scope="the link's own signature names the person"),
+        Rule(
+            "POST",
+            "/sms/inbound",
+            public=True,
+            scope="the SMS provider's webhook: its own key (`api-key`, INBOUND_SMS_KEY)",
+        ),
+        Rule("GET", "/deliveries", roles(OPERATOR), scope="deliveries of the operator's basins"),
+    ),
+)

@@ -1,0 +1,65 @@
+"""The README's "who can do what" table, written from each service's access policy.
+
+uv run python -m tdu_dev.policy_table           # rewrites the table in README.md
+uv run python -m tdu_dev.policy_table --check   # exit 1 if README.md's table is stale
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+from pathlib import Path
+
+from tdu_shared.access.policy import Policy
+
+SERVICES = ("offers", "trainings", "matching", "journeys", "notifications")
+README = Path(__file__).resolve().parents[3] / "README.md"
+BEGIN, END = "<!-- policy table: begin -->", "<!-- policy table: end -->"
+
+
+def policies() -> list[Policy]:
+    return [importlib.import_module(f"{service}.access").POLICY for service in SERVICES]
+
+
+def markdown() -> str:
+    lines = [
+        BEGIN,
+        "<!-- written by `uv run python -m tdu_dev.policy_table` from each service's access.py -->",
+        "| Service | Operation | Who may call it | Checked on the thing itself |",
+        "|---|---|---|---|",
+    ]
+    for policy in policies():
+        for rule in policy.rules:
+            who = "anyone, no credential" if rule.public else ", ".join(sorted(str(g) for g in rule.allow))
+            lines.append(f"| {policy.service} | `{rule.operation}` | {who} | {rule.scope} |")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def rewritten(text: str) -> str:
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"README.md has no {BEGIN} ... {END} section")
+    return pattern.sub(lambda _: markdown(), text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    text = README.read_text(encoding="utf-8")
+    fresh = rewritten(text)
+    if "--check" in args:
+        if fresh != text:
+            print(
+                "README.md's policy table is stale: run uv run python -m tdu_dev.policy_table",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    README.write_text(fresh, encoding="utf-8")
+    print(f"wrote the policy table of {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
