@@ -14,5 +14,7 @@ POLICY = Policy(
             scope="the SMS provider's webhook: its own key (`api-key`, INBOUND_SMS_KEY)",
         ),
         Rule("GET", "/deliveries", roles(OPERATOR), scope="deliveries of the operator's basins"),
+        Rule("POST", "/sign-in", public=True, scope="answers the same whether the address is known or not"),
+        Rule("POST", "/sign-in/session", public=True, scope="the e-mailed link's single-use token"),
     ),
 )

@@ -7,11 +7,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from notifications import handlers
 from notifications.ports import ContactStore, DeliveryStore
+from notifications.signin import LinkRefused, SignInDesk
+from tdu_shared.access import Unauthorized
 from tdu_shared.access.policy import Caller
+from tdu_shared.contracts.journeys import Role
 
 PAGE = """<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"><title>Trait d'Union</title></head>
 <body style="font-family: Arial, sans-serif; max-width: 600px; margin: 3em auto;">
@@ -31,6 +34,32 @@ class InboundSmsResult(BaseModel):
 class UnsubscribeResult(BaseModel):
     channel: Literal["email", "sms"]
     unsubscribed: bool
+
+
+class SignInRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$", description="Your e-mail.")
+    role: Literal["seeker", "employer", "training_provider"] = Field(
+        "seeker", description="As whom: seeker, employer (the offer's contact address), training provider."
+    )
+
+
+class SignInSent(BaseModel):
+    message: str = Field(description="What happens now (the same whether the address is known or not).")
+
+
+class LinkToken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=20, max_length=100, description="The `jeton` of the e-mailed link.")
+
+
+class SessionOut(BaseModel):
+    session: str = Field(description="Credential for `Authorization: Bearer`.")
+    role: str
+    person_id: str = Field(description="Your opaque id on the platform.")
+    expires_at: datetime
 
 
 class DeliveryView(BaseModel):
@@ -63,6 +92,32 @@ def view(doc: dict[str, Any]) -> DeliveryView:
         created_at=doc["created_at"],
         due_at=doc.get("due_at"),
     )
+
+
+def sign_in_router(desk: SignInDesk) -> APIRouter:
+    api = APIRouter(tags=["sign-in"])
+
+    @api.post("/sign-in", status_code=202, summary="E-mail me a sign-in link (seekers, employers, providers)")
+    async def ask_for_link(body: SignInRequest) -> SignInSent:
+        await desk.request(body.email, Role(body.role))
+        return SignInSent(
+            message="Si cette adresse est connue, un lien de connexion vient d'y être envoyé "
+            f"(valable {int(desk.link_ttl.total_seconds() // 60)} minutes)."
+        )
+
+    @api.post(
+        "/sign-in/session",
+        summary="Exchange a sign-in link's token for a session (once)",
+        responses={401: {"description": "Unknown, used or expired link"}},
+    )
+    async def open_session(body: LinkToken) -> SessionOut:
+        try:
+            used, session, expires_at = await desk.exchange(body.token)
+        except LinkRefused as exc:
+            raise Unauthorized(str(exc)) from None
+        return SessionOut(session=session, role=used.role, person_id=used.person_id, expires_at=expires_at)
+
+    return api
 
 
 def router(

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from notifications import api, consumers
 from notifications.access import POLICY
 from notifications.adapters.kafka import KafkaOutcomePublisher
-from notifications.adapters.mongo import INDEXES, MongoContactStore, MongoDeliveryStore
+from notifications.adapters.mongo import INDEXES, MongoContactStore, MongoDeliveryStore, MongoSignInStore
 from notifications.adapters.operators import load_operators
 from notifications.adapters.rendering import JinjaRenderer
 from notifications.adapters.sms_http import HttpSmsSender
@@ -20,6 +20,7 @@ from notifications.adapters.smtp import SmtpSender
 from notifications.domain.policy import Rules
 from notifications.handlers import Dispatcher, Links, Retry
 from notifications.settings import Settings
+from notifications.signin import SignInDesk
 from notifications.worker import DeliveryLoop
 from tdu_shared.contracts.notifications import DeliveryRecorded
 from tdu_shared.envelope import Envelope
@@ -118,7 +119,23 @@ def build_service(settings: Settings) -> Service:
     runtime.on_stopping.append(sms.close)
     runtime.on_stopping.append(email.close)
     inbound_key = settings.inbound_sms_key.get_secret_value() if settings.inbound_sms_key else None
-    routers = [api.router(contacts, deliveries, settings.link_secret.get_secret_value(), inbound_key)]
+    desk = SignInDesk(
+        contacts=contacts,
+        links=MongoSignInStore(runtime.db),
+        email=email,
+        renderer=JinjaRenderer(),
+        clock=clock,
+        frontend_base_url=settings.frontend_base_url,
+        mail_domain=mail_domain,
+        token_secret=settings.access_token_secret.get_secret_value(),
+        region=settings.region,
+        link_ttl=timedelta(minutes=settings.sign_in_link_minutes),
+        session_ttl=timedelta(hours=settings.session_hours),
+    )
+    routers = [
+        api.router(contacts, deliveries, settings.link_secret.get_secret_value(), inbound_key),
+        api.sign_in_router(desk),
+    ]
     return Service(runtime, dispatcher, loop, runtime.http_app(routers, policy=POLICY))
 
 

@@ -91,6 +91,9 @@ class DeliveryStore(Protocol):
 class ContactStore(Protocol):
     async def get_many(self, person_ids: Sequence[str]) -> dict[str, Contact]: ...
 
+    async def by_email(self, address: str) -> list[Contact]:
+        """Contacts with this e-mail address (case does not matter)."""
+
     async def upsert(self, contact: Contact, as_of: datetime) -> None:
         """Store the contact's details and consent; opt-outs already recorded stay."""
 
@@ -143,3 +146,29 @@ class Renderer(Protocol):
 
 class OutcomePublisher(Protocol):
     async def publish(self, outcomes: Sequence[Outcome]) -> None: ...
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A sign-in link: its token's digest, for whom, until when."""
+
+    token_sha256: str
+    person_id: str
+    role: str
+    email: str
+    expires_at: datetime
+
+
+class SignInStore(Protocol):
+    async def add(self, link: SignIn) -> None: ...
+
+    async def use(self, token_sha256: str, now: datetime) -> SignIn | None:
+        """The link, marked used, if it exists, is not used yet and has not expired; else None (atomic)."""
+
+    async def pending(self, person_id: str, now: datetime) -> int:
+        """Links of this person neither used nor expired."""
+
+    async def person_of(self, address: str, role: str) -> str | None:
+        """The id an earlier link gave to a person not known otherwise (a seeker before applying)."""
+
+    async def erase(self, person_id: str) -> int: ...

@@ -44,6 +44,10 @@ class Settings(ServiceSettings):
     link_secret: SecretStr = Field(
         SecretStr("change-me"), description="Secret signing unsubscribe links (HMAC-SHA256)."
     )
+    sign_in_link_minutes: int = Field(
+        15, ge=1, le=1440, description="How long an e-mailed sign-in link can be used (once)."
+    )
+    session_hours: float = Field(8, gt=0, le=24, description="How long a session from a sign-in link lasts.")
     operators_file: str | None = Field(None, description="YAML file of basin operators; a demo file ships.")
 
     timezone: str = Field("Europe/Paris", description="Time zone of quiet hours and of the daily cap.")

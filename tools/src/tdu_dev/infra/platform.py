@@ -336,7 +336,11 @@ def _demo_credentials(platform: Platform) -> list[str]:
         "Credentials (header Authorization: Bearer <value>):",
         f"  partner key, Metz basin (4410):   {key['Authorization'].removeprefix('Bearer ')}",
         f"  operator of Metz, 8 h session:    {operator['Authorization'].removeprefix('Bearer ')}",
-        "  another role or person:           uv run tdu-access session --role seeker --subject <person id>",
+        "  a seeker, an employer, a provider: POST "
+        f"{platform.url('notifications')}/sign-in "
+        '{"email": "<address>", "role": "seeker"}, then the link in the e-mail above,',
+        "                                    its jeton to POST /sign-in/session",
+        "  any role, for operations:          uv run tdu-access session --role <role> --subject <id>",
         "  more partner keys:                uv run tdu-access keys create --help",
         "  e.g. curl -H 'Authorization: Bearer <operator session>' "
         f"'{platform.url('journeys')}/kpis?basin=4410'",

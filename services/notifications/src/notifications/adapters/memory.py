@@ -154,6 +154,10 @@ class MemoryContactStore:
     async def get_many(self, person_ids: Sequence[str]) -> dict[str, Contact]:
         return {p: self.contacts[p] for p in person_ids if p in self.contacts}
 
+    async def by_email(self, address: str) -> list[Contact]:
+        wanted = address.strip().lower()
+        return [c for c in self.contacts.values() if (c.email or "").strip().lower() == wanted]
+
     async def upsert(self, contact: Contact, as_of: datetime) -> None:
         if contact.person_id in self.as_of and self.as_of[contact.person_id] > as_of:
             return

@@ -17,11 +17,11 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from notifications.domain.model import Audience, Channel, Contact, Delivery, JourneyFacts, Status
 from notifications.domain.policy import WAITING_FOR_CONTACT, normalise_phone
-from notifications.ports import Outcome
+from notifications.ports import Outcome, SignIn
 from tdu_shared.mongo import (
     DUPLICATE_KEY,
     Document,
@@ -43,6 +43,8 @@ UNREPORTED = "unreported"
 DAILY_COUNTS = "daily_counts"
 WAITING = "waiting"
 CONTACTS = "contacts"
+SIGN_INS = "sign_ins"
+SIGN_INS_USED = "sign_ins_used"
 
 INDEXES = [
     IndexSpec(OUTBOX, asc("recipient_id")),
@@ -51,6 +53,9 @@ INDEXES = [
     IndexSpec(DELIVERY_KEYS, asc("recipient_id")),
     IndexSpec(DAILY_COUNTS, asc("recipient_id")),
     IndexSpec(CONTACTS, asc("phone_normalised")),
+    IndexSpec(CONTACTS, asc("email_normalised")),
+    IndexSpec(SIGN_INS, asc("person_id")),
+    IndexSpec(SIGN_INS, asc("email_normalised")),
 ]
 """For MongoDB, the indexes of what the delivery path never asks (erasure, the deliveries list, inbound
 STOP): the delivery path reads and writes by ``_id`` only. A delivery key is the ``_id`` in
@@ -524,9 +529,13 @@ def _outcome_update(o: Outcome, entry: str) -> UpdateOne:
 class MongoContactStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._col = db[CONTACTS]
+        self._sign_ins = db[SIGN_INS]
 
     async def get_many(self, person_ids: Sequence[str]) -> dict[str, Contact]:
         return {i: _contact(d) for i, d in (await _find(self._col, person_ids)).items()}
+
+    async def by_email(self, address: str) -> list[Contact]:
+        return [_contact(d) async for d in self._col.find({"email_normalised": address.strip().lower()})]
 
     async def upsert(self, contact: Contact, as_of: datetime) -> None:
         await self.upsert_many([(contact, as_of)])
@@ -553,7 +562,9 @@ class MongoContactStore:
             await _update(self._col, updates)
 
     async def erase(self, person_id: str) -> None:
+        """The contact and the sign-in links sent to them."""
         await self._col.delete_one({"_id": person_id})
+        await self._sign_ins.delete_many({"person_id": person_id})
 
     async def opt_out(self, person_id: str, channel: Channel) -> None:
         await self._col.update_one(
@@ -575,6 +586,7 @@ def _contact_fields(contact: Contact, as_of: datetime) -> Document:
         "email": contact.email,
         "phone": contact.phone,
         "phone_normalised": normalise_phone(contact.phone) if contact.phone else None,
+        "email_normalised": contact.email.strip().lower() if contact.email else None,
         "consent_email": contact.consent_email,
         "consent_sms": contact.consent_sms,
         "as_of": as_of,
@@ -595,3 +607,55 @@ def _contact(d: Document) -> Contact:
         opted_out_sms=bool(d.get("opted_out_sms")),
         known=bool(d.get("known")),
     )
+
+
+class MongoSignInStore:
+    """Sign-in links by their token's digest; a link is used once: the first insert of its digest in
+    ``sign_ins_used`` wins (a unique ``_id``), so two exchanges of one link never both succeed."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._col = db[SIGN_INS]
+        self._used = db[SIGN_INS_USED]
+
+    async def add(self, link: SignIn) -> None:
+        await self._col.insert_one(
+            {
+                "_id": link.token_sha256,
+                "person_id": link.person_id,
+                "role": link.role,
+                "email": link.email,
+                "email_normalised": link.email.strip().lower(),
+                "expires_at": link.expires_at,
+                "used": False,
+            }
+        )
+
+    async def use(self, token_sha256: str, now: datetime) -> SignIn | None:
+        doc = await self._col.find_one({"_id": token_sha256})
+        if doc is None or _aware(doc["expires_at"]) <= now:
+            return None
+        try:
+            await self._used.insert_one({"_id": token_sha256, "at": now})
+        except DuplicateKeyError:
+            return None
+        await self._col.update_one({"_id": token_sha256}, {"$set": {"used": True}})
+        return SignIn(doc["_id"], doc["person_id"], doc["role"], doc["email"], _aware(doc["expires_at"]))
+
+    async def pending(self, person_id: str, now: datetime) -> int:
+        docs = await self._col.find({"person_id": person_id}, {"expires_at": 1, "used": 1}).to_list()
+        return sum(1 for d in docs if not d.get("used") and _aware(d["expires_at"]) > now)
+
+    async def person_of(self, address: str, role: str) -> str | None:
+        async for doc in self._col.find(
+            {"email_normalised": address.strip().lower()}, {"role": 1, "person_id": 1}
+        ):
+            if doc.get("role") == role:
+                return str(doc["person_id"])
+        return None
+
+    async def erase(self, person_id: str) -> int:
+        return (await self._col.delete_many({"person_id": person_id})).deleted_count
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
