@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from notifications import handlers
-from notifications.ports import ContactStore, DeliveryStore
+from notifications.ports import ContactStore, DeliveryStore, TransientFailure
 from notifications.signin import LinkRefused, SignInDesk
 from tdu_shared.access import Unauthorized
 from tdu_shared.access.policy import Caller
@@ -39,7 +39,11 @@ class UnsubscribeResult(BaseModel):
 class SignInRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$", description="Your e-mail.")
+    email: str = Field(
+        max_length=254,
+        pattern=r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$",
+        description="Your e-mail.",
+    )
     role: Literal["seeker", "employer", "training_provider"] = Field(
         "seeker", description="As whom: seeker, employer (the offer's contact address), training provider."
     )
@@ -99,7 +103,12 @@ def sign_in_router(desk: SignInDesk) -> APIRouter:
 
     @api.post("/sign-in", status_code=202, summary="E-mail me a sign-in link (seekers, employers, providers)")
     async def ask_for_link(body: SignInRequest) -> SignInSent:
-        await desk.request(body.email, Role(body.role))
+        try:
+            await desk.request(body.email, Role(body.role))
+        except TransientFailure:
+            raise HTTPException(
+                503, "l'envoi des e-mails est interrompu : réessayez dans une minute", {"Retry-After": "60"}
+            ) from None
         return SignInSent(
             message="Si cette adresse est connue, un lien de connexion vient d'y être envoyé "
             f"(valable {int(desk.link_ttl.total_seconds() // 60)} minutes)."

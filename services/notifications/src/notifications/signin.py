@@ -23,6 +23,7 @@ from notifications.ports import (
     ContactStore,
     EmailMessage,
     EmailSender,
+    PermanentFailure,
     Renderer,
     SignIn,
     SignInStore,
@@ -84,9 +85,12 @@ class SignInDesk:
         context = {"sign_in_url": url, "minutes": minutes, "unsubscribe_url": None}
         rendered = self.renderer.email("lien_connexion", context)
         message_id = f"<signin-{digest(token)[:24]}@{self.mail_domain}>"
-        await self.email.send(
-            EmailMessage(message_id, address, rendered.subject, rendered.text, rendered.html, {})
-        )
+        message = EmailMessage(message_id, address, rendered.subject, rendered.text, rendered.html, {})
+        try:
+            await self.email.send(message)
+        except PermanentFailure as exc:  # the relay refuses the address: nothing to send, same answer
+            log.warning("sign-in link refused by the relay", person_id=person_id, reason=str(exc)[:200])
+            return
         log.info("sign-in link sent", person_id=person_id, role=role.value)
 
     async def exchange(self, token: str) -> tuple[SignIn, str, datetime]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from notifications.domain.model import Channel, Contact, Delivery, Status
 from notifications.domain.policy import WAITING_FOR_CONTACT, normalise_phone
-from notifications.ports import EmailMessage, Outcome, PublishedStatus
+from notifications.ports import EmailMessage, Outcome, PublishedStatus, SignIn
 
 
 @dataclass
@@ -227,3 +227,37 @@ class RecordingPublisher:
 
     async def publish(self, outcomes: Sequence[Outcome]) -> None:
         self.published.extend(outcomes)
+
+
+@dataclass
+class MemorySignInStore:
+    links: dict[str, SignIn] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)
+
+    async def add(self, link: SignIn) -> None:
+        self.links[link.token_sha256] = link
+
+    async def use(self, token_sha256: str, now: datetime) -> SignIn | None:
+        link = self.links.get(token_sha256)
+        if link is None or link.expires_at <= now or token_sha256 in self.used:
+            return None
+        self.used.add(token_sha256)
+        return link
+
+    async def pending(self, person_id: str, now: datetime) -> int:
+        return sum(
+            1
+            for digest, link in self.links.items()
+            if link.person_id == person_id and digest not in self.used and link.expires_at > now
+        )
+
+    async def person_of(self, address: str, role: str) -> str | None:
+        wanted = address.strip().lower()
+        found = (k.person_id for k in self.links.values() if k.email.lower() == wanted and k.role == role)
+        return next(found, None)
+
+    async def erase(self, person_id: str) -> int:
+        gone = [d for d, k in self.links.items() if k.person_id == person_id]
+        for digest in gone:
+            del self.links[digest]
+        return len(gone)
