@@ -18,6 +18,7 @@ import kubernetes_validate
 import pytest
 import typer.main
 import yaml
+from pydantic import SecretStr
 
 from tdu_shared.geo import load_basins
 
@@ -356,6 +357,30 @@ def test_environment_variables_are_settings_of_the_service(overlay: str) -> None
             database = SETTINGS[service]().mongodb_database  # type: ignore[attr-defined]
             assert env["MONGODB_DATABASE"] == database
             assert env["KAFKA_SASL_USERNAME"] == service
+            provided = explicit | {
+                key
+                for s in container.get("envFrom", [])
+                if "secretRef" in s
+                for key in examples[s["secretRef"]["name"]]
+            }
+            assert production_secrets(SETTINGS[service]) <= provided, (
+                f"{where}: a production secret is missing"
+            )
+
+
+def production_secrets(settings: type[Any]) -> set[str]:
+    """What a service refuses to start without in production (ENVIRONMENT=production)."""
+    return {
+        name.upper()
+        for name, field in settings.model_fields.items()
+        if name in settings.production_secrets
+        or (field.annotation is SecretStr and field.default is not None)
+    }
+
+
+def test_production_secrets_are_found_in_the_settings() -> None:
+    assert "ACCESS_TOKEN_SECRET" in production_secrets(SETTINGS["offers"])
+    assert {"LINK_SECRET", "INBOUND_SMS_KEY"} <= production_secrets(SETTINGS["notifications"])
 
 
 def configmaps_used(spec: dict[str, Any]) -> set[str]:
