@@ -38,6 +38,7 @@ from tdu_dev.testing.processes import ServiceProcess, free_port
 from tdu_shared.contracts import journeys as j
 from tdu_shared.envelope import new_envelope
 from tdu_shared.kafka import EventPublisher, Outgoing, ensure_topics
+from tdu_shared.kafka_auth import connection
 from tdu_shared.mongo import Document, connect
 from tdu_shared.topics import ALL_TOPICS, JOURNEYS_EVENTS, Topics
 
@@ -271,7 +272,7 @@ async def run(
     finally:
         service.stop()
         catcher.stop()
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+        admin = AIOKafkaAdminClient(**connection(kafka))
         await admin.start()
         try:
             await admin.delete_topics(created)

@@ -52,6 +52,7 @@ from tdu_shared.contracts.offers import OfferSubmitted
 from tdu_shared.envelope import encode, new_envelope
 from tdu_shared.geo import commune_table, load_basins
 from tdu_shared.kafka import event_headers, kafka_reachable
+from tdu_shared.kafka_auth import connection
 from tdu_shared.mongo import Document, connect
 from tdu_shared.topics import OFFERS_STATE, OFFERS_SUBMITTED, Topics, basin_partition
 
@@ -211,7 +212,7 @@ def produce_in_child(bootstrap: str, topic: str, batch: list[Message], out: str)
 
     async def send() -> dict[str, float]:
         producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+            **connection(bootstrap), acks="all", enable_idempotence=True, linger_ms=5,
             max_batch_size=512 * 1024,
         )  # fmt: skip
         await producer.start()
@@ -268,7 +269,7 @@ async def collect(
     got_at: dict[str, float],
 ) -> None:
     """Reads the state topic until every expected (offer id, event type) arrived."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**connection(bootstrap), enable_auto_commit=False)
     await consumer.start()
     consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
     await consumer.seek_to_end()  # only the events of this import, not those of the one before
@@ -358,7 +359,7 @@ async def stored_docs(mongodb_url: str, database: str, ids: list[str]) -> list[D
 
 
 async def wait_for_topics(bootstrap: str, topics: Topics, timeout: float = 60) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**connection(bootstrap))
     await admin.start()
     try:
         deadline = time.monotonic() + timeout
@@ -373,7 +374,7 @@ async def wait_for_topics(bootstrap: str, topics: Topics, timeout: float = 60) -
 
 
 async def cleanup(bootstrap: str, mongodb_url: str, topics: Topics, database: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**connection(bootstrap))
     await admin.start()
     try:
         names = [t for t in await admin.list_topics() if t.startswith(topics.prefix)]

@@ -53,6 +53,7 @@ from tdu_dev.testing.measure import cpu_seconds, percentile, store_pid
 from tdu_dev.testing.processes import free_port
 from tdu_shared.envelope import decode_event
 from tdu_shared.geo import distance_km
+from tdu_shared.kafka_auth import connection
 from tdu_shared.topics import MATCHING_ELIGIBILITY, Topics
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -169,7 +170,7 @@ class Eligibility:
         # Without a group, a subscription takes every partition of the topic (its metadata is fetched).
         self.consumer = AIOKafkaConsumer(
             self.topic,
-            bootstrap_servers=self.bootstrap,
+            **connection(self.bootstrap),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

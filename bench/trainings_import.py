@@ -21,6 +21,7 @@ from typing import Any
 
 import typer
 
+from tdu_shared.kafka_auth import connection
 from trainings.generate import write_catalogue
 from trainings.handlers import DryRun
 from trainings.importer import reference, run_import
@@ -84,7 +85,7 @@ async def full(path: Path) -> dict[str, Any]:
 async def _delete_topics(bootstrap: str, prefix: str) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**connection(bootstrap))
     await admin.start()
     try:
         await admin.delete_topics([t for t in await admin.list_topics() if t.startswith(prefix)])

@@ -14,7 +14,7 @@ from tdu_dev.infra.servers import _kafka_cluster_id, _kafka_properties, kafka_no
 
 def test_three_node_cluster_shares_one_voter_list_on_distinct_ports() -> None:
     nodes = kafka_nodes(19192, 3)
-    configs = [_kafka_properties(n, nodes, Path(f"/tmp/n{n.node_id}")) for n in nodes]
+    configs = [_kafka_properties(n, nodes, Path(f"/tmp/n{n.node_id}"), "pw") for n in nodes]
     voters = "controller.quorum.voters=1@127.0.0.1:19193,2@127.0.0.1:19195,3@127.0.0.1:19197"
     assert all(voters in c for c in configs)
     assert [n.port for n in nodes] == [19192, 19194, 19196]
@@ -24,9 +24,18 @@ def test_three_node_cluster_shares_one_voter_list_on_distinct_ports() -> None:
 
 def test_single_node_uses_replication_factor_one() -> None:
     [node] = kafka_nodes(9092, 1)
-    config = _kafka_properties(node, [node], Path("/tmp/k"))
+    config = _kafka_properties(node, [node], Path("/tmp/k"), "pw")
     assert "offsets.topic.replication.factor=1" in config
-    assert "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093" in config
+    assert "listeners=SASL_PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093" in config
+
+
+def test_clients_authenticate_and_the_acls_are_enforced() -> None:
+    [node] = kafka_nodes(9092, 1)
+    config = _kafka_properties(node, [node], Path("/tmp/k"), "s3cret")
+    assert "sasl.enabled.mechanisms=SCRAM-SHA-512" in config
+    assert "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer" in config
+    assert "allow.everyone.if.no.acl.found=false" in config
+    assert 'username="admin" password="s3cret";' in config
 
 
 def test_kafka_version_comes_from_the_pom() -> None:

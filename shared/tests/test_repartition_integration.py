@@ -12,6 +12,7 @@ from tdu_dev.testing.kafka_helpers import read_topic
 from tdu_shared.envelope import decode_event
 from tdu_shared.geo import load_basins
 from tdu_shared.kafka import EventPublisher
+from tdu_shared.kafka_auth import connection
 from tdu_shared.repartition import repartition_all
 from tdu_shared.topics import CONTACTS, OFFERS_STATE, Topics, plan_assignment
 
@@ -50,7 +51,7 @@ async def test_a_new_assignment_rebuilds_the_compacted_topics_under_a_new_prefix
         metz = {r.partition for r in records if r.headers["basin"] == b"4410"}
         assert len(metz) > 1  # Metz's offers now spread over several partitions
     finally:
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id=uuid.uuid4().hex)
+        admin = AIOKafkaAdminClient(**connection(kafka_bootstrap), client_id=uuid.uuid4().hex)
         await admin.start()
         try:
             await admin.delete_topics([t for t in await admin.list_topics() if t.startswith(target.prefix)])

@@ -28,6 +28,7 @@ from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, N
 from tdu_shared import tracing
 from tdu_shared.envelope import Envelope, decode_event, encode
 from tdu_shared.errors import InvalidMessage
+from tdu_shared.kafka_auth import connection
 from tdu_shared.topics import PartitionAssignment, Topics, TopicSpec, default_assignment, dlq_of
 
 log = structlog.get_logger(__name__)
@@ -71,7 +72,7 @@ async def ensure_topics(
                 else {}
             )
             wanted.append(NewTopic(topics.dlq(spec), 1, replication_factor, topic_configs=dlq_config))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**connection(bootstrap))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -175,7 +176,7 @@ class EventPublisher:
     async def start(self) -> None:
         """Connect; the producer is made here because aiokafka binds it to the running event loop."""
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap,
+            **connection(self._bootstrap),
             client_id=self._client_id,
             acks="all",
             enable_idempotence=True,
@@ -413,7 +414,7 @@ async def _handle_one(
 
 
 async def kafka_reachable(bootstrap: str) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    admin = AIOKafkaAdminClient(**connection(bootstrap), request_timeout_ms=3000)
     try:
         await admin.start()
         await admin.list_topics()

@@ -18,6 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tdu_shared.kafka import EventPublisher, Record, ensure_topics
+from tdu_shared.kafka_auth import connection
 from tdu_shared.topics import ALL_TOPICS, PartitionAssignment, Topics
 
 
@@ -32,7 +33,7 @@ class Repartitioned:
 async def newest_records(bootstrap: str, topic: str, partitions: int) -> dict[bytes, Record]:
     """The newest record of every key of ``topic``, read from the beginning to its end offsets now."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **connection(bootstrap),
         enable_auto_commit=False,
         group_id=None,
         auto_offset_reset="earliest",

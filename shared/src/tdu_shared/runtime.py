@@ -22,6 +22,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI, Specification
 from prometheus_client import REGISTRY
 
+from tdu_shared import kafka_auth
 from tdu_shared.access.keys import KeyFollower, KeyRing
 from tdu_shared.access.policy import Policy, Verifier, guard
 from tdu_shared.geo import load_basins
@@ -51,8 +52,10 @@ class ServiceRuntime:
         self.description = description
         self.topics = Topics(settings.topic_prefix)
         setup_tracing(name, otlp_endpoint=settings.otel_exporter_otlp_endpoint, span_file=settings.trace_file)
+        kafka_auth.use(settings.kafka_auth())  # every Kafka client of the process authenticates this way
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
+            security=kafka_auth.current().security(),
             client_id=name,
             acks="all",
             enable_idempotence=True,

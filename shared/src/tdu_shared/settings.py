@@ -13,6 +13,8 @@ import yaml
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tdu_shared.kafka_auth import KafkaAuth
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
@@ -29,6 +31,14 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How the service connects to Kafka: SASL_PLAINTEXT or SASL_SSL with SCRAM."
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism."
+    )
+    kafka_sasl_username: str | None = Field(None, description="The service's Kafka principal (its name).")
+    kafka_sasl_password: SecretStr | None = Field(None, description="Its password.")
     mongodb_url: str = Field(
         "mongodb://127.0.0.1:27017/", description="MongoDB (or FerretDB) connection URL."
     )
@@ -101,12 +111,24 @@ class ServiceSettings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _kafka_credentials(self) -> ServiceSettings:
+        """SASL needs a principal and its password."""
+        self.kafka_auth()
+        return self
+
+    @model_validator(mode="after")
     def _region_topic_prefix(self) -> ServiceSettings:
         """A region file's ``topic_prefix`` applies when TOPIC_PREFIX is not set."""
         if not self.topic_prefix and self.basins_file:
             doc = yaml.safe_load(Path(self.basins_file).read_text(encoding="utf-8")) or {}
             self.topic_prefix = str(doc.get("topic_prefix") or "")
         return self
+
+    def kafka_auth(self) -> KafkaAuth:
+        password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+        return KafkaAuth(
+            self.kafka_security_protocol, self.kafka_sasl_mechanism, self.kafka_sasl_username, password
+        )
 
     def base_url(self) -> str:
         return self.public_base_url or f"http://{self.http_host}:{self.http_port}"

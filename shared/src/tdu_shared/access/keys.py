@@ -26,6 +26,7 @@ from tdu_shared.contracts.access import PartnerKeyIssued, PartnerKeyRevoked
 from tdu_shared.contracts.journeys import Role
 from tdu_shared.envelope import Envelope, decode_event
 from tdu_shared.errors import InvalidMessage
+from tdu_shared.kafka_auth import connection
 from tdu_shared.topics import ACCESS_KEYS
 
 log = structlog.get_logger(__name__)
@@ -156,7 +157,7 @@ class KeyFollower:
     async def _follow(self) -> None:
         consumer = AIOKafkaConsumer(
             self._topic,
-            bootstrap_servers=self._bootstrap,
+            **connection(self._bootstrap),
             client_id=f"{self._client_id}-keys",
             group_id=None,  # every partition, from the beginning, for this process alone
             enable_auto_commit=False,

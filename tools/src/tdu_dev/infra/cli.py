@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tdu_dev.infra.kafka_acl import users_file
 from tdu_dev.infra.local import LocalInfra
 from tdu_dev.infra.servers import InfraError, log_tail
 
@@ -67,7 +68,10 @@ def start(
     except InfraError as exc:
         _fail(exc)
     console.print(f"ready in {time.monotonic() - started:.1f}s; logs in {infra.paths.logs}")
-    for name, value in endpoints.as_env().items():
+    for name, value in {
+        **endpoints.as_env(),
+        "TDU_KAFKA_USERS_FILE": str(users_file(infra.paths.run)),
+    }.items():
         print(f"export {name}={value}")
 
 
@@ -116,7 +120,8 @@ def cluster_check(timeout: float = 180) -> None:
             bootstrap = infra.start_cluster(timeout=timeout)
     except InfraError as exc:
         _fail(exc)
-    print(json.dumps(asyncio.run(check_replicated_topic(bootstrap)), indent=2))
+    auth = infra.endpoints().kafka_auth()
+    print(json.dumps(asyncio.run(check_replicated_topic(bootstrap, auth)), indent=2))
 
 
 if __name__ == "__main__":

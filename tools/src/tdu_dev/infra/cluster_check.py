@@ -9,11 +9,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tdu_shared.kafka import describe_topics, wait_for_leaders
+from tdu_shared.kafka_auth import KafkaAuth, connection
 
 
-async def check_replicated_topic(bootstrap: str) -> dict[str, Any]:
+async def check_replicated_topic(bootstrap: str, auth: KafkaAuth | None = None) -> dict[str, Any]:
+    """``auth``: how to connect (default: as this process's Kafka clients do)."""
     topic = f"cluster-check-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    options = {"bootstrap_servers": bootstrap, **auth.options()} if auth else connection(bootstrap)
+    admin = AIOKafkaAdminClient(**options)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 3, 3, topic_configs={"min.insync.replicas": "2"})])
@@ -22,7 +25,7 @@ async def check_replicated_topic(bootstrap: str) -> dict[str, Any]:
     finally:
         await admin.close()
     replicas = sorted({len(p["replicas"]) for p in description[0]["partitions"]})
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         sent = await producer.send_and_wait(topic, b"replicated", key=b"k")
@@ -30,7 +33,7 @@ async def check_replicated_topic(bootstrap: str) -> dict[str, Any]:
         await producer.stop()
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **options,
         auto_offset_reset="earliest",
         group_id=f"{topic}-reader",
         enable_auto_commit=False,

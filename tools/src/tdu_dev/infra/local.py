@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from tdu_dev.infra.kafka_acl import ADMIN, apply_acls, auth_of, load_users
 from tdu_dev.infra.paths import Paths
 from tdu_dev.infra.servers import (
     Server,
@@ -16,6 +17,7 @@ from tdu_dev.infra.servers import (
     mongo_ready,
     prepare_kafka,
 )
+from tdu_shared.kafka_auth import KafkaAuth
 
 
 def _env_int(name: str, default: int) -> int:
@@ -26,9 +28,25 @@ def _env_int(name: str, default: int) -> int:
 class Endpoints:
     kafka_bootstrap_servers: str
     mongodb_url: str
+    kafka_users: tuple[tuple[str, str], ...] = ()
+    """(principal, password) of each Kafka principal; none: the broker takes unauthenticated clients."""
 
-    def as_env(self) -> dict[str, str]:
-        return {"KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers, "MONGODB_URL": self.mongodb_url}
+    @property
+    def authenticated(self) -> bool:
+        return bool(self.kafka_users)
+
+    def kafka_auth(self, principal: str = ADMIN) -> KafkaAuth:
+        """How ``principal`` connects (the super user ``admin`` by default)."""
+        if not self.kafka_users:
+            return KafkaAuth()
+        return auth_of(dict(self.kafka_users), principal)
+
+    def as_env(self, principal: str = ADMIN) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "MONGODB_URL": self.mongodb_url,
+            **self.kafka_auth(principal).as_env(),
+        }
 
 
 @dataclass
@@ -50,7 +68,8 @@ class LocalInfra:
         return ferretdb_server(self.paths, port=self.mongo_port)
 
     def endpoints(self) -> Endpoints:
-        return Endpoints(f"127.0.0.1:{self.kafka_port}", f"mongodb://127.0.0.1:{self.mongo_port}/")
+        users = tuple(sorted(load_users(self.paths.run).items()))
+        return Endpoints(f"127.0.0.1:{self.kafka_port}", f"mongodb://127.0.0.1:{self.mongo_port}/", users)
 
     def cluster_bootstrap(self) -> str:
         return ",".join(f"127.0.0.1:{s.port}" for s in self.cluster())
@@ -71,7 +90,9 @@ class LocalInfra:
             server.start()
         endpoints = self.endpoints()
         ferret.wait_ready(lambda: mongo_ready(endpoints.mongodb_url), timeout)
-        kafka[0].wait_ready(lambda: kafka_ready(endpoints.kafka_bootstrap_servers), timeout)
+        admin = endpoints.kafka_auth()
+        kafka[0].wait_ready(lambda: kafka_ready(endpoints.kafka_bootstrap_servers, auth=admin), timeout)
+        apply_acls(endpoints.kafka_bootstrap_servers, dict(endpoints.kafka_users))
         return endpoints
 
     def start_cluster(self, *, timeout: float = 180) -> str:
@@ -82,7 +103,9 @@ class LocalInfra:
         for node in nodes:
             node.start()
         bootstrap = self.cluster_bootstrap()
-        nodes[0].wait_ready(lambda: kafka_ready(bootstrap, expected_brokers=3), timeout)
+        admin = self.endpoints().kafka_auth()
+        nodes[0].wait_ready(lambda: kafka_ready(bootstrap, expected_brokers=3, auth=admin), timeout)
+        apply_acls(bootstrap, load_users(self.paths.run))
         return bootstrap
 
     def stop(self, *, cluster: bool = True) -> list[str]:

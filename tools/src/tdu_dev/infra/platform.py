@@ -10,6 +10,7 @@ in .cache/logs/. The same class serves the end-to-end tests.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -25,13 +26,17 @@ import httpx
 import typer
 from rich.console import Console
 
+from tdu_dev.infra.kafka_acl import apply_acls
 from tdu_dev.infra.local import Endpoints, LocalInfra
 from tdu_dev.infra.paths import Paths
 from tdu_dev.infra.servers import InfraError, port_open
 from tdu_dev.testing.processes import ServiceProcess
+from tdu_shared import kafka_auth
 from tdu_shared.access.tokens import issue_session
 from tdu_shared.contracts.journeys import Role
+from tdu_shared.kafka import ensure_topics
 from tdu_shared.settings import ServiceSettings
+from tdu_shared.topics import ALL_TOPICS, Topics
 
 SERVICES = ("offers", "trainings", "matching", "journeys", "notifications")
 PLATFORM_MARK = "TDU_PLATFORM_ROOT"
@@ -72,9 +77,10 @@ class Platform:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports.services[service]}"
 
-    def service_env(self, service: str) -> dict[str, str]:
+    def service_env(self, service: str, principal: str | None = None) -> dict[str, str]:
+        """A service's environment: its own Kafka principal (``principal`` for a command of another)."""
         env = {
-            **self.endpoints.as_env(),
+            **self.endpoints.as_env(principal or service),
             "MONGODB_DATABASE": f"{self.database_prefix}{service}",
             "TOPIC_PREFIX": self.topic_prefix,
             "HTTP_HOST": "127.0.0.1",
@@ -85,6 +91,8 @@ class Platform:
             "ACCESS_TOKEN_SECRET": self.access_secret,
             PLATFORM_MARK: str(self.paths.root),
         }
+        if self.endpoints.authenticated:
+            env["CREATE_TOPICS"] = "false"  # made by prepare_kafka, as the Kubernetes layout's KafkaTopics
         if service == "notifications":
             env.update(
                 {
@@ -123,7 +131,18 @@ class Platform:
         for port in (self.ports.smtp, self.ports.sms):
             wait_for(lambda p=port: port_open("127.0.0.1", p), 30, f"catcher on port {port}", interval=0.2)
 
+    def prepare_kafka(self) -> None:
+        """This platform's topics, and every principal's rights on them (an authenticating broker only):
+        made by the broker's super user, as the Kubernetes layout's KafkaTopics and KafkaUsers are."""
+        if not self.endpoints.authenticated:
+            return
+        kafka_auth.use(self.endpoints.kafka_auth())
+        bootstrap = self.endpoints.kafka_bootstrap_servers
+        asyncio.run(ensure_topics(bootstrap, Topics(self.topic_prefix), ALL_TOPICS))
+        apply_acls(bootstrap, dict(self.endpoints.kafka_users), self.topic_prefix)
+
     def start_services(self, services: tuple[str, ...] = SERVICES, *, ready_timeout: float = 90) -> None:
+        self.prepare_kafka()
         for service in services:
             self._process(
                 service, service, ["serve"], self.service_env(service), self.ports.services[service]
@@ -138,7 +157,10 @@ class Platform:
         module = "tdu_shared.access.cli" if service == "tdu-access" else service
         return subprocess.run(
             [sys.executable, "-m", module, *args],
-            env={**os.environ, **self.service_env("journeys" if service == "tdu-access" else service)},
+            env={
+                **os.environ,
+                **self.service_env(*(("journeys", "access-admin") if module != service else (service,))),
+            },
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tdu_dev.infra.kafka_acl import ADMIN, load_users
 from tdu_dev.infra.paths import Paths
+from tdu_shared.kafka_auth import KafkaAuth, connection
 
 KAFKA_VERSION_RE = re.compile(r"<kafka.version>([^<]+)</kafka.version>")
 
@@ -201,19 +203,32 @@ def kafka_nodes(base_port: int, count: int) -> list[KafkaNode]:
     return [KafkaNode(i + 1, base_port + 2 * i, base_port + 2 * i + 1) for i in range(count)]
 
 
-def _kafka_properties(node: KafkaNode, nodes: list[KafkaNode], log_dir: Path) -> str:
+def _kafka_properties(node: KafkaNode, nodes: list[KafkaNode], log_dir: Path, admin_password: str) -> str:
+    """One node of the local cluster: clients and brokers authenticate (SASL SCRAM-SHA-512) on the broker
+    listener, the StandardAuthorizer enforces the ACLs; the controller listener (loopback, controller
+    requests only) is plain, its peers are super users as the nodes themselves."""
     voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
     replication = min(3, len(nodes))
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{ADMIN}" password="{admin_password}";'
+    )
     return "\n".join(
         [
             "process.roles=broker,controller",
             f"node.id={node.node_id}",
             f"controller.quorum.voters={voters}",
-            f"listeners=PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{node.port}",
+            f"listeners=SASL_PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+            f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{node.port}",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            f"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={jaas}",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            f"super.users=User:{ADMIN};User:ANONYMOUS",
+            "allow.everyone.if.no.acl.found=false",
             f"log.dirs={log_dir}",
             f"offsets.topic.replication.factor={replication}",
             f"transaction.state.log.replication.factor={replication}",
@@ -273,12 +288,25 @@ def prepare_kafka(paths: Paths, servers: list[Server], base_port: int) -> None:
     if not cluster_file.exists():
         cluster_file.write_text(_kafka_cluster_id())
     cluster_id = cluster_file.read_text().strip()
+    users = load_users(paths.run)
+    marker = f"sasl-scram users: {' '.join(sorted(users))}"
     for node, server in zip(nodes, servers, strict=True):
         server.cwd.mkdir(parents=True, exist_ok=True)
         data = server.cwd / "data"
         config = server.cwd / "server.properties"
-        config.write_text(_kafka_properties(node, nodes, data))
+        config.write_text(_kafka_properties(node, nodes, data, users[ADMIN]))
+        formatted_for = data / "tdu-users"
+        if (data / "meta.properties").exists() and (
+            not formatted_for.exists() or formatted_for.read_text() != marker
+        ):
+            # Formatted before these principals existed (an older checkout): local data, made again.
+            shutil.rmtree(data)
         if not (data / "meta.properties").exists():
+            scram = [
+                a
+                for name in sorted(users)
+                for a in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={users[name]}]")
+            ]
             _run(
                 [
                     "java",
@@ -290,12 +318,14 @@ def prepare_kafka(paths: Paths, servers: list[Server], base_port: int) -> None:
                     "-c",
                     str(config),
                     "--ignore-formatted",
+                    *scram,
                 ],
                 cwd=server.cwd,
                 env=dict(os.environ),
                 log=server.log_file,
                 what=f"formatting {server.name} storage",
             )
+            formatted_for.write_text(marker)
 
 
 def _kafka_cluster_id() -> str:
@@ -309,7 +339,7 @@ def _kafka_cluster_id() -> str:
             return cluster_id
 
 
-def kafka_ready(bootstrap: str, expected_brokers: int = 1) -> bool:
+def kafka_ready(bootstrap: str, expected_brokers: int = 1, auth: KafkaAuth | None = None) -> bool:
     import logging
 
     from aiokafka.admin import AIOKafkaAdminClient
@@ -318,7 +348,8 @@ def kafka_ready(bootstrap: str, expected_brokers: int = 1) -> bool:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
     async def check() -> bool:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        options = {"bootstrap_servers": bootstrap, **auth.options()} if auth else connection(bootstrap)
+        admin = AIOKafkaAdminClient(**options, request_timeout_ms=3000)
         try:
             await admin.start()
             cluster = await admin.describe_cluster()

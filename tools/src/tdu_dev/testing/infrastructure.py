@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from tdu_dev.infra.local import Endpoints, LocalInfra
 
@@ -29,7 +31,9 @@ def provide_infrastructure() -> Iterator[tuple[Endpoints, str]]:
     """Yield the endpoints and where they come from ('environment', 'testcontainers', 'local')."""
     kafka, mongo = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("MONGODB_URL")
     if kafka and mongo:
-        yield Endpoints(kafka, mongo), "environment"
+        users_file = os.environ.get("TDU_KAFKA_USERS_FILE")  # `tdu-infra start` prints it
+        users = json.loads(Path(users_file).read_text()) if users_file else {}
+        yield Endpoints(kafka, mongo, tuple(sorted(users.items()))), "environment"
         return
     if docker_available():
         with _containers() as endpoints:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer
 
 from tdu_shared.kafka import Record
+from tdu_shared.kafka_auth import connection
 
 
 async def read_topic(
@@ -28,7 +29,7 @@ async def read_topic(
     done = (lambda rs: len(rs) >= until) if isinstance(until, int) else until
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **connection(bootstrap),
         group_id=f"test-reader-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

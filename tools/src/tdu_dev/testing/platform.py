@@ -10,10 +10,12 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from tdu_dev.infra.kafka_acl import remove_acls
 from tdu_dev.infra.local import Endpoints
 from tdu_dev.infra.paths import Paths
 from tdu_dev.infra.platform import SERVICES, Platform, PlatformPorts
 from tdu_dev.testing.processes import free_port
+from tdu_shared.kafka_auth import connection
 
 FAST_TEST_ENV = {
     "QUIET_START": "00:00",  # a test may run at night: no quiet hours for SMS here
@@ -55,10 +57,12 @@ def running_platform(
     finally:
         running.stop()
         asyncio.run(_delete_topics(endpoints, f"{name}."))
+        if endpoints.authenticated:
+            remove_acls(endpoints.kafka_bootstrap_servers, dict(endpoints.kafka_users), f"{name}.")
 
 
 async def _delete_topics(endpoints: Endpoints, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=endpoints.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**connection(endpoints.kafka_bootstrap_servers))
     await admin.start()
     try:
         await admin.delete_topics([t for t in await admin.list_topics() if t.startswith(prefix)])

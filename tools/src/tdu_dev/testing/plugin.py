@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -13,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tdu_dev.infra.local import Endpoints
 from tdu_dev.testing.infrastructure import provide_infrastructure
 from tdu_shared.kafka import ensure_topics
+from tdu_shared.kafka_auth import connection
 from tdu_shared.mongo import Document, connect
 from tdu_shared.topics import ALL_TOPICS, Topics
 
@@ -23,6 +25,9 @@ TEST_PARTITIONS = 4
 def infrastructure() -> Iterator[Endpoints]:
     """Kafka and MongoDB endpoints for integration tests (environment, testcontainers, or local launcher)."""
     with provide_infrastructure() as (endpoints, _origin):
+        # The tests' own clients (and services run in-process) connect as the broker's super user; the
+        # platform's services, started as processes, as their own principals (tdu_dev.infra.platform).
+        os.environ.update(endpoints.kafka_auth().as_env())
         yield endpoints
 
 
@@ -47,7 +52,7 @@ async def topics(kafka_bootstrap: str, unique_name: str) -> AsyncIterator[Topics
     namespace = Topics(f"{unique_name}.")
     created = await ensure_topics(kafka_bootstrap, namespace, ALL_TOPICS, partitions=TEST_PARTITIONS)
     yield namespace
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**connection(kafka_bootstrap))
     await admin.start()
     try:
         await admin.delete_topics(created)

@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tdu_shared.kafka import Record
+from tdu_shared.kafka_auth import connection
 
 
 async def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
     """The next offset of each of the ``partitions`` of ``topic`` now."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**connection(bootstrap), enable_auto_commit=False)
     await consumer.start()
     try:
         wanted = [TopicPartition(topic, p) for p in range(partitions)]
@@ -32,7 +33,7 @@ async def read_partitions(
     if not wanted:
         return
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **connection(bootstrap),
         enable_auto_commit=False,
         group_id=None,
         auto_offset_reset="earliest",
