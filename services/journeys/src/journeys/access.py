@@ -64,5 +64,8 @@ POLICY = Policy(
         Rule("GET", "/contacts/{person_id}", roles(SEEKER, EMPLOYER, PROVIDER, OPERATOR), CONTACT_SCOPE),
         Rule("PATCH", "/contacts/{person_id}", roles(SEEKER, EMPLOYER, PROVIDER, OPERATOR), CONTACT_SCOPE),
         Rule("DELETE", "/contacts/{person_id}", roles(SEEKER, EMPLOYER, PROVIDER, OPERATOR), CONTACT_SCOPE),
+        Rule(
+            "GET", "/audit", roles(OPERATOR), "entries about people with a journey in the operator's basins"
+        ),
     ),
 )

@@ -10,6 +10,7 @@ eligible; 422: invalid body or a broken rule.
 # No ``from __future__ import annotations`` here: the action routes are built in a loop and FastAPI must
 # see their request models as real classes.
 
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
@@ -31,7 +32,7 @@ from journeys.domain.transitions import (
     check_scope,
 )
 from journeys.handlers import CONTACT_FIELDS, Conflict, NotFound, OfferNotEligible, Ports
-from journeys.ports import JourneyQuery, Publisher
+from journeys.ports import AuditEntry, JourneyQuery, Publisher
 from journeys.readmodels import BadCursor
 from tdu_shared.access import Forbidden, Principal, Unauthorized
 from tdu_shared.access.policy import Caller
@@ -204,19 +205,37 @@ def _build(
         raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from None
 
 
-async def _self_or_operator(caller: Principal, person_id: str, ports: Ports) -> None:
-    """The person themselves, or an operator of a basin where the person has a journey."""
+async def _self_or_operator(caller: Principal, person_id: str, ports: Ports, action: str) -> None:
+    """The person themselves, or an operator of a basin where the person has a journey (recorded in the
+    audit log, with the person's basins, whose operators may read the entry)."""
     if caller.role != Role.BASIN_OPERATOR:
         if caller.subject != person_id:
             raise Forbidden("seule la personne concernée ou un opérateur de son bassin peut faire cela")
         return
-    if caller.basins is None:
-        return
+    basins = await _basins_of(person_id, ports)
+    if caller.basins is not None and not (caller.basins & basins):
+        raise Forbidden(f"personne {person_id} : aucun parcours dans vos bassins")
+    entry = AuditEntry(
+        str(uuid.uuid4()), ports.clock.now(), caller.subject, action, person_id, tuple(sorted(basins))
+    )
+    await ports.audit.record(entry)
+
+
+async def _basins_of(person_id: str, ports: Ports) -> set[str]:
+    """The basins of the journeys a person is party to (as seeker, employer or provider)."""
+    basins: set[str] = set()
     for side in ("seeker_id", "employer_id", "provider_id"):
         found = await ports.read_models.page(JourneyQuery(**{side: person_id}), 0, 200, ports.journeys)
-        if any(caller.covers(j.basin) for j in found.items):
-            return
-    raise Forbidden(f"personne {person_id} : aucun parcours dans vos bassins")
+        basins |= {j.basin for j in found.items if j.basin}
+    return basins
+
+
+class AuditView(BaseModel):
+    at: datetime
+    operator: str = Field(description="Who (the operator's sign-in).")
+    action: str = Field(description="read, change or erase.")
+    person_id: str
+    basins: list[str] = Field(description="The person's basins then.")
 
 
 def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIRouter:
@@ -307,7 +326,7 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
 
     @api.get("/contacts/{person_id}", summary="A person's contact details (the person or an operator)")
     async def read_contact(person_id: PersonId, caller: Caller) -> dict[str, Any]:
-        await _self_or_operator(caller, person_id, ports)
+        await _self_or_operator(caller, person_id, ports, "read")
         contact = await ports.contacts.get(person_id)
         if contact is None:
             raise NotFound(f"personne {person_id} inconnue")
@@ -315,7 +334,7 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
 
     @api.patch("/contacts/{person_id}", summary="Change a person's details or consent")
     async def change_contact(person_id: PersonId, body: ContactUpdate, caller: Caller) -> dict[str, Any]:
-        await _self_or_operator(caller, person_id, ports)
+        await _self_or_operator(caller, person_id, ports, "change")
         changes = body.model_dump(exclude_unset=True)
         contact = await handlers.update_contact(
             person_id, {k: v for k, v in changes.items() if k in CONTACT_FIELDS}, ports, publisher
@@ -324,9 +343,23 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
 
     @api.delete("/contacts/{person_id}", summary="Erase a person's personal data (journeys stay, anonymised)")
     async def erase(person_id: PersonId, caller: Caller) -> dict[str, Any]:
-        await _self_or_operator(caller, person_id, ports)
+        await _self_or_operator(caller, person_id, ports, "erase")
         count = await handlers.erase_person(person_id, ports, publisher)
         return {"erased": person_id, "journeys_anonymised": count}
+
+    @api.get(
+        "/audit",
+        response_model=list[AuditView],
+        summary="Operators' reads and changes of personal data, newest first (operators of the basin)",
+    )
+    async def read_audit(
+        caller: Caller,
+        basin: Annotated[str | None, Query(max_length=10)] = None,
+        person_id: Annotated[str | None, Query(max_length=100)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> list[AuditView]:
+        entries = await ports.audit.entries(caller.only_basin(basin), person_id, limit)
+        return [AuditView(**{**vars(e), "basins": list(e.basins)}) for e in entries]
 
     return api
 

@@ -23,6 +23,7 @@ from journeys.domain.model import Actor, Journey
 from journeys.domain.timers import still_due, timers_after_change
 from journeys.domain.transitions import Action, Fact
 from journeys.ports import (
+    AuditLog,
     Clock,
     Contact,
     Contacts,
@@ -84,6 +85,14 @@ class Ports:
     """Called after every journey write (wakes the relay; a fault-injection switch may crash here)."""
     read_models: ReadModels = field(default_factory=memory_read_models)
     """Journey lists and KPI counters, projected after every write (see ``journeys.readmodels``)."""
+    audit: AuditLog = field(default_factory=lambda: _memory_audit())
+    """Operators' access to personal data (in memory unless the composition root gives the store's)."""
+
+
+def _memory_audit() -> AuditLog:
+    from journeys.adapters.memory import MemoryAudit  # the default of tests and tools, as read models'
+
+    return MemoryAudit()
 
 
 @dataclass(frozen=True)

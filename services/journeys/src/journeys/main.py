@@ -15,6 +15,7 @@ from journeys import handlers
 from journeys.access import POLICY
 from journeys.adapters.kafka import KafkaPublisher
 from journeys.adapters.mongo import (
+    MongoAudit,
     MongoContacts,
     MongoDocuments,
     MongoJourneys,
@@ -97,6 +98,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
         settings.region,
         after_write,
         mongo_read_models(runtime.db, settings.kpi_cache_s),
+        MongoAudit(runtime.db),
     )
     publisher = KafkaPublisher(runtime.publisher)
     register_consumers(runtime, ports)

@@ -223,6 +223,27 @@ class Documents(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """An operator saw or changed a person's personal data."""
+
+    entry_id: str
+    at: datetime
+    operator: str
+    action: str
+    """read, change or erase."""
+    person_id: str
+    basins: tuple[str, ...]
+    """The basins of the person's journeys then: the operators of these basins may read the entry."""
+
+
+class AuditLog(Protocol):
+    async def record(self, entry: AuditEntry) -> None: ...
+
+    async def entries(self, basin: str | None, person_id: str | None, limit: int) -> list[AuditEntry]:
+        """Newest first; ``basin`` None: every entry of the region."""
+
+
 class Publisher(Protocol):
     async def publish(self, items: Sequence[OutboxItem]) -> None: ...
 

@@ -179,3 +179,22 @@ async def test_a_contact_change_keeps_what_it_leaves_out_and_cannot_erase_requir
         assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", field]
     stored = (await client.get(f"/contacts/{SEEKER_ID}", headers=SEEKER)).json()
     assert (stored["consent_email"], stored["consent_sms"], stored["postal_code"]) == (True, True, "57000")
+
+
+async def test_an_operators_reads_of_personal_data_are_in_the_audit_log_of_the_basin(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/journeys", json=APPLY, headers=SEEKER)
+    assert (await client.get(f"/contacts/{SEEKER_ID}", headers=SEEKER)).status_code == 200  # not audited
+    assert (await client.get(f"/contacts/{SEEKER_ID}", headers=OPERATOR)).status_code == 200
+    await client.patch(f"/contacts/{SEEKER_ID}", json={"phone": None}, headers=OPERATOR)
+    log = (await client.get("/audit", headers=OPERATOR)).json()
+    assert [(e["action"], e["person_id"], e["basins"]) for e in log] == [
+        ("change", SEEKER_ID, ["4410"]),
+        ("read", SEEKER_ID, ["4410"]),
+    ]
+    assert log[0]["operator"] == "operateur@metz.test"
+    nancy = session("basin_operator", "operateur@nancy.test", basins=["4412"])
+    assert (await client.get("/audit", headers=nancy)).json() == []
+    assert (await client.get("/audit?basin=4410", headers=nancy)).status_code == 403
+    assert (await client.get("/audit", headers=SEEKER)).status_code == 403

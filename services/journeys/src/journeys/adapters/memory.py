@@ -10,7 +10,7 @@ from typing import Any
 
 from journeys.domain.model import Journey
 from journeys.domain.timers import Timer
-from journeys.ports import Contact, OfferView, OutboxItem, Pending, StoredTimer, Write
+from journeys.ports import AuditEntry, Contact, OfferView, OutboxItem, Pending, StoredTimer, Write
 
 
 @dataclass
@@ -162,6 +162,22 @@ class MemoryContacts:
 
     async def delete(self, person_id: str) -> bool:
         return self.contacts.pop(person_id, None) is not None
+
+
+class MemoryAudit:
+    def __init__(self) -> None:
+        self.log: list[AuditEntry] = []
+
+    async def record(self, entry: AuditEntry) -> None:
+        self.log.append(entry)
+
+    async def entries(self, basin: str | None, person_id: str | None, limit: int) -> list[AuditEntry]:
+        found = [
+            e
+            for e in reversed(self.log)
+            if (basin is None or basin in e.basins) and (person_id is None or e.person_id == person_id)
+        ]
+        return found[:limit]
 
 
 class MemoryPublisher:

@@ -43,9 +43,9 @@ from journeys.adapters.documents import (
 )
 from journeys.domain.model import Journey, SessionOption
 from journeys.domain.timers import Timer
-from journeys.ports import Contact, OfferView, OutboxItem, Pending, StoredTimer, Write
+from journeys.ports import AuditEntry, Contact, OfferView, OutboxItem, Pending, StoredTimer, Write
 from tdu_shared.contracts.journeys import ReminderKind, Role
-from tdu_shared.mongo import Document, IndexSpec, bulk_write, find_by_ids
+from tdu_shared.mongo import Document, IndexSpec, asc, bulk_write, find_by_ids
 from tdu_shared.topics import CONTACTS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -53,8 +53,10 @@ PAGE_READS = 64
 """Reads by ``_id`` under way at once for a page (a page of 50 journeys, or its list documents, in one
 round)."""
 
-INDEXES: list[IndexSpec] = []
-"""Secondary indexes: none. Every query is by ``_id`` (MongoDB and FerretDB index it themselves)."""
+AUDIT = "audit"
+INDEXES: list[IndexSpec] = [IndexSpec(AUDIT, asc("basins", "at")), IndexSpec(AUDIT, asc("person_id", "at"))]
+"""Secondary indexes: the audit log's only (operators query it by basin or person). Every query of the
+write and read paths is by ``_id`` (MongoDB and FerretDB index it themselves)."""
 
 WRITE_LEASE_S = 30.0
 """A revision fence whose writer has not written the journey after this long is taken over."""
@@ -539,6 +541,44 @@ class MongoContacts:
 
     async def delete(self, person_id: str) -> bool:
         return (await self._col.delete_one({"_id": person_id})).deleted_count > 0
+
+
+class MongoAudit:
+    """The audit log of operators' access to personal data: appended to, never changed."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._col = db[AUDIT]
+
+    async def record(self, entry: AuditEntry) -> None:
+        await self._col.insert_one(
+            {
+                "_id": entry.entry_id,
+                "at": entry.at,
+                "operator": entry.operator,
+                "action": entry.action,
+                "person_id": entry.person_id,
+                "basins": list(entry.basins),
+            }
+        )
+
+    async def entries(self, basin: str | None, person_id: str | None, limit: int) -> list[AuditEntry]:
+        query: Document = {}
+        if basin is not None:
+            query["basins"] = basin
+        if person_id is not None:
+            query["person_id"] = person_id
+        docs = await self._col.find(query).sort("at", -1).limit(limit).to_list()
+        return [
+            AuditEntry(
+                d["_id"],
+                d["at"].replace(tzinfo=UTC) if d["at"].tzinfo is None else d["at"],
+                d["operator"],
+                d["action"],
+                d["person_id"],
+                tuple(d.get("basins") or ()),
+            )
+            for d in docs
+        ]
 
 
 class MongoDocuments:
