@@ -19,8 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
+from pymongo import MongoClient
 
-from tdu_dev.infra.platform import Platform, wait_for
+from tdu_dev.infra.platform import SERVICES, Platform, wait_for
 from tdu_dev.testing.kafka_helpers import read_topic
 from tdu_shared.envelope import decode_event
 from tdu_shared.topics import JOURNEYS_EVENTS, Topics
@@ -318,3 +319,38 @@ def test_a_seeker_goes_from_an_offer_near_metz_to_a_hire(platform: Platform, tmp
     assert metz["journeys"] == 1 and metz["states"] == {"hired": 1}, metz
     assert metz["promises_signed"] == 1 and metz["hires"] == 1, metz
     assert metz["return_to_employment"]["end_of_training"] == 1.0, metz
+
+    # 8. The seeker erases themself and an operator erases the employer: nothing of them is left in any
+    #    collection of any service (journeys, offers, notifications, and matching and trainings, which
+    #    keep opaque ids only); the journey stays, anonymised, and still counts.
+    needles = [SEEKER_EMAIL, SEEKER_PHONE[1:], "Martin", EMPLOYER_EMAIL]
+    before = personal_data_left(platform, needles)
+    assert {"journeys.contacts", "notifications.contacts", "offers.contacts"} <= set(before), before
+    seeker_id = journey["seeker_id"]
+    erased = httpx.delete(f"{journeys.base}/contacts/{seeker_id}", headers=seeker, timeout=10)
+    assert erased.status_code == 200 and erased.json()["journeys_anonymised"] == 1, erased.text
+    erased = httpx.delete(f"{journeys.base}/contacts/{employer_id}", headers=operator, timeout=10)
+    assert erased.status_code == 200, erased.text
+    wait_for(lambda: not personal_data_left(platform, needles), 60, "every service to erase the two people")
+    after = journeys.call("GET", f"/kpis?basin={METZ_BASIN}", operator).json()["basins"][METZ_BASIN]
+    assert after["hires"] == 1
+    audit = journeys.call("GET", "/audit", operator).json()
+    assert [(e["action"], e["person_id"]) for e in audit][:1] == [("erase", employer_id)]
+
+
+def personal_data_left(platform: Platform, needles: list[str]) -> dict[str, list[str]]:
+    """Where, in every collection of every service's database, any of ``needles`` still shows."""
+    client: MongoClient[dict[str, Any]] = MongoClient(platform.endpoints.mongodb_url)
+    found: dict[str, list[str]] = {}
+    try:
+        for service in SERVICES:
+            db = client[f"{platform.database_prefix}{service}"]
+            for name in db.list_collection_names():
+                for doc in db[name].find({}):
+                    text = json.dumps(doc, default=str, ensure_ascii=False)
+                    hits = [n for n in needles if n.lower() in text.lower()]
+                    if hits:
+                        found.setdefault(f"{service}.{name}", []).extend(hits)
+    finally:
+        client.close()
+    return found

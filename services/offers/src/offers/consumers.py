@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import structlog
+from faststream import AckPolicy
 from faststream.kafka import KafkaMessage
 
 from offers.domain.refresh import Refresh
-from offers.handlers import Deps, Submission, refresh_completed, submit_batch
+from offers.handlers import Deps, Submission, erase_contact, refresh_completed, submit_batch
 from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.contracts.offers import (
     OfferPublished,
@@ -97,6 +98,13 @@ async def _one_by_one(run: list[tuple[Record, Submission]], deps: Deps, dead_let
     await handle_records([r for r, _ in run], handle, dead_letters)
 
 
+def tombstones(records: Sequence[Record]) -> list[str]:
+    """The employers erased by these ``contacts`` records (others are upserts, or other people's)."""
+    return [
+        r.key_text for r in records if r.value is None and r.key_text and r.key_text.startswith("employer:")
+    ]
+
+
 def register_consumers(runtime: ServiceRuntime, deps: Deps, batch_size: int) -> None:
     group = runtime.group_id()
     dead_letters = runtime.dead_letters(group)
@@ -111,6 +119,32 @@ def register_consumers(runtime: ServiceRuntime, deps: Deps, batch_size: int) -> 
     )
     async def on_offers_submitted(message: KafkaMessage) -> None:
         await consume_submissions(records_of(message), deps, dead_letters)
+
+    erasure_group = runtime.group_id("erasure")
+
+    @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
+        runtime.topic(CONTACTS),
+        title="contacts: tombstones (erasure)",
+        description="A tombstone erases the employer contact it names from this service's store.",
+        **subscriber_options(erasure_group, batch=True),
+    )
+    async def on_contacts(message: KafkaMessage) -> None:
+        for person_id in tombstones(records_of(message)):
+            await erase_contact(person_id, deps)
+
+    @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
+        runtime.topic(CONTACTS),
+        title="contacts: tombstones (this instance's memory)",
+        description="Every instance forgets an erased contact it remembers (a group of its own, from now).",
+        **{
+            **subscriber_options(runtime.group_id(f"erasure-{runtime.instance}"), batch=True),
+            "auto_offset_reset": "latest",
+            "ack_policy": AckPolicy.MANUAL,  # nothing to resume: a restarted instance remembers nothing
+        },
+    )
+    async def forget_erased(message: KafkaMessage) -> None:
+        for person_id in tombstones(records_of(message)):
+            deps.store.forget_contact(person_id)
 
     runtime.broker.publisher(
         runtime.topic(OFFERS_STATE),

@@ -394,3 +394,8 @@ async def blacklist(offer_id: str | None, employer_email: str | None, deps: Deps
 async def publish_outbox(deps: Deps) -> int:
     """Publish what a crash left in the outbox (at start). Returns the number of events published."""
     return await _commit(Effects(), deps)
+
+
+async def erase_contact(person_id: str, deps: Deps) -> bool:
+    """A ``contacts`` tombstone: the employer contact leaves the store (offers keep their opaque id only)."""
+    return await deps.store.erase_contact(person_id)

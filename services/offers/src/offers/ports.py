@@ -111,6 +111,12 @@ class OfferStore(Protocol):
 
     async def get_offer(self, offer_id: str) -> Doc | None: ...
 
+    async def erase_contact(self, person_id: str) -> bool:
+        """Delete an employer contact (an erasure); True if there was one."""
+
+    def forget_contact(self, person_id: str) -> None:
+        """Drop what this process remembers of the contact (every instance, on an erasure)."""
+
 
 class Publisher(Protocol):
     async def publish_many(self, items: Sequence[Outgoing]) -> None: ...

@@ -19,7 +19,7 @@ from tdu_shared.contracts.offers import OfferRefreshCompleted, OfferSubmitted
 from tdu_shared.envelope import decode_event, new_envelope
 from tdu_shared.kafka import EventPublisher, Outgoing, Record
 from tdu_shared.mongo import Document
-from tdu_shared.topics import OFFERS_STATE, OFFERS_SUBMITTED, Topics
+from tdu_shared.topics import CONTACTS, OFFERS_STATE, OFFERS_SUBMITTED, Topics
 
 from ..unit.fakes import real_record
 
@@ -149,3 +149,37 @@ async def test_employer_contact_is_stored_apart_from_the_public_offer(
     assert contact is not None and contact["email"] == "rh@acme.fr"
     assert offer is not None and "acme.fr" not in str(offer)
     assert offer["employer_contact_id"] == contact["_id"]
+
+
+async def test_a_contacts_tombstone_erases_the_employer_contact(
+    service: FastAPI,
+    publisher: EventPublisher,
+    kafka_bootstrap: str,
+    topics: Topics,
+    mongo_db: AsyncDatabase[Document],
+) -> None:
+    await publisher.publish_many([submitted({**METZ, "contact": {"nom": "ACME", "courriel": "rh@acme.fr"}})])
+    await state_events(kafka_bootstrap, topics, 1)
+    for _ in range(50):
+        contact = await mongo_db.contacts.find_one({})
+        if contact is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert contact is not None
+    await publisher.tombstone(CONTACTS, contact["_id"], "4410")
+    for _ in range(100):
+        if await mongo_db.contacts.find_one({"_id": contact["_id"]}) is None:
+            break
+        await asyncio.sleep(0.1)
+    assert await mongo_db.contacts.count_documents({}) == 0
+    offer = await mongo_db.offers.find_one({"_id": "184MMPS"})
+    assert offer is not None and offer["employer_contact_id"] == contact["_id"]  # the offer stays
+    # The same employer on a new version of the offer is a new fact: their contact is stored again.
+    await publisher.publish_many(
+        [submitted({**METZ, "intitule": "Agent (H/F)", "contact": {"nom": "ACME", "courriel": "rh@acme.fr"}})]
+    )
+    for _ in range(100):
+        if await mongo_db.contacts.find_one({"_id": contact["_id"]}) is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert (await mongo_db.contacts.find_one({"_id": contact["_id"]}) or {}).get("email") == "rh@acme.fr"

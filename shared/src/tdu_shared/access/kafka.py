@@ -53,7 +53,7 @@ class Grant:
 # code names by tests/deploy. offers also writes offers.submitted: its `import` and `fetch` commands
 # (the CronJobs) publish there with the service's identity.
 SERVICES: tuple[Access, ...] = (
-    Access("offers", (OFFERS_SUBMITTED, OFFERS_STATE, CONTACTS), (OFFERS_SUBMITTED,), "offers"),
+    Access("offers", (OFFERS_SUBMITTED, OFFERS_STATE, CONTACTS), (OFFERS_SUBMITTED, CONTACTS), "offers"),
     Access("trainings", (TRAININGS_SESSIONS, CONTACTS), (TRAININGS_SUBMITTED,), "trainings"),
     Access(
         "matching",

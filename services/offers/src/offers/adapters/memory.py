@@ -47,6 +47,12 @@ class InMemoryOfferStore:
             self.saves += 1
         return known
 
+    async def erase_contact(self, person_id: str) -> bool:
+        return self.contacts.pop(person_id, None) is not None
+
+    def forget_contact(self, person_id: str) -> None:
+        return None
+
     async def insert_new_contacts(self, docs: list[Doc]) -> set[str]:
         known = {d["_id"] for d in docs if d["_id"] in self.contacts}
         self.contacts.update({d["_id"]: copy.deepcopy(d) for d in docs if d["_id"] not in known})

@@ -83,6 +83,11 @@ class Remembered:
         return key in self.items
 
 
+def _remembered(contact: Doc) -> Doc:
+    """What this process keeps of a contact: its fingerprint (is it unchanged?), never the address."""
+    return {"_id": contact["_id"], "fingerprint": contact.get("fingerprint")}
+
+
 class MongoOfferStore:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self.offers = db["offers"]
@@ -106,7 +111,7 @@ class MongoOfferStore:
     async def load_contacts(self, person_ids: Sequence[str]) -> dict[str, Doc]:
         found = await find_by_ids(self.contacts, person_ids)
         for person_id, doc in found.items():
-            self._contacts.add(person_id, dict(doc))
+            self._contacts.add(person_id, _remembered(doc))
         return found
 
     async def load_known_contacts(self, person_ids: Sequence[str]) -> dict[str, Doc]:
@@ -139,7 +144,7 @@ class MongoOfferStore:
         known = await insert_new(self.contacts, docs)
         for doc in docs:
             if doc["_id"] not in known:
-                self._contacts.add(doc["_id"], dict(doc))
+                self._contacts.add(doc["_id"], _remembered(doc))
         return known
 
     async def save(self, effects: Effects) -> None:
@@ -170,7 +175,14 @@ class MongoOfferStore:
         if replace:
             await bulk_write(self.contacts, replace)
         for doc in [*new, *changed]:
-            self._contacts.add(doc["_id"], dict(doc))
+            self._contacts.add(doc["_id"], _remembered(doc))
+
+    async def erase_contact(self, person_id: str) -> bool:
+        self.forget_contact(person_id)
+        return (await self.contacts.delete_one({"_id": person_id})).deleted_count > 0
+
+    def forget_contact(self, person_id: str) -> None:
+        self._contacts.items.pop(person_id, None)
 
     async def pending_outbox(self) -> list[tuple[str, list[Entry]]]:
         pending = []
