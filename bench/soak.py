@@ -84,7 +84,9 @@ def platform(outbox: Path) -> Iterator[Platform]:
         log("starting Kafka and the local store")
         endpoints = infra.start(timeout=300)
     name = f"soak{uuid.uuid4().hex[:6]}"
-    ports = PlatformPorts(services={s: free_port() for s in SERVICES}, smtp=free_port(), sms=free_port())
+    ports = PlatformPorts(
+        services={s: free_port() for s in SERVICES}, smtp=free_port(), sms=free_port(), oidc=free_port()
+    )
     running = Platform(
         endpoints, paths, ports, topic_prefix=f"{name}.", database_prefix=f"{name}_", outbox=outbox
     )

@@ -312,7 +312,7 @@ def test_a_seeker_goes_from_an_offer_near_metz_to_a_hire(platform: Platform, tmp
     assert len({m["message_id"] for m in mails}) == len(mails)
 
     # 7. The basin's KPIs count this hire.
-    operator = platform.session("basin_operator", OPERATOR_EMAIL, basins=[METZ_BASIN], email=OPERATOR_EMAIL)
+    operator = platform.operator_session(OPERATOR_EMAIL)  # through the ProConnect stand-in
     response = journeys.call("GET", f"/kpis?basin={METZ_BASIN}", operator)
     assert response.status_code == 200, response.text
     metz = response.json()["basins"][METZ_BASIN]

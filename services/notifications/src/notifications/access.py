@@ -16,5 +16,12 @@ POLICY = Policy(
         Rule("GET", "/deliveries", roles(OPERATOR), scope="deliveries of the operator's basins"),
         Rule("POST", "/sign-in", public=True, scope="answers the same whether the address is known or not"),
         Rule("POST", "/sign-in/session", public=True, scope="the e-mailed link's single-use token"),
+        Rule("GET", "/sign-in/operator", public=True, scope="sends the operator to ProConnect"),
+        Rule(
+            "GET",
+            "/sign-in/operator/callback",
+            public=True,
+            scope="the identity provider's signed answer; the region's operators list",
+        ),
     ),
 )

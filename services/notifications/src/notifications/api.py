@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from notifications import handlers
+from notifications.oidc import OperatorSignIn, SignInRefused
 from notifications.ports import ContactStore, DeliveryStore, TransientFailure
 from notifications.signin import LinkRefused, SignInDesk
-from tdu_shared.access import Unauthorized
+from tdu_shared.access import Forbidden, Unauthorized
 from tdu_shared.access.policy import Caller
 from tdu_shared.contracts.journeys import Role
 
@@ -63,6 +64,13 @@ class SessionOut(BaseModel):
     session: str = Field(description="Credential for `Authorization: Bearer`.")
     role: str
     person_id: str = Field(description="Your opaque id on the platform.")
+    expires_at: datetime
+
+
+class OperatorSessionOut(BaseModel):
+    session: str = Field(description="Credential for `Authorization: Bearer`.")
+    email: str
+    basins: list[str] | None = Field(description="Basins of the operator; null: every basin of the region.")
     expires_at: datetime
 
 
@@ -125,6 +133,51 @@ def sign_in_router(desk: SignInDesk) -> APIRouter:
         except LinkRefused as exc:
             raise Unauthorized(str(exc)) from None
         return SessionOut(session=session, role=used.role, person_id=used.person_id, expires_at=expires_at)
+
+    return api
+
+
+def operator_sign_in_router(oidc: OperatorSignIn | None) -> APIRouter:
+    api = APIRouter(tags=["sign-in"])
+
+    def configured() -> OperatorSignIn:
+        if oidc is None:
+            raise HTTPException(503, "connexion des opérateurs non configurée (OIDC_ISSUER)")
+        return oidc
+
+    @api.get(
+        "/sign-in/operator",
+        status_code=302,
+        response_class=RedirectResponse,
+        summary="Operators: sign in with ProConnect (redirects to the identity provider)",
+        responses={302: {"description": "To the identity provider"}, 503: {"description": "Not configured"}},
+    )
+    async def operator_sign_in(
+        login_hint: Annotated[str | None, Query(max_length=254, description="The agent's e-mail.")] = None,
+    ) -> RedirectResponse:
+        return RedirectResponse(await configured().authorize_url(login_hint), status_code=302)
+
+    @api.get(
+        "/sign-in/operator/callback",
+        summary="Where the identity provider sends the operator back: a session for their basins",
+        responses={401: {"description": "Refused by the provider"}, 403: {"description": "Not an operator"}},
+    )
+    async def operator_callback(
+        code: Annotated[str | None, Query(max_length=500)] = None,
+        state: Annotated[str | None, Query(max_length=500)] = None,
+        error: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> OperatorSessionOut:
+        if error or not code or not state:
+            raise Unauthorized(f"connexion refusée par le fournisseur d'identité : {error or 'code absent'}")
+        try:
+            session, email, basins, expires_at = await configured().session(code, state)
+        except SignInRefused as exc:
+            if exc.status == 403:
+                raise Forbidden(str(exc)) from None
+            raise Unauthorized(str(exc)) from None
+        return OperatorSessionOut(
+            session=session, email=email, basins=sorted(basins) if basins else None, expires_at=expires_at
+        )
 
     return api
 

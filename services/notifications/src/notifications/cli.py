@@ -73,6 +73,20 @@ def sms_standin(
     uvicorn.run(sms_standin_app(record_file, api_key), host=host, port=port, log_level="warning")
 
 
+@app.command("oidc-standin")
+def oidc_standin(
+    port: Annotated[int, typer.Option(help="HTTP port to listen on.")] = 8026,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    client_id: Annotated[str, typer.Option(help="The one client it knows.")] = "traitdunion-dev",
+    client_secret: Annotated[str, typer.Option(help="That client's secret.")] = "dev-secret",
+) -> None:
+    """An OpenID Connect provider shaped like ProConnect: signs in whoever login_hint names (development)."""
+    from notifications.standins import oidc_standin_app
+
+    issuer = f"http://{host}:{port}"
+    uvicorn.run(oidc_standin_app(issuer, client_id, client_secret), host=host, port=port, log_level="warning")
+
+
 @app.command()
 def preview(
     template: Annotated[str, typer.Argument(help="Template name, e.g. candidature_envoyee.")],

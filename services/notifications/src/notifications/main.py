@@ -13,12 +13,13 @@ from notifications import api, consumers
 from notifications.access import POLICY
 from notifications.adapters.kafka import KafkaOutcomePublisher
 from notifications.adapters.mongo import INDEXES, MongoContactStore, MongoDeliveryStore, MongoSignInStore
-from notifications.adapters.operators import load_operators
+from notifications.adapters.operators import load_agents, load_operators
 from notifications.adapters.rendering import JinjaRenderer
 from notifications.adapters.sms_http import HttpSmsSender
 from notifications.adapters.smtp import SmtpSender
 from notifications.domain.policy import Rules
 from notifications.handlers import Dispatcher, Links, Retry
+from notifications.oidc import OperatorSignIn
 from notifications.settings import Settings
 from notifications.signin import SignInDesk
 from notifications.worker import DeliveryLoop
@@ -59,6 +60,27 @@ class Service:
     dispatcher: Dispatcher
     loop: DeliveryLoop
     app: FastAPI
+
+
+def operator_sign_in(
+    settings: Settings, runtime: ServiceRuntime, clock: SystemClock
+) -> OperatorSignIn | None:
+    """Operators' OpenID Connect sign-in, when a provider is configured."""
+    if not (settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret):
+        return None
+    return OperatorSignIn(
+        issuer=settings.oidc_issuer,
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret.get_secret_value(),
+        redirect_uri=f"{settings.base_url().rstrip('/')}/sign-in/operator/callback",
+        agents=load_agents(settings.operators_file),
+        states=MongoSignInStore(runtime.db),
+        clock=clock,
+        token_secret=settings.access_token_secret.get_secret_value(),
+        region=settings.region,
+        scopes=settings.oidc_scopes,
+        session_ttl=timedelta(hours=settings.session_hours),
+    )
 
 
 def build_service(settings: Settings) -> Service:
@@ -135,6 +157,7 @@ def build_service(settings: Settings) -> Service:
     routers = [
         api.router(contacts, deliveries, settings.link_secret.get_secret_value(), inbound_key),
         api.sign_in_router(desk),
+        api.operator_sign_in_router(operator_sign_in(settings, runtime, clock)),
     ]
     return Service(runtime, dispatcher, loop, runtime.http_app(routers, policy=POLICY))
 

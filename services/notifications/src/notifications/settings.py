@@ -48,6 +48,14 @@ class Settings(ServiceSettings):
         15, ge=1, le=1440, description="How long an e-mailed sign-in link can be used (once)."
     )
     session_hours: float = Field(8, gt=0, le=24, description="How long a session from a sign-in link lasts.")
+    oidc_issuer: str | None = Field(
+        None,
+        description="OpenID Connect provider of operators' sign-in (ProConnect, e.g. "
+        "https://auth.agentconnect.gouv.fr/api/v2); none: operators cannot sign in here.",
+    )
+    oidc_client_id: str | None = Field(None, description="This platform's client id at the provider.")
+    oidc_client_secret: SecretStr | None = Field(None, description="Its client secret.")
+    oidc_scopes: str = Field("openid email given_name usual_name", description="Scopes asked for.")
     operators_file: str | None = Field(None, description="YAML file of basin operators; a demo file ships.")
 
     timezone: str = Field("Europe/Paris", description="Time zone of quiet hours and of the daily cap.")

@@ -4,12 +4,15 @@
   JSON-lines index. Like a relay that deduplicates, it keeps one copy per Message-ID and counts the rest.
 - :func:`sms_standin_app`: the SMS provider's HTTP contract (Brevo-shaped) recording what it receives in a
   JSON-lines file, listing it at ``GET /received``; ``fail_next`` answers make tests of failures easy.
+- :func:`oidc_standin_app`: an OpenID Connect provider with ProConnect's endpoints and payloads, for the
+  operators' sign-in in development and tests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import threading
 import time
 import uuid
@@ -22,11 +25,13 @@ from email.policy import compat32
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
+import jwt
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from fastapi import FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 
 @dataclass
@@ -195,5 +200,118 @@ def sms_standin_app(record_file: Path | None = None, api_key: str | None = None)
     async def fail_next(status: int = 503, count: int = 1) -> dict[str, int]:
         failures.extend([status] * count)
         return {"pending_failures": len(failures)}
+
+    return app
+
+
+def oidc_standin_app(issuer: str, client_id: str, client_secret: str) -> FastAPI:
+    """An OpenID Connect provider with ProConnect's endpoints and payloads, for development and tests.
+
+    It signs in whoever the ``login_hint`` names (ProConnect would show its sign-in page and the agent's
+    own provider): authorize answers at once with a code. Tokens are signed RS256 with a key made at start;
+    the user info is a signed JWT (``application/jwt``) with ``email``, ``given_name``, ``usual_name``,
+    ``uid`` and ``siret``, as ProConnect's.
+    """
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    app = FastAPI(title="OpenID Connect provider stand-in (ProConnect-shaped)")
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    kid = uuid.uuid4().hex[:16]
+    public_jwk = {
+        **json.loads(RSAAlgorithm.to_jwk(private_key.public_key())),
+        "kid": kid,
+        "use": "sig",
+        "alg": "RS256",
+    }
+    codes: dict[str, dict[str, Any]] = {}
+    grants: dict[str, dict[str, Any]] = {}
+
+    def signed(claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, private_key, algorithm="RS256", headers={"kid": kid})
+
+    @app.get("/.well-known/openid-configuration")
+    async def configuration() -> dict[str, Any]:
+        return {
+            "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/authorize",
+            "token_endpoint": f"{issuer}/token",
+            "userinfo_endpoint": f"{issuer}/userinfo",
+            "jwks_uri": f"{issuer}/jwks",
+            "end_session_endpoint": f"{issuer}/session/end",
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "userinfo_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid", "email", "given_name", "usual_name", "uid", "siret"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post"],
+        }
+
+    @app.get("/jwks")
+    async def jwks() -> dict[str, Any]:
+        return {"keys": [public_jwk]}
+
+    @app.get("/authorize")
+    async def authorize(
+        client_id_: str = Query(alias="client_id"),
+        redirect_uri: str = Query(),
+        state: str = Query(),
+        nonce: str = Query(),
+        login_hint: str | None = Query(None),
+    ) -> Any:
+        if client_id_ != client_id:
+            raise HTTPException(400, "unknown client_id")
+        if not login_hint:
+            raise HTTPException(400, "this stand-in signs in the person login_hint names")
+        code = secrets.token_urlsafe(24)
+        codes[code] = {"email": login_hint.lower(), "nonce": nonce, "redirect_uri": redirect_uri}
+        return RedirectResponse(
+            f"{redirect_uri}?{urlencode({'code': code, 'state': state})}", status_code=302
+        )
+
+    @app.post("/token")
+    async def token(request: Request) -> Any:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}  # urlencoded form
+        grant = codes.pop(str(form.get("code")), None)
+        if form.get("client_id") != client_id or form.get("client_secret") != client_secret:
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        if grant is None or form.get("redirect_uri") != grant["redirect_uri"]:
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        now = int(time.time())
+        subject = uuid.uuid5(uuid.NAMESPACE_DNS, grant["email"]).hex
+        access_token = secrets.token_urlsafe(24)
+        grants[access_token] = {**grant, "sub": subject}
+        id_token = signed(
+            {
+                "iss": issuer,
+                "sub": subject,
+                "aud": client_id,
+                "iat": now,
+                "exp": now + 60,
+                "nonce": grant["nonce"],
+                "acr": "eidas1",
+                "amr": ["pwd"],
+            }
+        )
+        return {"access_token": access_token, "token_type": "Bearer", "expires_in": 60, "id_token": id_token}
+
+    @app.get("/userinfo")
+    async def userinfo(authorization: str = Header("")) -> Any:
+        grant = grants.get(authorization.removeprefix("Bearer "))
+        if grant is None:
+            return JSONResponse({"error": "invalid_token"}, status_code=401)
+        local = grant["email"].split("@")[0]
+        claims = {
+            "iss": issuer,
+            "aud": client_id,
+            "sub": grant["sub"],
+            "email": grant["email"],
+            "given_name": local.split(".")[0].capitalize(),
+            "usual_name": local.split(".")[-1].upper(),
+            "uid": grant["sub"][:12],
+            "siret": "13002526500013",
+        }
+        return Response(signed(claims), media_type="application/jwt")
 
     return app

@@ -39,6 +39,8 @@ from tdu_shared.settings import ServiceSettings
 from tdu_shared.topics import ALL_TOPICS, Topics
 
 SERVICES = ("offers", "trainings", "matching", "journeys", "notifications")
+OIDC_CLIENT_ID = "traitdunion-dev"
+"""The client the ProConnect stand-in knows (its secret is made per run)."""
 PLATFORM_MARK = "TDU_PLATFORM_ROOT"
 """Set in the environment of every process the platform starts: `down` finds strays of this checkout only."""
 DEFAULT_PORTS = {"offers": 8001, "trainings": 8002, "matching": 8003, "journeys": 8004, "notifications": 8005}
@@ -49,6 +51,7 @@ class PlatformPorts:
     services: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     smtp: int = 1025
     sms: int = 8025
+    oidc: int = 8026
 
 
 @dataclass
@@ -100,6 +103,9 @@ class Platform:
                     "SMTP_PORT": str(self.ports.smtp),
                     "SMS_API_BASE_URL": f"http://127.0.0.1:{self.ports.sms}",
                     "SMS_API_KEY": "demo-key",
+                    "OIDC_ISSUER": f"http://127.0.0.1:{self.ports.oidc}",
+                    "OIDC_CLIENT_ID": OIDC_CLIENT_ID,
+                    "OIDC_CLIENT_SECRET": self.access_secret[:24],
                 }
             )
         return {**env, **self.extra_env}
@@ -128,8 +134,23 @@ class Platform:
             env,
             None,
         ).start()
-        for port in (self.ports.smtp, self.ports.sms):
-            wait_for(lambda p=port: port_open("127.0.0.1", p), 30, f"catcher on port {port}", interval=0.2)
+        self._process(
+            "oidc-standin",
+            "notifications",
+            [
+                "oidc-standin",
+                "--port",
+                str(self.ports.oidc),
+                "--client-id",
+                OIDC_CLIENT_ID,
+                "--client-secret",
+                self.access_secret[:24],
+            ],
+            env,
+            None,
+        ).start()
+        for port in (self.ports.smtp, self.ports.sms, self.ports.oidc):
+            wait_for(lambda p=port: port_open("127.0.0.1", p), 30, f"stand-in on port {port}", interval=0.2)
 
     def prepare_kafka(self) -> None:
         """This platform's topics, and every principal's rights on them (an authenticating broker only):
@@ -197,6 +218,19 @@ class Platform:
             email=email,
         )
         return {"Authorization": f"Bearer {token}"}
+
+    def operator_session(self, email: str) -> dict[str, str]:
+        """``Authorization`` of an operator signed in as a browser does: to the ProConnect stand-in, back."""
+        notifications = self.url("notifications")
+        with httpx.Client(timeout=10) as browser:
+            start = browser.get(f"{notifications}/sign-in/operator", params={"login_hint": email})
+            if start.status_code != 302:
+                raise InfraError(f"operator sign-in did not start: {start.status_code} {start.text[:300]}")
+            back = browser.get(start.headers["location"])
+            answer = browser.get(back.headers["location"])
+        if answer.status_code != 200:
+            raise InfraError(f"operator sign-in refused: {answer.status_code} {answer.text[:300]}")
+        return {"Authorization": f"Bearer {answer.json()['session']}"}
 
     def stop(self) -> None:
         for process in reversed(list(self.processes.values())):
@@ -353,11 +387,13 @@ def _demo_credentials(platform: Platform) -> list[str]:
         ["4410"],
         by=DEMO_OPERATOR,
     )
-    operator = platform.session("basin_operator", DEMO_OPERATOR, basins=["4410"], email=DEMO_OPERATOR)
+    operator = platform.operator_session(DEMO_OPERATOR)  # through the ProConnect stand-in
     return [
         "Credentials (header Authorization: Bearer <value>):",
         f"  partner key, Metz basin (4410):   {key['Authorization'].removeprefix('Bearer ')}",
         f"  operator of Metz, 8 h session:    {operator['Authorization'].removeprefix('Bearer ')}",
+        f"  an operator signs in (ProConnect stand-in): {platform.url('notifications')}/sign-in/operator"
+        f"?login_hint={DEMO_OPERATOR}",
         "  a seeker, an employer, a provider: POST "
         f"{platform.url('notifications')}/sign-in "
         '{"email": "<address>", "role": "seeker"}, then the link in the e-mail above,',

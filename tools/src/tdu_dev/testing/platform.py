@@ -40,7 +40,9 @@ def running_platform(
     The databases stay: see the ``mongo_db_name`` fixture for why.
     """
     name = f"p{uuid.uuid4().hex[:8]}"
-    ports = PlatformPorts(services={s: free_port() for s in SERVICES}, smtp=free_port(), sms=free_port())
+    ports = PlatformPorts(
+        services={s: free_port() for s in SERVICES}, smtp=free_port(), sms=free_port(), oidc=free_port()
+    )
     running = Platform(
         endpoints,
         Paths.discover(),
