@@ -219,6 +219,8 @@ def test_a_seeker_goes_from_an_offer_near_metz_to_a_hire(platform: Platform, tmp
     journey_id, employer_id = journey["journey_id"], journey["employer_id"]
     assert journey["state"] == "applied" and employer_id
     employer = sign_in(platform, outbox, EMPLOYER_EMAIL, "employer")  # the offer's contact address
+    applicant = journeys.call("GET", f"/journeys/{journey_id}/applicant", employer).json()
+    assert (applicant["last_name"], applicant["message"]) == ("Martin", application["message"])
     assert [e.type for e in journey_events(platform, journey_id, lambda t: "ApplicationSubmitted" in t)] == [
         "ApplicationSubmitted"
     ]

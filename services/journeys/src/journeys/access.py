@@ -60,6 +60,12 @@ POLICY = Policy(
             roles(SEEKER, EMPLOYER, PROVIDER, OPERATOR, partner("journeys:read")),
             PARTY_SCOPE,
         ),
+        Rule(
+            "GET",
+            "/journeys/{journey_id}/applicant",
+            roles(SEEKER, EMPLOYER, OPERATOR),
+            "the employer of the offer applied to, the seeker; operators of its basin (in the audit log)",
+        ),
         Rule("GET", "/kpis", roles(OPERATOR, partner("kpis:read")), "the caller's basins (or the region)"),
         Rule("GET", "/contacts/{person_id}", roles(SEEKER, EMPLOYER, PROVIDER, OPERATOR), CONTACT_SCOPE),
         Rule("PATCH", "/contacts/{person_id}", roles(SEEKER, EMPLOYER, PROVIDER, OPERATOR), CONTACT_SCOPE),

@@ -230,6 +230,20 @@ async def _basins_of(person_id: str, ports: Ports) -> set[str]:
     return basins
 
 
+class ApplicantView(BaseModel):
+    """What the employer sees of an applicant to their offer: the profile and the note they wrote."""
+
+    person_id: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    postal_code: str | None
+    education_level: str | None
+    jobseeker_status: str | None
+    message: str | None = Field(description="The applicant's note to the employer.")
+
+
 class AuditView(BaseModel):
     at: datetime
     operator: str = Field(description="Who (the operator's sign-in).")
@@ -309,6 +323,25 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
             page_size=page_size,
             next_cursor=found.next_cursor,
         )
+
+    @api.get(
+        "/journeys/{journey_id}/applicant",
+        response_model=ApplicantView,
+        summary="The applicant's profile and note: for the employer of the offer, the seeker, an operator",
+    )
+    async def read_applicant(journey_id: JourneyId, actor: ActorDep, caller: Caller) -> ApplicantView:
+        journey = await ports.journeys.get(journey_id)
+        if journey is None:
+            raise NotFound(f"parcours {journey_id} inconnu")
+        check_party(journey, actor)
+        check_scope(journey.basin, limited_to(caller))
+        if caller.role == Role.BASIN_OPERATOR:
+            await _self_or_operator(caller, journey.seeker_id, ports, "read")
+        contact = await ports.contacts.get(journey.seeker_id)
+        if contact is None:
+            raise NotFound("données du candidat effacées ou pas encore reçues")
+        profile = {k: v for k, v in vars(contact).items() if k in ApplicantView.model_fields}
+        return ApplicantView(**profile, message=contact.messages.get(journey_id))
 
     @api.get("/kpis", summary="KPIs of the region and of each basin over a period (default: this year)")
     async def read_kpis(

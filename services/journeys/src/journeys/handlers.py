@@ -136,7 +136,7 @@ async def submit_application(
     seeker_id = command.seeker_id or (command.actor_id if actor.role == Role.SEEKER else str(uuid.uuid4()))
     now = now_ms(ports.clock)
     decision = transitions.start(_new_journey(journey_id, offer, seeker_id, ports.region, now), actor, now)
-    contact = await _save_applicant(command, seeker_id, offer, ports)
+    contact = await _save_applicant(command, seeker_id, offer, ports, journey_id)
     outbox = [event_item(decision.journey, f, actor, causation_id, now) for f in decision.facts]
     outbox.append(contact_item(contact, ports.region, now))
     write = Write(decision.journey, outbox, timers_after_change(decision.journey, now), command_key(command))
@@ -178,9 +178,13 @@ def _new_journey(journey_id: str, offer: OfferView, seeker_id: str, region: str,
 
 
 async def _save_applicant(
-    command: SubmitApplication, seeker_id: str, offer: OfferView, ports: Ports
+    command: SubmitApplication, seeker_id: str, offer: OfferView, ports: Ports, journey_id: str
 ) -> Contact:
     known = await ports.contacts.get(seeker_id)
+    messages = {
+        **(known.messages if known else {}),
+        **({journey_id: command.message} if command.message else {}),
+    }
     contact = Contact(
         person_id=seeker_id,
         role=Role.SEEKER,
@@ -194,6 +198,7 @@ async def _save_applicant(
         consent_email=command.consent_email,
         consent_sms=command.consent_sms,
         basin=known.basin if known else offer.basin,
+        messages=messages,
     )
     await ports.contacts.save(contact)
     return contact

@@ -60,6 +60,8 @@ class Contact:
     consent_sms: bool = False
     basin: str | None = None
     """Basin of the first application: the person's partition on ``contacts`` stays the same."""
+    messages: dict[str, str] = field(default_factory=dict)
+    """The seeker's note to the employer, by journey id (shown to that journey's employer only)."""
 
     @property
     def display_name(self) -> str | None:

@@ -198,3 +198,19 @@ async def test_an_operators_reads_of_personal_data_are_in_the_audit_log_of_the_b
     assert (await client.get("/audit", headers=nancy)).json() == []
     assert (await client.get("/audit?basin=4410", headers=nancy)).status_code == 403
     assert (await client.get("/audit", headers=SEEKER)).status_code == 403
+
+
+async def test_the_employer_sees_the_applicants_profile_and_note_and_no_one_else_does(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {**APPLY, "message": "Disponible dès lundi, permis B."}
+    jid = (await client.post("/journeys", json=body, headers=SEEKER)).json()["journey_id"]
+    seen = await client.get(f"/journeys/{jid}/applicant", headers=EMPLOYER)
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["message"] == "Disponible dès lundi, permis B."
+    assert (seen.json()["last_name"], seen.json()["email"]) == ("Durand", "camille@example.org")
+    assert (await client.get(f"/journeys/{jid}", headers=EMPLOYER)).json().get("message") is None
+    for other in (session("employer", "E2"), session("training_provider", "P1")):
+        assert (await client.get(f"/journeys/{jid}/applicant", headers=other)).status_code == 403
+    assert (await client.get(f"/journeys/{jid}/applicant", headers=OPERATOR)).status_code == 200
+    assert [e["action"] for e in (await client.get("/audit", headers=OPERATOR)).json()] == ["read"]
