@@ -208,6 +208,9 @@ def test_scheduled_imports_run_the_services_commands(overlay: str) -> None:
     assert image_service(lheo["image"]) == "trainings" and "command" not in lheo
     assert entrypoint("trainings") + lheo["args"][:2] == ["trainings", "import", "/data/catalogue.xml"]
     assert {"source", "as_json"} <= {p.name for p in cli_commands("trainings")["import"].params}
+    retention = pod_spec(cronjobs["journeys-retention"])["containers"][0]
+    assert image_service(retention["image"]) == "journeys" and retention["args"] == ["retention"]
+    assert "retention" in cli_commands("journeys")
     backup = pod_spec(cronjobs["mongodb-backup"])["containers"][0]
     assert "mongodump" in backup["args"][0] and "--oplog" in backup["args"][0]
     (user,) = [

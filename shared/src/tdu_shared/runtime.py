@@ -115,7 +115,8 @@ class ServiceRuntime:
                 replication_factor=self.settings.kafka_replication_factor,
             )
         await ensure_indexes(self.db, self.indexes)
-        await self._key_follower.start()
+        if consumers:  # a command (no HTTP API, no consumers) needs no partner keys
+            await self._key_follower.start()
         await self.publisher.start()
         if consumers:
             await self.broker.start()

@@ -131,6 +131,27 @@ def kpis(
     typer.echo(json.dumps(asyncio.run(_with_ports(settings, SystemClock(), work)), indent=2))
 
 
+@app.command()
+def retention(
+    months: Annotated[
+        int | None, typer.Option(help="Months after the last journey ended (default RETENTION_MONTHS).")
+    ] = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Erase the personal data of seekers whose every journey ended that long ago (their journeys stay,
+    anonymised, and keep counting); print how many. Safe to repeat: run it daily."""
+    settings = Settings()
+    configure_logging("journeys", settings.log_level, json=settings.log_json)
+
+    async def work(ports: Ports, publisher: KafkaPublisher) -> dict[str, int]:
+        done = await handlers.apply_retention(ports, publisher, months or settings.retention_months)
+        await handlers.relay_once(ports, publisher)
+        return done
+
+    clock = _clock(as_of.date() if as_of else None)
+    typer.echo(json.dumps(asyncio.run(_with_ports(settings, clock, work))))
+
+
 @app.command("rebuild-read-models")
 def rebuild_read_models() -> None:
     """Recompute the journey lists and KPI counters from every stored journey, list again the journeys

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any
 from uuid import UUID
 
@@ -20,13 +20,14 @@ import structlog
 from journeys.domain import transitions
 from journeys.domain.kpis import Period
 from journeys.domain.model import Actor, Journey
-from journeys.domain.timers import still_due, timers_after_change
+from journeys.domain.timers import add_months, still_due, timers_after_change
 from journeys.domain.transitions import Action, Fact
 from journeys.ports import (
     AuditLog,
     Clock,
     Contact,
     Contacts,
+    JourneyQuery,
     JourneyStore,
     Offers,
     OfferView,
@@ -40,6 +41,7 @@ from journeys.translate import contact_item, event_item, offer_view
 from tdu_shared.contracts.journeys import (
     JourneyCommand,
     JourneyReminderDue,
+    JourneyState,
     OnJourney,
     Role,
     SubmitApplication,
@@ -371,6 +373,42 @@ async def erase_person(person_id: str, ports: Ports, publisher: Publisher) -> in
     await publisher.tombstone(person_id, contact.basin if contact else None)
     log.info("person erased", person_id=person_id, journeys=anonymised)
     return anonymised
+
+
+ENDED = (JourneyState.DECLINED, JourneyState.ABANDONED, JourneyState.HIRED)
+"""A journey has ended in these states (a hire's follow-ups fall within the retention period)."""
+
+
+async def apply_retention(ports: Ports, publisher: Publisher, months: int) -> dict[str, int]:
+    """Erase the personal data of seekers whose every journey ended ``months`` ago or more; their journeys
+    stay, anonymised, and keep counting in the KPIs. Safe to repeat (a daily job)."""
+    cutoff = datetime.combine(add_months(now_ms(ports.clock).date(), -months), time(0), tzinfo=UTC)
+    candidates: set[str] = set()
+    for state in ENDED:
+        async for journey in _every(ports, JourneyQuery(state=state.value)):
+            if journey.updated_at < cutoff:
+                candidates.add(journey.seeker_id)
+    erased = 0
+    for seeker_id in sorted(candidates):
+        if await ports.contacts.get(seeker_id) is None:
+            continue  # erased already
+        theirs = [j async for j in _every(ports, JourneyQuery(seeker_id=seeker_id))]
+        if all(j.state in ENDED and j.updated_at < cutoff for j in theirs):
+            await erase_person(seeker_id, ports, publisher)
+            erased += 1
+    log.info("retention applied", months=months, cutoff=cutoff.isoformat(), erased=erased)
+    return {"people_erased": erased, "people_with_an_ended_journey_before_cutoff": len(candidates)}
+
+
+async def _every(ports: Ports, query: JourneyQuery) -> AsyncIterator[Journey]:
+    cursor: str | None = None
+    while True:
+        found = await ports.read_models.page(query, 0, 500, ports.journeys, cursor)
+        for journey in found.items:
+            yield journey
+        if not found.next_cursor:
+            return
+        cursor = found.next_cursor
 
 
 # ---------------------------------------------------------------- eligibility read model

@@ -23,6 +23,13 @@ class Settings(ServiceSettings):
     kpi_refresh_s: float = Field(
         60.0, gt=0, description="How often the Prometheus KPI gauges are recomputed."
     )
+    retention_months: int = Field(
+        24,
+        ge=1,
+        le=120,
+        description="A seeker's personal data is erased this many months after their last journey ended "
+        "(declined, abandoned or hired); `journeys retention` applies it (a daily job).",
+    )
     kpi_cache_s: float = Field(
         30.0,
         ge=0,

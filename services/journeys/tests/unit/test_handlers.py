@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
 from journeys import handlers
-from journeys.adapters.memory import MemoryJourneys, MemoryPublisher
+from journeys.adapters.memory import FixedClock, MemoryJourneys, MemoryPublisher
+from journeys.api import period_of
 from journeys.domain.transitions import RoleRefused
 from journeys.handlers import OfferNotEligible, Ports
 from journeys.testing import EMPLOYER_ID, SEEKER_ID, application, eligibility, memory_ports
@@ -164,3 +165,35 @@ async def test_a_newer_eligibility_wins_over_an_older_one() -> None:
     assert not await handlers.on_eligibility_changed(older, ports)
     offer = await ports.offers.get("OFFER-1")
     assert offer is not None and offer.eligible
+
+
+def decline(journey_id: str, key: str) -> DeclineApplication:
+    return DeclineApplication(
+        command_id=key, actor_role=Role.EMPLOYER, actor_id=EMPLOYER_ID, journey_id=journey_id, reason="pourvu"
+    )
+
+
+async def test_retention_erases_seekers_whose_every_journey_ended_long_enough_ago() -> None:
+    ports, publisher = await ready()
+    clock = ports.clock
+    assert isinstance(clock, FixedClock)
+    people = {}
+    for who in ("ended", "still-going", "ended-lately"):
+        person = f"S-{who}"
+        command = application(f"apply-{who}", seeker_id=person, actor_id=person)
+        people[who] = (await handlers.execute(command, ports)).journey.journey_id
+    await handlers.execute(decline(people["ended"], "d-1"), ports)
+    await handlers.execute(decline(people["still-going"], "d-2"), ports)
+    second = application("apply-again", seeker_id="S-still-going", actor_id="S-still-going")
+    await handlers.execute(second, ports)  # still open: S-still-going keeps their data
+    clock.advance(days=30 * 24 + 20)
+    await handlers.execute(decline(people["ended-lately"], "d-3"), ports)
+    done = await handlers.apply_retention(ports, publisher, months=24)
+    assert done["people_erased"] == 1
+    assert await ports.contacts.get("S-ended") is None
+    assert await ports.contacts.get("S-still-going") is not None
+    assert await ports.contacts.get("S-ended-lately") is not None
+    assert [key for key, _ in publisher.tombstones] == ["S-ended"]
+    assert (await handlers.apply_retention(ports, publisher, months=24))["people_erased"] == 0  # repeatable
+    kpis = await handlers.compute_kpis(ports, period_of(date(2027, 1, 1), date(2028, 1, 1), clock.now()))
+    assert kpis["region"]["journeys"] == 4  # the erased person's journey still counts
