@@ -3,14 +3,18 @@ refused by every service within seconds of their revocation."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import re
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tdu_dev.infra.platform import Platform, wait_for
+from tdu_dev.infra.platform import SERVICES, Platform, wait_for
+from tdu_shared.access.keys import CAPABILITIES as CAPABILITIES_ALL
+from tdu_shared.contracts.journeys import Role
 
 from .fixtures import OFFER_ID, apply_until_accepted, import_catalogue_and_offers
 
@@ -101,3 +105,38 @@ def test_a_partner_key_acts_in_its_basins_only_and_a_revoked_one_is_refused_ever
     secret = metz["Authorization"].split("_", 2)[2]  # tdu_<key id>_<secret>: the secret may hold "_"
     assert len(secret) == 43 and secret not in listed.stdout
     print(f"revocation refused everywhere after {took:.2f} s")
+
+
+def test_every_operation_lets_in_whom_its_rule_names(platform: Platform) -> None:
+    """The other half of tests/api/test_access_policy.py, on the running platform: for every operation of
+    every service's OpenAPI, a caller its rule names is not refused (401 or 403); whatever the operation
+    answers then (404 for an unknown id, 422 for an empty body) is its own business."""
+    partner = "walker"
+    key = platform.partner_key(partner, sorted(CAPABILITIES_ALL), [])
+    operator = platform.session("basin_operator", "operateur@region.test")
+    wait_for(lambda: 401 not in statuses(platform, key).values(), 30, "every service to know the key")
+    checked: list[str] = []
+    for service in SERVICES:
+        app_policy = importlib.import_module(f"{service}.access").POLICY
+        spec = httpx.get(f"{platform.url(service)}/openapi.json", timeout=10).json()
+        for path, operations in spec["paths"].items():
+            for method, operation in operations.items():
+                rule = app_policy.rule(method.upper(), path)
+                if "operations" in operation.get("tags", []) or rule is None or rule.public:
+                    continue
+                roles = {g.role for g in rule.allow}
+                credential = (
+                    operator
+                    if Role.BASIN_OPERATOR in roles
+                    else key
+                    if Role.PARTNER_SYSTEM in roles
+                    else platform.session(sorted(roles)[0], "x")
+                )
+                url = platform.url(service) + re.sub(
+                    r"\{partner\}", partner, re.sub(r"\{(?!partner)[^}]+\}", "x", path)
+                )
+                body: dict[str, object] | None = {} if method in ("post", "patch", "put") else None
+                status = httpx.request(method, url, json=body, headers=credential, timeout=10).status_code
+                assert status not in (401, 403, 500), (service, method, path, status)
+                checked.append(f"{service} {method.upper()} {path}")
+    assert len(checked) >= 25, checked
