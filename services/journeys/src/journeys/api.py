@@ -221,6 +221,16 @@ async def _self_or_operator(caller: Principal, person_id: str, ports: Ports, act
     await ports.audit.record(entry)
 
 
+async def _journey_for(journey_id: str, actor: Actor, caller: Principal, ports: Ports) -> Journey:
+    """The journey, if the caller is party to it or an operator or partner key of its basin."""
+    journey = await ports.journeys.get(journey_id)
+    if journey is None:
+        raise NotFound(f"parcours {journey_id} inconnu")
+    check_party(journey, actor)
+    check_scope(journey.basin, limited_to(caller))
+    return journey
+
+
 async def _basins_of(person_id: str, ports: Ports) -> set[str]:
     """The basins of the journeys a person is party to (as seeker, employer or provider)."""
     basins: set[str] = set()
@@ -278,12 +288,7 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
 
     @api.get("/journeys/{journey_id}", response_model=JourneyView, summary="A journey with its history")
     async def read(journey_id: JourneyId, actor: ActorDep, caller: Caller) -> JourneyView:
-        journey = await ports.journeys.get(journey_id)
-        if journey is None:
-            raise NotFound(f"parcours {journey_id} inconnu")
-        check_party(journey, actor)
-        check_scope(journey.basin, limited_to(caller))
-        return JourneyView.of(journey, actor)
+        return JourneyView.of(await _journey_for(journey_id, actor, caller, ports), actor)
 
     @api.get("/journeys", response_model=JourneyPage, summary="Journeys per basin, employer or seeker, paged")
     async def list_journeys(
@@ -330,11 +335,7 @@ def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIR
         summary="The applicant's profile and note: for the employer of the offer, the seeker, an operator",
     )
     async def read_applicant(journey_id: JourneyId, actor: ActorDep, caller: Caller) -> ApplicantView:
-        journey = await ports.journeys.get(journey_id)
-        if journey is None:
-            raise NotFound(f"parcours {journey_id} inconnu")
-        check_party(journey, actor)
-        check_scope(journey.basin, limited_to(caller))
+        journey = await _journey_for(journey_id, actor, caller, ports)
         if caller.role == Role.BASIN_OPERATOR:
             await _self_or_operator(caller, journey.seeker_id, ports, "read")
         contact = await ports.contacts.get(journey.seeker_id)

@@ -3,7 +3,6 @@ a listed operator gets a session for their basins, anyone else 403, a replayed o
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import parse_qs, urlparse
 
@@ -13,6 +12,8 @@ import pytest_asyncio
 
 from notifications.main import build_service
 from notifications.settings import Settings
+from tdu_dev.infra.platform import wait_for
+from tdu_dev.infra.servers import port_open
 from tdu_dev.testing.access import secret
 from tdu_dev.testing.processes import ServiceProcess, free_port
 from tdu_shared.access.tokens import read_session
@@ -30,15 +31,7 @@ def identity_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     process = ServiceProcess("notifications", args, {}, tmp_path_factory.mktemp("oidc") / "oidc.log")
     process.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(f"{url}/.well-known/openid-configuration", timeout=1).raise_for_status()
-            break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    wait_for(lambda: port_open("127.0.0.1", port), 20, "the identity provider stand-in")
     yield url
     process.stop()
 

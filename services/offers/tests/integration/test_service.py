@@ -62,6 +62,16 @@ async def state_events(kafka_bootstrap: str, topics: Topics, count: int, settle:
 METZ = real_record("184MMPS")
 
 
+async def stored_contact(mongo_db: AsyncDatabase[Document]) -> Document | None:
+    """The employer contact, once the service has stored it (5 s at most)."""
+    for _ in range(50):
+        contact = await mongo_db.contacts.find_one({})
+        if contact is not None:
+            return contact
+        await asyncio.sleep(0.1)
+    return None
+
+
 async def test_submitted_offer_is_stored_and_published(
     service: FastAPI, publisher: EventPublisher, kafka_bootstrap: str, topics: Topics
 ) -> None:
@@ -140,11 +150,7 @@ async def test_employer_contact_is_stored_apart_from_the_public_offer(
     await publisher.publish_many([submitted({**METZ, "contact": {"nom": "ACME", "courriel": "rh@acme.fr"}})])
     [record] = await state_events(kafka_bootstrap, topics, 1)
     assert b"acme.fr" not in record.value  # type: ignore[operator]
-    for _ in range(50):
-        contact = await mongo_db.contacts.find_one({})
-        if contact is not None:
-            break
-        await asyncio.sleep(0.1)
+    contact = await stored_contact(mongo_db)
     offer = await mongo_db.offers.find_one({"_id": "184MMPS"})
     assert contact is not None and contact["email"] == "rh@acme.fr"
     assert offer is not None and "acme.fr" not in str(offer)
@@ -160,11 +166,7 @@ async def test_a_contacts_tombstone_erases_the_employer_contact(
 ) -> None:
     await publisher.publish_many([submitted({**METZ, "contact": {"nom": "ACME", "courriel": "rh@acme.fr"}})])
     await state_events(kafka_bootstrap, topics, 1)
-    for _ in range(50):
-        contact = await mongo_db.contacts.find_one({})
-        if contact is not None:
-            break
-        await asyncio.sleep(0.1)
+    contact = await stored_contact(mongo_db)
     assert contact is not None
     await publisher.tombstone(CONTACTS, contact["_id"], "4410")
     for _ in range(100):
