@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 
 from tdu_dev.infra.kafka_acl import ADMIN, apply_acls, auth_of, load_users
 from tdu_dev.infra.paths import Paths
 from tdu_dev.infra.servers import (
+    InfraError,
     Server,
     ferretdb_server,
     install_ferretdb,
@@ -84,8 +86,13 @@ class LocalInfra:
         """Start Kafka (single node) and FerretDB unless running; return when both answer."""
         self.install()
         kafka = self.kafka()
-        prepare_kafka(self.paths, kafka, self.kafka_port)
         ferret = self.ferretdb()
+        if prepare_kafka(self.paths, kafka, self.kafka_port):
+            # The store mirrors what went through Kafka (offers, sessions, eligibility): with Kafka made
+            # again empty, a store that says "already published" would keep the services from publishing.
+            if ferret.running():
+                raise InfraError("Kafka's local data was made again: `tdu-infra stop`, then start again")
+            shutil.rmtree(ferret.cwd / "data", ignore_errors=True)
         for server in (*kafka, ferret):
             server.start()
         endpoints = self.endpoints()

@@ -399,7 +399,8 @@ def _demo_credentials(platform: Platform) -> list[str]:
         '{"email": "<address>", "role": "seeker"}, then the link in the e-mail above,',
         "                                    its jeton to POST /sign-in/session",
         "  any role, for operations:          uv run tdu-access session --role <role> --subject <id>",
-        "  more partner keys:                uv run tdu-access keys create --help",
+        '  more partner keys:                eval "$(uv run tdu-infra start)"  # Kafka credentials, then',
+        "                                    uv run tdu-access keys create --help",
         "  e.g. curl -H 'Authorization: Bearer <operator session>' "
         f"'{platform.url('journeys')}/kpis?basin=4410'",
     ]

@@ -276,8 +276,9 @@ def kafka_servers(paths: Paths, *, base_port: int, count: int, heap_mb: int) -> 
     return servers
 
 
-def prepare_kafka(paths: Paths, servers: list[Server], base_port: int) -> None:
-    """Write each node's properties and format its storage (once; --ignore-formatted)."""
+def prepare_kafka(paths: Paths, servers: list[Server], base_port: int) -> bool:
+    """Write each node's properties and format its storage (once; --ignore-formatted). True when storage
+    an older checkout formatted (without the principals) was made again, empty."""
     version = kafka_version(paths)
     jars = paths.kafka_jars(version)
     nodes = kafka_nodes(base_port, len(servers))
@@ -290,6 +291,7 @@ def prepare_kafka(paths: Paths, servers: list[Server], base_port: int) -> None:
     cluster_id = cluster_file.read_text().strip()
     users = load_users(paths.run)
     marker = f"sasl-scram users: {' '.join(sorted(users))}"
+    remade = False
     for node, server in zip(nodes, servers, strict=True):
         server.cwd.mkdir(parents=True, exist_ok=True)
         data = server.cwd / "data"
@@ -300,7 +302,10 @@ def prepare_kafka(paths: Paths, servers: list[Server], base_port: int) -> None:
             not formatted_for.exists() or formatted_for.read_text() != marker
         ):
             # Formatted before these principals existed (an older checkout): local data, made again.
+            if server.running():
+                raise InfraError(f"{server.name} runs with an older configuration: `tdu-infra stop` first")
             shutil.rmtree(data)
+            remade = True
         if not (data / "meta.properties").exists():
             scram = [
                 a
@@ -326,6 +331,7 @@ def prepare_kafka(paths: Paths, servers: list[Server], base_port: int) -> None:
                 what=f"formatting {server.name} storage",
             )
             formatted_for.write_text(marker)
+    return remade
 
 
 def _kafka_cluster_id() -> str:
