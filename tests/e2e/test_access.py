@@ -108,9 +108,10 @@ def test_a_partner_key_acts_in_its_basins_only_and_a_revoked_one_is_refused_ever
 
 
 def test_every_operation_lets_in_whom_its_rule_names(platform: Platform) -> None:
-    """The other half of tests/api/test_access_policy.py, on the running platform: for every operation of
-    every service's OpenAPI, a caller its rule names is not refused (401 or 403); whatever the operation
-    answers then (404 for an unknown id, 422 for an empty body) is its own business."""
+    """On the running platform, for every operation of every service's OpenAPI that is not public: without
+    a credential (and with forged X-Actor-* headers) 401; a caller its rule names is not refused (401 or
+    403), whatever the operation answers then (404 for an unknown id, 422 for an empty body). The 403s
+    for the callers a rule does not name are walked in tests/api/test_access_policy.py."""
     partner = "walker"
     key = platform.partner_key(partner, sorted(CAPABILITIES_ALL), [])
     operator = platform.session("basin_operator", "operateur@region.test")
@@ -136,6 +137,9 @@ def test_every_operation_lets_in_whom_its_rule_names(platform: Platform) -> None
                     r"\{partner\}", partner, re.sub(r"\{(?!partner)[^}]+\}", "x", path)
                 )
                 body: dict[str, object] | None = {} if method in ("post", "patch", "put") else None
+                forged = {"X-Actor-Role": "basin_operator", "X-Actor-Id": "anyone"}
+                refused = httpx.request(method, url, json=body, headers=forged, timeout=10)
+                assert refused.status_code == 401, (service, method, path, refused.status_code)
                 status = httpx.request(method, url, json=body, headers=credential, timeout=10).status_code
                 assert status not in (401, 403, 500), (service, method, path, status)
                 checked.append(f"{service} {method.upper()} {path}")

@@ -321,6 +321,15 @@ def test_a_seeker_goes_from_an_offer_near_metz_to_a_hire(platform: Platform, tmp
     assert metz["journeys"] == 1 and metz["states"] == {"hired": 1}, metz
     assert metz["promises_signed"] == 1 and metz["hires"] == 1, metz
     assert metz["return_to_employment"]["end_of_training"] == 1.0, metz
+    # A partner system of the basin (a Mission Locale's tool) reads the same, with its API key.
+    key = platform.partner_key("mission-locale-metz", ["journeys:read", "kpis:read"], [METZ_BASIN])
+    seen_by_partner = wait_for(
+        lambda: (r := journeys.call("GET", f"/kpis?basin={METZ_BASIN}", key)).status_code == 200 and r,
+        30,
+        "the partner key to be known",
+    )
+    assert seen_by_partner.json()["basins"][METZ_BASIN]["hires"] == 1
+    assert journeys.call("GET", f"/journeys/{journey_id}", key).json()["state"] == "hired"
 
     # 8. The seeker erases themself and an operator erases the employer: nothing of them is left in any
     #    collection of any service (journeys, offers, notifications, and matching and trainings, which
