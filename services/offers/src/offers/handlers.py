@@ -16,14 +16,22 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
-from offers.domain.contacts import employer_person_id
+from offers.domain.contacts import address_key
 from offers.domain.location import Geography
 from offers.domain.model import InvalidRecord
 from offers.domain.refresh import Refresh, refresh_complete
 from offers.domain.rome import RomeLookup
 from offers.domain.versions import Outcome, decide
 from offers.ports import AddressBook, Clock, Doc, Effects, Entry, OfferStore, Publisher
-from offers.translate import ContactCard, Prepared, event_carried_by, offer_doc, prepare, stored_of
+from offers.translate import (
+    ContactCard,
+    Prepared,
+    event_carried_by,
+    offer_doc,
+    prepare,
+    stored_of,
+    with_person_id,
+)
 from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.contracts.offers import OfferPublished, OfferUpdated, OfferWithdrawn
 from tdu_shared.envelope import Envelope, Payload, new_envelope
@@ -171,7 +179,7 @@ async def submit_batch(items: Sequence[Submission], deps: Deps) -> BatchResult:
     """
     forget_unpublished_if_too_many()
     result = BatchResult()
-    prepared = await _prepare_all(items, deps, result)
+    prepared = await _with_employer_ids(await _prepare_all(items, deps, result), deps)
     ids = list(dict.fromkeys(p.state.offer_id for _, p in prepared))
     person_ids = list(dict.fromkeys(p.contact.person_id for _, p in prepared if p.contact))
     stored = await deps.store.load_known_offers(ids)
@@ -186,6 +194,15 @@ async def submit_batch(items: Sequence[Submission], deps: Deps) -> BatchResult:
     for refresh_id in {i.refresh_id for i in items if i.refresh_id}:
         await complete_refresh_if_done(refresh_id, deps)
     return result
+
+
+async def _with_employer_ids(
+    prepared: list[tuple[Submission, Prepared]], deps: Deps
+) -> list[tuple[Submission, Prepared]]:
+    """Each employer contact under the employer's opaque id (made the first time the address is seen)."""
+    keys = {p.contact.person_id for _, p in prepared if p.contact}
+    ids = await deps.store.employer_ids(sorted(keys)) if keys else {}
+    return [(i, with_person_id(p, ids[p.contact.person_id]) if p.contact else p) for i, p in prepared]
 
 
 async def _prepare_all(
@@ -380,7 +397,8 @@ async def complete_refresh_if_done(refresh_id: str, deps: Deps) -> int:
 
 async def blacklist(offer_id: str | None, employer_email: str | None, deps: Deps) -> list[str]:
     """Keep an offer or an employer out: withdraw what is published now. Returns the withdrawn offer ids."""
-    person_id = employer_person_id(employer_email) if employer_email else None
+    key = address_key(employer_email) if employer_email else None
+    person_id = (await deps.store.employer_ids([key]))[key] if key else None
     now = deps.clock()
     await deps.store.add_to_blacklist(offer_id, person_id, now)
     changes = [

@@ -111,6 +111,9 @@ class OfferStore(Protocol):
 
     async def get_offer(self, offer_id: str) -> Doc | None: ...
 
+    async def employer_ids(self, keys: Sequence[str]) -> dict[str, str]:
+        """The opaque id of the employer behind each address key, made (random) for an address not seen."""
+
     async def erase_contact(self, person_id: str) -> bool:
         """Delete an employer contact (an erasure); True if there was one."""
 

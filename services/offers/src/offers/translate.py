@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from offers.domain.contacts import employer_person_id
+from offers.domain.contacts import address_key
 from offers.domain.france_travail import parse_france_travail
 from offers.domain.location import Geography
 from offers.domain.model import InvalidRecord, Offer, SourceOffer
@@ -69,11 +69,18 @@ def prepare(
     offer = normalise(parsed, geo, rome, label if isinstance(label, str) else None, addresses)
     contact = None
     if parsed.contact_email:
-        contact = ContactCard(
-            employer_person_id(parsed.contact_email), parsed.contact_email, parsed.contact_name
-        )
+        # The address's key until the store gives the employer's id (with_person_id).
+        contact = ContactCard(address_key(parsed.contact_email), parsed.contact_email, parsed.contact_name)
     state = offer_state(offer, contact.person_id if contact else None, revision=1)
     return Prepared(offer, state, fingerprint_of(state, contact), contact)
+
+
+def with_person_id(p: Prepared, person_id: str) -> Prepared:
+    """The prepared offer with its employer's opaque id in place of the address's key."""
+    assert p.contact is not None
+    contact = ContactCard(person_id, p.contact.email, p.contact.display_name)
+    state = p.state.model_copy(update={"employer_contact_id": person_id})
+    return Prepared(p.offer, state, fingerprint_of(state, contact), contact)
 
 
 def offer_state(offer: Offer, contact_id: str | None, revision: int) -> OfferState:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -155,6 +157,9 @@ async def test_employer_contact_is_stored_apart_from_the_public_offer(
     assert contact is not None and contact["email"] == "rh@acme.fr"
     assert offer is not None and "acme.fr" not in str(offer)
     assert offer["employer_contact_id"] == contact["_id"]
+    # An opaque random id, not derived from the address.
+    assert re.fullmatch(r"employer:[0-9a-f]{32}", contact["_id"])
+    assert hashlib.sha256(b"rh@acme.fr").hexdigest()[:24] not in contact["_id"]
 
 
 async def test_a_contacts_tombstone_erases_the_employer_contact(
@@ -176,12 +181,25 @@ async def test_a_contacts_tombstone_erases_the_employer_contact(
     assert await mongo_db.contacts.count_documents({}) == 0
     offer = await mongo_db.offers.find_one({"_id": "184MMPS"})
     assert offer is not None and offer["employer_contact_id"] == contact["_id"]  # the offer stays
-    # The same employer on a new version of the offer is a new fact: their contact is stored again.
+    assert await mongo_db.employers.count_documents({}) == 0  # nor the address's key
+    # The same address on a new version of the offer is a new fact: stored again, under a new opaque id.
     await publisher.publish_many(
         [submitted({**METZ, "intitule": "Agent (H/F)", "contact": {"nom": "ACME", "courriel": "rh@acme.fr"}})]
     )
-    for _ in range(100):
-        if await mongo_db.contacts.find_one({"_id": contact["_id"]}) is not None:
-            break
-        await asyncio.sleep(0.1)
-    assert (await mongo_db.contacts.find_one({"_id": contact["_id"]}) or {}).get("email") == "rh@acme.fr"
+    again = await stored_contact(mongo_db)
+    assert again is not None and again["email"] == "rh@acme.fr" and again["_id"] != contact["_id"]
+
+
+async def test_an_employer_keeps_the_id_an_earlier_version_gave_and_a_new_one_gets_a_random_id(
+    mongo_db: AsyncDatabase[Document],
+) -> None:
+    from offers.adapters.mongo import MongoOfferStore
+    from offers.domain.contacts import address_key, legacy_person_id
+
+    store = MongoOfferStore(mongo_db)
+    known, new = address_key("rh@acme.fr"), address_key("jobs@other.fr")
+    await mongo_db.contacts.insert_one({"_id": legacy_person_id(known), "email": "rh@acme.fr"})
+    ids = await store.employer_ids([known, new])
+    assert ids[known] == legacy_person_id(known)
+    assert re.fullmatch(r"employer:[0-9a-f]{32}", ids[new])
+    assert await MongoOfferStore(mongo_db).employer_ids([new, known]) == ids  # stored: another process agrees

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from offers.domain.contacts import new_person_id
 from offers.domain.refresh import Refresh, scope_filter
 from offers.ports import Doc, Effects, Entry, OfferQuery
 
@@ -15,6 +16,7 @@ class InMemoryOfferStore:
     def __init__(self) -> None:
         self.offers: dict[str, Doc] = {}
         self.contacts: dict[str, Doc] = {}
+        self.employers: dict[str, str] = {}
         self.blacklist: set[str] = set()
         self.refreshes: dict[str, tuple[Refresh, bool]] = {}
         self.refresh_records: dict[str, str] = {}
@@ -47,7 +49,13 @@ class InMemoryOfferStore:
             self.saves += 1
         return known
 
+    async def employer_ids(self, keys: Sequence[str]) -> dict[str, str]:
+        for key in keys:
+            self.employers.setdefault(key, new_person_id())
+        return {key: self.employers[key] for key in keys}
+
     async def erase_contact(self, person_id: str) -> bool:
+        self.employers = {k: v for k, v in self.employers.items() if v != person_id}
         return self.contacts.pop(person_id, None) is not None
 
     def forget_contact(self, person_id: str) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 from pymongo import DESCENDING, ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from offers.domain.contacts import legacy_person_id, new_person_id
 from offers.domain.refresh import Refresh, scope_filter
 from offers.ports import Doc, Effects, Entry, OfferQuery
 from tdu_shared.mongo import IndexSpec, asc, bulk_write, find_by_ids, insert_new
@@ -45,6 +46,7 @@ INDEXES = [
     IndexSpec("offers", asc("source", "departement", "status")),
     IndexSpec("offers", asc("source", "basin", "status")),
     IndexSpec("offers", asc("employer_contact_id")),
+    IndexSpec("employers", asc("person_id")),
     IndexSpec("refresh_records", asc("refresh_id")),
 ]
 
@@ -92,12 +94,15 @@ class MongoOfferStore:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self.offers = db["offers"]
         self.contacts = db["contacts"]
+        self.employers = db["employers"]
+        """Address key (SHA-256 of the address) -> the employer's opaque id."""
         self.blacklist = db["blacklist"]
         self.refreshes = db["refreshes"]
         self.refresh_records = db["refresh_records"]
         self.outbox = db["outbox"]
         self._stored_ids = Remembered()
         self._contacts = Remembered()
+        self._employers = Remembered()
         self._blacklist: tuple[int, set[str]] | None = None
 
     async def load_offers(self, ids: Sequence[str]) -> dict[str, Doc]:
@@ -177,12 +182,32 @@ class MongoOfferStore:
         for doc in [*new, *changed]:
             self._contacts.add(doc["_id"], _remembered(doc))
 
+    async def employer_ids(self, keys: Sequence[str]) -> dict[str, str]:
+        ids = {k: self._employers.items[k] for k in keys if k in self._employers}
+        missing = [k for k in keys if k not in ids]
+        found = await find_by_ids(self.employers, missing)
+        new = [k for k in missing if k not in found]
+        legacy = await find_by_ids(self.contacts, [legacy_person_id(k) for k in new], {"_id": 1})
+        docs = [
+            {"_id": k, "person_id": legacy_person_id(k) if legacy_person_id(k) in legacy else new_person_id()}
+            for k in new
+        ]
+        raced = await insert_new(self.employers, docs)  # made meanwhile by another consumer: theirs wins
+        found |= await find_by_ids(self.employers, sorted(raced)) if raced else {}
+        found |= {d["_id"]: d for d in docs if d["_id"] not in raced}
+        for key, doc in found.items():
+            self._employers.add(key, doc["person_id"])
+            ids[key] = doc["person_id"]
+        return ids
+
     async def erase_contact(self, person_id: str) -> bool:
         self.forget_contact(person_id)
+        await self.employers.delete_many({"person_id": person_id})
         return (await self.contacts.delete_one({"_id": person_id})).deleted_count > 0
 
     def forget_contact(self, person_id: str) -> None:
         self._contacts.items.pop(person_id, None)
+        self._employers.items = {k: v for k, v in self._employers.items.items() if v != person_id}
 
     async def pending_outbox(self) -> list[tuple[str, list[Entry]]]:
         pending = []
