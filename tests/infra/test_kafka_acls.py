@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAuthorization
 from tdu_dev.infra.kafka_acl import apply_acls, remove_acls
 from tdu_dev.infra.local import Endpoints
 from tdu_shared.kafka import ensure_topics
+from tdu_shared.kafka_auth import connection
 from tdu_shared.topics import ALL_TOPICS, Topics
 
 pytestmark = pytest.mark.integration
@@ -40,10 +41,7 @@ async def namespace(infrastructure: Endpoints) -> AsyncIterator[Topics]:
 
 
 def options(infrastructure: Endpoints, principal: str) -> dict[str, object]:
-    return {
-        "bootstrap_servers": infrastructure.kafka_bootstrap_servers,
-        **infrastructure.kafka_auth(principal).options(),
-    }
+    return connection(infrastructure.kafka_bootstrap_servers, infrastructure.kafka_auth(principal))
 
 
 async def write(infrastructure: Endpoints, principal: str, topic: str) -> str:

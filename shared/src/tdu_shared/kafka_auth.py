@@ -87,6 +87,7 @@ def current() -> KafkaAuth:
     return _current if _current is not None else KafkaAuth.from_env()
 
 
-def connection(bootstrap: str) -> dict[str, Any]:
-    """``bootstrap_servers`` and the authentication options of a new aiokafka client."""
-    return {"bootstrap_servers": bootstrap, **current().options()}
+def connection(bootstrap: str, auth: KafkaAuth | None = None) -> dict[str, Any]:
+    """``bootstrap_servers`` and the authentication options of a new aiokafka client (``auth``, else this
+    process's)."""
+    return {"bootstrap_servers": bootstrap, **(auth or current()).options()}

@@ -15,7 +15,7 @@ from tdu_shared.kafka_auth import KafkaAuth, connection
 async def check_replicated_topic(bootstrap: str, auth: KafkaAuth | None = None) -> dict[str, Any]:
     """``auth``: how to connect (default: as this process's Kafka clients do)."""
     topic = f"cluster-check-{uuid.uuid4().hex[:8]}"
-    options = {"bootstrap_servers": bootstrap, **auth.options()} if auth else connection(bootstrap)
+    options = connection(bootstrap, auth)
     admin = AIOKafkaAdminClient(**options)
     await admin.start()
     try:

@@ -30,10 +30,9 @@ from tdu_dev.infra.kafka_acl import apply_acls
 from tdu_dev.infra.local import Endpoints, LocalInfra
 from tdu_dev.infra.paths import Paths
 from tdu_dev.infra.servers import InfraError, port_open
+from tdu_dev.testing import access
 from tdu_dev.testing.processes import ServiceProcess
 from tdu_shared import kafka_auth
-from tdu_shared.access.tokens import issue_session
-from tdu_shared.contracts.journeys import Role
 from tdu_shared.kafka import ensure_topics
 from tdu_shared.settings import ServiceSettings
 from tdu_shared.topics import ALL_TOPICS, Topics
@@ -209,15 +208,14 @@ class Platform:
         self, role: str, subject: str, *, basins: list[str] | None = None, email: str | None = None
     ) -> dict[str, str]:
         """``Authorization`` of a signed-in person, as ``tdu-access session`` (or the sign-in) issues it."""
-        token = issue_session(
-            self.access_secret,
-            role=Role(role),
-            subject=subject,
-            region=self.region,
-            basins=basins,
+        return access.session(
+            role,
+            subject,
+            basins=basins or (),
             email=email,
+            region=self.region,
+            signing_secret=self.access_secret,
         )
-        return {"Authorization": f"Bearer {token}"}
 
     def operator_session(self, email: str) -> dict[str, str]:
         """``Authorization`` of an operator signed in as a browser does: to the ProConnect stand-in, back."""

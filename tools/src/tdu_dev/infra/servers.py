@@ -354,8 +354,7 @@ def kafka_ready(bootstrap: str, expected_brokers: int = 1, auth: KafkaAuth | Non
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
     async def check() -> bool:
-        options = {"bootstrap_servers": bootstrap, **auth.options()} if auth else connection(bootstrap)
-        admin = AIOKafkaAdminClient(**options, request_timeout_ms=3000)
+        admin = AIOKafkaAdminClient(**connection(bootstrap, auth), request_timeout_ms=3000)
         try:
             await admin.start()
             cluster = await admin.describe_cluster()

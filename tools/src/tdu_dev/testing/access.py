@@ -29,10 +29,17 @@ def session(
     basins: Sequence[str] = (),
     email: str | None = None,
     region: str = REGION,
+    signing_secret: str | None = None,
 ) -> dict[str, str]:
-    """``Authorization`` header of a signed-in person (as the sign-in would issue it)."""
+    """``Authorization`` header of a signed-in person (as the sign-in would issue it), signed with
+    ``signing_secret`` (default: the services' ACCESS_TOKEN_SECRET)."""
     token = issue_session(
-        secret(), role=Role(role), subject=subject, region=region, basins=list(basins), email=email
+        signing_secret or secret(),
+        role=Role(role),
+        subject=subject,
+        region=region,
+        basins=list(basins),
+        email=email,
     )
     return {"Authorization": f"Bearer {token}"}
 
