@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -46,11 +45,12 @@ import httpx
 import typer
 from aiokafka import AIOKafkaConsumer
 
-from tdu_dev.infra.local import Endpoints, LocalInfra
 from tdu_dev.infra.paths import Paths
 from tdu_dev.infra.platform import SERVICES, Platform, PlatformPorts
+from tdu_dev.testing.infrastructure import provide_infrastructure
 from tdu_dev.testing.measure import cpu_seconds, percentile, store_pid
 from tdu_dev.testing.processes import free_port
+from tdu_shared import kafka_auth
 from tdu_shared.envelope import decode_event
 from tdu_shared.geo import distance_km
 from tdu_shared.kafka_auth import connection
@@ -75,30 +75,30 @@ def log(message: str) -> None:
 
 @contextmanager
 def platform(outbox: Path) -> Iterator[Platform]:
-    paths = Paths.discover()
-    infra: LocalInfra | None = None
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("MONGODB_URL"):
-        endpoints = Endpoints(os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["MONGODB_URL"])
-    else:
-        infra = LocalInfra(paths)
-        log("starting Kafka and the local store")
-        endpoints = infra.start(timeout=300)
-    name = f"soak{uuid.uuid4().hex[:6]}"
-    ports = PlatformPorts(
-        services={s: free_port() for s in SERVICES}, smtp=free_port(), sms=free_port(), oidc=free_port()
-    )
-    running = Platform(
-        endpoints, paths, ports, topic_prefix=f"{name}.", database_prefix=f"{name}_", outbox=outbox
-    )
-    try:
-        log(f"starting the five services (topics {name}.*, databases {name}_*)")
-        running.start_catchers()
-        running.start_services(ready_timeout=180)
-        yield running
-    finally:
-        running.stop()
-        if infra is not None and not os.environ.get("TDU_KEEP_INFRA"):
-            infra.stop()
+    """The five services on the endpoints the tests would use (the environment's, else the local
+    launcher's), each as its own Kafka principal; this process's own clients connect as the super user."""
+    log("Kafka and the local store")
+    with provide_infrastructure() as (endpoints, _origin):
+        kafka_auth.use(endpoints.kafka_auth())
+        name = f"soak{uuid.uuid4().hex[:6]}"
+        ports = PlatformPorts(
+            services={s: free_port() for s in SERVICES}, smtp=free_port(), sms=free_port(), oidc=free_port()
+        )
+        running = Platform(
+            endpoints,
+            Paths.discover(),
+            ports,
+            topic_prefix=f"{name}.",
+            database_prefix=f"{name}_",
+            outbox=outbox,
+        )
+        try:
+            log(f"starting the five services (topics {name}.*, databases {name}_*)")
+            running.start_catchers()
+            running.start_services(ready_timeout=180)
+            yield running
+        finally:
+            running.stop()
 
 
 class ReadinessWatch(threading.Thread):
