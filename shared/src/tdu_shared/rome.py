@@ -35,6 +35,10 @@ class RomeReferential:
         known = self.get(code)
         return known.fiche if known else None
 
+    def codes(self) -> list[RomeCode]:
+        """Every code, fiches and the codes derived from them."""
+        return list(self._codes.values())
+
     def fiches(self) -> set[str]:
         return {c.fiche for c in self._codes.values()}
 

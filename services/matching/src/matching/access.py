@@ -4,5 +4,8 @@ from tdu_shared.access.policy import Policy, Rule
 
 POLICY = Policy(
     "matching",
-    (Rule("GET", "/search", public=True, scope="public offers and sessions, no personal data"),),
+    (
+        Rule("GET", "/search", public=True, scope="public offers and sessions, no personal data"),
+        Rule("GET", "/search/offers/{offer_id}", public=True, scope="public offer and sessions"),
+    ),
 )

@@ -6,7 +6,7 @@ import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from matching.adapters.kafka import CatchUp
@@ -185,6 +185,33 @@ def search_router(index: SearchIndex, loaded: CatchUp, max_radius_km: float = 10
         head = _json({"origin": origin, **paging})
         results = b",".join(result_json(hit) for hit in page.hits)
         return Response(head[:-1] + b',"results":[' + results + b"]}", media_type="application/json")
+
+    @router.get(
+        "/search/offers/{offer_id}",
+        summary="One eligible offer with its linked funded sessions, distances from a place or the workplace",
+        response_model=OfferResult,
+        responses={404: {"description": "Not an eligible offer (unknown, withdrawn or without session)"}},
+    )
+    async def one_offer(
+        offer_id: Annotated[str, Path(max_length=100)],
+        lat: Annotated[float | None, Query(ge=-90, le=90, description="Latitude (with lon).")] = None,
+        lon: Annotated[float | None, Query(ge=-180, le=180, description="Longitude (with lat).")] = None,
+        commune: Annotated[
+            str | None, Query(max_length=100, description="INSEE code or name of a commune.")
+        ] = None,
+        postal_code: Annotated[str | None, Query(pattern=r"^\d{5}$", description="Postal code.")] = None,
+        max_sessions: Annotated[int, Query(ge=1, le=50, description="Sessions shown.")] = 10,
+    ) -> Response:
+        if not loaded.ready.is_set():
+            raise HTTPException(503, detail="index de recherche en cours de chargement, réessayez")
+        place = None
+        if lat is not None or lon is not None or commune is not None or postal_code is not None:
+            place = resolve_origin(lat, lon, commune, postal_code)[:2]
+        hit = index.one(offer_id, place, max_sessions)
+        if hit is None:
+            raise HTTPException(404, detail=f"offre {offer_id} absente de la recherche (inconnue ou retirée)")
+        body = result_json(hit)
+        return Response(body, media_type="application/json")
 
     return router
 

@@ -178,3 +178,17 @@ def test_pages_over_offers_at_the_same_distance_list_each_offer_once(sort: str, 
     for offset in range(0, 300, 40):
         seen += ids(idx, rome_fiche="M1801", sort=sort, offset=offset, limit=40)
     assert sorted(seen) == [f"same{n:03d}" for n in range(250)]
+
+
+def test_one_offer_with_its_sessions_from_the_seeker_or_from_the_workplace(
+    client: TestClient, index: SearchIndex
+) -> None:
+    from_metz = client.get("/search/offers/mid", params={"commune": "57463"})
+    assert from_metz.status_code == 200, from_metz.text
+    searched = client.get("/search", params={"commune": "57463"}).json()["results"]
+    assert from_metz.json() == next(r for r in searched if r["offer"]["offer_id"] == "mid")
+    at_work = client.get("/search/offers/mid").json()
+    assert at_work["distance_km"] == 0 and at_work["sessions"][0]["distance_km"] == pytest.approx(0, abs=0.01)
+    index.remove("mid")
+    gone = client.get("/search/offers/mid")
+    assert gone.status_code == 404 and "mid" in gone.json()["detail"]

@@ -250,6 +250,19 @@ class SearchIndex:
         hits = self._hits(origin, page, query.max_sessions)
         return SearchPage(hits, query.offset, query.limit, has_more=len(found) > query.offset + query.limit)
 
+    def one(
+        self, offer_id: str, place: tuple[float, float] | None = None, max_sessions: int = 5
+    ) -> Hit | None:
+        """One eligible offer with its linked sessions, distances from ``place`` (lat, lon), or from the
+        workplace when no place is given; None if the offer is not listed."""
+        slot = self._points.slot_of(offer_id)
+        if slot is None:
+            return None
+        origin = unit_vector(*place) if place else self._points.xyz[slot]
+        chord = float(np.linalg.norm(self._points.xyz[slot] - origin))
+        sessions = np.frombuffer(self._points.links[slot], dtype=np.int32).astype(np.intp)
+        return self._hits(origin, [(slot, chord, sessions)], max_sessions)[0]
+
     # ------------------------------------------------------------ internals
 
     def _nearest_first(
