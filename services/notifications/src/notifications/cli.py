@@ -120,7 +120,7 @@ def preview(
         "journey_id": "J-1",
         "audience": "seeker",
         "reminder_kind": "follow_up_6m",
-        "journey_url": "http://127.0.0.1:3000/parcours/J-1",
+        "journey_url": "http://127.0.0.1:8000/parcours/J-1",
         "unsubscribe_url": "http://127.0.0.1:8005/unsubscribe?token=x",
     }
     renderer = JinjaRenderer()

@@ -76,8 +76,14 @@ class Links:
         return f"{self.frontend_base_url.rstrip('/')}/{section}/{journey_id}"
 
     def unsubscribe(self, person_id: str, channel: Channel) -> str:
+        """The one-click address mail clients post to (List-Unsubscribe)."""
         token = unsubscribe_token(person_id, channel, self.secret)
         return f"{self.public_base_url.rstrip('/')}/unsubscribe?token={token}"
+
+    def unsubscribe_page(self, person_id: str, channel: Channel) -> str:
+        """The page a person opens from the message's own link (confirms, then says it is done)."""
+        token = unsubscribe_token(person_id, channel, self.secret)
+        return f"{self.frontend_base_url.rstrip('/')}/desinscription?jeton={token}"
 
 
 @dataclass(frozen=True)
@@ -258,12 +264,12 @@ class Dispatcher:
             "audience": delivery.audience.value,
             "recipient_name": contact.display_name,
             "journey_url": self.links.journey(delivery.audience, facts.journey_id),
-            "unsubscribe_url": self.links.unsubscribe(delivery.recipient_id, delivery.channel),
+            "unsubscribe_url": self.links.unsubscribe_page(delivery.recipient_id, delivery.channel),
         }
 
     def email_message(self, delivery: Delivery, context: dict[str, Any], address: str) -> EmailMessage:
         rendered = self.renderer.email(delivery.template, context)
-        unsubscribe = context["unsubscribe_url"]
+        unsubscribe = self.links.unsubscribe(delivery.recipient_id, delivery.channel)
         return EmailMessage(
             # derived from the delivery key: a resend after a crash carries the same id, so a relay can dedupe
             message_id=f"<{delivery.key}@{self.links.mail_domain}>",

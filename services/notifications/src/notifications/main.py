@@ -72,7 +72,8 @@ def operator_sign_in(
         issuer=settings.oidc_issuer,
         client_id=settings.oidc_client_id,
         client_secret=settings.oidc_client_secret.get_secret_value(),
-        redirect_uri=f"{settings.base_url().rstrip('/')}/sign-in/operator/callback",
+        redirect_uri=settings.oidc_redirect_uri
+        or f"{settings.base_url().rstrip('/')}/sign-in/operator/callback",
         agents=load_agents(settings.operators_file),
         states=MongoSignInStore(runtime.db),
         clock=clock,

@@ -40,7 +40,9 @@ class Settings(ServiceSettings):
         None, description="Key the SMS provider's inbound webhook must send (required in production)."
     )
 
-    frontend_base_url: str = Field("http://127.0.0.1:3000", description="Web front end (journey pages).")
+    frontend_base_url: str = Field(
+        "http://127.0.0.1:8000", description="The web pages (sign-in, journey and unsubscribe pages)."
+    )
     link_secret: SecretStr = Field(
         SecretStr("change-me"), description="Secret signing unsubscribe links (HMAC-SHA256)."
     )
@@ -55,6 +57,11 @@ class Settings(ServiceSettings):
     )
     oidc_client_id: str | None = Field(None, description="This platform's client id at the provider.")
     oidc_client_secret: SecretStr | None = Field(None, description="Its client secret.")
+    oidc_redirect_uri: str | None = Field(
+        None,
+        description="Where the provider sends operators back: the web pages' /connexion/operateur/retour "
+        "(they finish the sign-in through this service); none: this service's /sign-in/operator/callback.",
+    )
     oidc_scopes: str = Field("openid email given_name usual_name", description="Scopes asked for.")
     operators_file: str | None = Field(None, description="YAML file of basin operators; a demo file ships.")
 

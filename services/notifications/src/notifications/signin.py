@@ -80,7 +80,7 @@ class SignInDesk:
         token = secrets.token_urlsafe(32)
         link = SignIn(digest(token), person_id, role.value, address, now + self.link_ttl)
         await self.links.add(link)
-        url = f"{self.frontend_base_url.rstrip('/')}/connexion?jeton={token}"
+        url = sign_in_url(self.frontend_base_url, token)
         minutes = int(self.link_ttl.total_seconds() // 60)
         context = {"sign_in_url": url, "minutes": minutes, "unsubscribe_url": None}
         rendered = self.renderer.email("lien_connexion", context)
@@ -109,3 +109,8 @@ class SignInDesk:
             now=now,
         )
         return used, session, now + self.session_ttl
+
+
+def sign_in_url(frontend_base_url: str, token: str) -> str:
+    """The page of the web front end that opens a session from a sign-in link's token."""
+    return f"{frontend_base_url.rstrip('/')}/connexion?jeton={token}"

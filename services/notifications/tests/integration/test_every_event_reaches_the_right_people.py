@@ -218,8 +218,9 @@ async def test_every_journey_event_reaches_the_right_people(
     assert len(mail_catcher.messages) == expected_mails
     assert not mail_catcher.duplicates
     for mail in mail_catcher.messages:
-        assert "http://notif.test/unsubscribe?token=" in mail.text
-        assert 'href="http://notif.test/unsubscribe?token=' in mail.html
+        assert "https://app.test/desinscription?jeton=" in mail.text
+        assert 'href="https://app.test/desinscription?jeton=' in mail.html
+        assert mail.headers["List-Unsubscribe"].strip().startswith("<http://notif.test/unsubscribe?token=")
     declined = next(m for m in mail_catcher.messages if m.subject == "Réponse à votre candidature")
     assert "poste pourvu en interne" in declined.text and declined.text.startswith("Bonjour Camille Martin,")
     employer_mail = next(m for m in mail_catcher.to(E) if m.subject.startswith("Nouvelle candidature"))
