@@ -9,6 +9,8 @@ export UV_PYTHON_DOWNLOADS := never
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo $(CACHE)/tools/bin/uv)
 PYTEST_ARGS ?=
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Deployment checks (tests/deploy): kustomize from the Go module proxy, the MongoDB community operator's CRD
 # from its Go module, Strimzi's resource schemas generated from its API jar (Maven Central).
 DEPLOY_TOOLS := $(CACHE)/deploy-tools
@@ -21,7 +23,7 @@ IMAGE_TAG ?= 0.1.0
 OVERLAYS := $(notdir $(wildcard deploy/k8s/overlays/*))
 
 .PHONY: help install infra run stop status test lint typecheck unit integration e2e asyncapi cluster-check bench clean \
-	deploy-tools images manifests kafka-resources
+	deploy-tools images manifests kafka-resources web-assets browser
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -30,10 +32,21 @@ $(CACHE)/tools/bin/uv:
 	python3 -m venv $(CACHE)/tools
 	$(CACHE)/tools/bin/pip install -q uv==$(UV_VERSION)
 
-install: $(if $(filter $(CACHE)/tools/bin/uv,$(UV)),$(CACHE)/tools/bin/uv) ## Python packages, Kafka jars, FerretDB build, deployment checks' tools (cached in .cache/)
+install: $(if $(filter $(CACHE)/tools/bin/uv,$(UV)),$(CACHE)/tools/bin/uv) ## Python packages, Kafka jars, FerretDB build, the web pages' npm packages, Chromium, deployment checks' tools
 	$(UV) sync --frozen
 	$(UV) run tdu-infra install
-	$(MAKE) --no-print-directory deploy-tools
+	$(MAKE) --no-print-directory web-assets browser deploy-tools
+
+web-assets: services/web/node_modules/.installed ## the design system (DSFR) and axe-core, pinned in services/web/package-lock.json
+
+services/web/node_modules/.installed: services/web/package.json services/web/package-lock.json
+	npm ci --prefix services/web
+	touch $@
+
+browser: ## Debian's Chromium, for the web pages' tests (Playwright drives it; no browser download)
+	@command -v $(CHROMIUM) >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium (apt-get)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 deploy-tools: $(DEPLOY_TOOLS)/bin/kustomize.$(KUSTOMIZE_VERSION) \
 	$(DEPLOY_TOOLS)/schemas/mongodbcommunity.$(MONGODB_OPERATOR_VERSION) \
@@ -87,7 +100,7 @@ lint: install ## ruff (lint + format check)
 
 typecheck: install ## mypy, strict on shared/ and tools/
 	$(UV) run mypy shared/src tools/src services/offers/src services/trainings/src services/matching/src \
-		services/journeys/src services/notifications/src
+		services/journeys/src services/notifications/src services/web/src
 
 test: lint typecheck ## everything: lint, types, unit, integration, cluster and end-to-end tests
 	$(UV) run pytest $(PYTEST_ARGS)
@@ -102,4 +115,4 @@ cluster-check: install ## start the three-node Kafka cluster and use a replicati
 	$(UV) run tdu-infra cluster-check
 
 clean: stop ## remove downloads, builds and local data
-	rm -rf $(CACHE) .venv
+	rm -rf $(CACHE) .venv services/web/node_modules

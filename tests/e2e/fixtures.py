@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from email.parser import BytesParser
+from email.policy import default
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +149,53 @@ def apply_until_accepted(
         return dict(response.json()) if response.status_code in (200, 201) else None
 
     return wait_for(applied, timeout, f"the application {key} to be accepted")
+
+
+class Outbox:
+    """What the real SMTP server and the SMS provider stand-in received."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.index = platform.mail_dir / "index.jsonl"
+        self.sms_file = platform.sms_file
+
+    def mails(self) -> list[dict[str, Any]]:
+        return _lines(self.index)
+
+    def header(self, mail: dict[str, Any], name: str) -> str | None:
+        raw = (self.index.parent / mail["file"]).read_bytes()
+        value = BytesParser(policy=default).parsebytes(raw, headersonly=True)[name]
+        return None if value is None else str(value)
+
+    def sms(self) -> list[dict[str, Any]]:
+        return _lines(self.sms_file)
+
+    def text(self, mail: dict[str, Any]) -> str:
+        raw = (self.index.parent / mail["file"]).read_bytes()
+        body = BytesParser(policy=default).parsebytes(raw).get_body(preferencelist=("plain",))
+        return str(body.get_content()) if body is not None else ""
+
+    def wait_mail(self, to: str, subject: str, timeout: float = 30) -> dict[str, Any]:
+        def found() -> dict[str, Any] | None:
+            return next((m for m in self.mails() if to in m["to"] and subject in m["subject"]), None)
+
+        mail: dict[str, Any] = wait_for(
+            found, timeout, f"e-mail to {to} about {subject!r}; got {self.mails()}"
+        )
+        return mail
+
+    def wait_sms(self, number_end: str, text: str, timeout: float = 30) -> dict[str, Any]:
+        def found() -> dict[str, Any] | None:
+            return next(
+                (s for s in self.sms() if s["recipient"].endswith(number_end) and text in s["content"]), None
+            )
+
+        sms: dict[str, Any] = wait_for(
+            found, timeout, f"SMS to ...{number_end} with {text!r}; got {self.sms()}"
+        )
+        return sms
+
+
+def _lines(path: Any) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

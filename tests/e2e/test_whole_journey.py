@@ -13,8 +13,6 @@ import json
 import re
 from collections.abc import Callable
 from datetime import date, timedelta
-from email.parser import BytesParser
-from email.policy import default
 from typing import Any
 
 import httpx
@@ -31,6 +29,7 @@ from .fixtures import (
     OFFER_ID,
     PROVIDER_EMAIL,
     SESSION_NUMBER,
+    Outbox,
     import_catalogue_and_offers,
 )
 
@@ -67,50 +66,6 @@ class Journeys:
         return dict(response.json())
 
 
-class Outbox:
-    """What the real SMTP server and the SMS provider stand-in received."""
-
-    def __init__(self, platform: Platform) -> None:
-        self.index = platform.mail_dir / "index.jsonl"
-        self.sms_file = platform.sms_file
-
-    def mails(self) -> list[dict[str, Any]]:
-        return _lines(self.index)
-
-    def header(self, mail: dict[str, Any], name: str) -> str | None:
-        raw = (self.index.parent / mail["file"]).read_bytes()
-        value = BytesParser(policy=default).parsebytes(raw, headersonly=True)[name]
-        return None if value is None else str(value)
-
-    def sms(self) -> list[dict[str, Any]]:
-        return _lines(self.sms_file)
-
-    def text(self, mail: dict[str, Any]) -> str:
-        raw = (self.index.parent / mail["file"]).read_bytes()
-        body = BytesParser(policy=default).parsebytes(raw).get_body(preferencelist=("plain",))
-        return str(body.get_content()) if body is not None else ""
-
-    def wait_mail(self, to: str, subject: str, timeout: float = 30) -> dict[str, Any]:
-        def found() -> dict[str, Any] | None:
-            return next((m for m in self.mails() if to in m["to"] and subject in m["subject"]), None)
-
-        mail: dict[str, Any] = wait_for(
-            found, timeout, f"e-mail to {to} about {subject!r}; got {self.mails()}"
-        )
-        return mail
-
-    def wait_sms(self, number_end: str, text: str, timeout: float = 30) -> dict[str, Any]:
-        def found() -> dict[str, Any] | None:
-            return next(
-                (s for s in self.sms() if s["recipient"].endswith(number_end) and text in s["content"]), None
-            )
-
-        sms: dict[str, Any] = wait_for(
-            found, timeout, f"SMS to ...{number_end} with {text!r}; got {self.sms()}"
-        )
-        return sms
-
-
 def sign_in(platform: Platform, outbox: Outbox, email: str, role: str) -> dict[str, str]:
     """Sign in as a person does: ask for a link, open the e-mail, exchange the link's token for a session."""
     notifications = platform.url("notifications")
@@ -129,12 +84,6 @@ def sign_in(platform: Platform, outbox: Outbox, email: str, role: str) -> dict[s
     opened = httpx.post(f"{notifications}/sign-in/session", json={"token": token}, timeout=10)
     assert opened.status_code == 200, opened.text
     return {"Authorization": f"Bearer {opened.json()['session']}"}
-
-
-def _lines(path: Any) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def event_traces(platform: Platform, journey_id: str) -> dict[str, str]:

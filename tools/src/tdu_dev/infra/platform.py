@@ -38,11 +38,21 @@ from tdu_shared.settings import ServiceSettings
 from tdu_shared.topics import ALL_TOPICS, Topics
 
 SERVICES = ("offers", "trainings", "matching", "journeys", "notifications")
+"""The services on Kafka and the store."""
+WEB = "web"
+"""The web pages: no Kafka, no store; they call the services' HTTP APIs."""
 OIDC_CLIENT_ID = "traitdunion-dev"
 """The client the ProConnect stand-in knows (its secret is made per run)."""
 PLATFORM_MARK = "TDU_PLATFORM_ROOT"
 """Set in the environment of every process the platform starts: `down` finds strays of this checkout only."""
-DEFAULT_PORTS = {"offers": 8001, "trainings": 8002, "matching": 8003, "journeys": 8004, "notifications": 8005}
+DEFAULT_PORTS = {
+    "web": 8000,
+    "offers": 8001,
+    "trainings": 8002,
+    "matching": 8003,
+    "journeys": 8004,
+    "notifications": 8005,
+}
 
 
 @dataclass
@@ -67,6 +77,8 @@ class Platform:
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     access_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     """ACCESS_TOKEN_SECRET of this run's services: sessions are signed with it."""
+    with_web: bool = False
+    """The web pages run too: e-mails link to them and operators come back to them from ProConnect."""
 
     @property
     def mail_dir(self) -> Path:
@@ -79,8 +91,22 @@ class Platform:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports.services[service]}"
 
+    def web_env(self) -> dict[str, str]:
+        """The web pages' environment: where each service is, no Kafka, no store, no secret."""
+        env = {
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": str(self.ports.services[WEB]),
+            "PUBLIC_BASE_URL": self.url(WEB),
+            "LOG_JSON": "true",
+            PLATFORM_MARK: str(self.paths.root),
+            **{f"{service.upper()}_URL": self.url(service) for service in SERVICES},
+        }
+        return {**env, **self.extra_env}
+
     def service_env(self, service: str, principal: str | None = None) -> dict[str, str]:
         """A service's environment: its own Kafka principal (``principal`` for a command of another)."""
+        if service == WEB:
+            return self.web_env()
         env = {
             **self.endpoints.as_env(principal or service),
             "MONGODB_DATABASE": f"{self.database_prefix}{service}",
@@ -107,6 +133,9 @@ class Platform:
                     "OIDC_CLIENT_SECRET": self.access_secret[:24],
                 }
             )
+            if self.with_web:
+                env["FRONTEND_BASE_URL"] = self.url(WEB)
+                env["OIDC_REDIRECT_URI"] = f"{self.url(WEB)}/connexion/operateur/retour"
         return {**env, **self.extra_env}
 
     def _process(
@@ -162,6 +191,8 @@ class Platform:
         apply_acls(bootstrap, dict(self.endpoints.kafka_users), self.topic_prefix)
 
     def start_services(self, services: tuple[str, ...] = SERVICES, *, ready_timeout: float = 90) -> None:
+        """Start ``services`` (add :data:`WEB` for the pages), each ready before the next starts."""
+        self.with_web = self.with_web or WEB in services
         self.prepare_kafka()
         for service in services:
             self._process(
@@ -226,6 +257,10 @@ class Platform:
                 raise InfraError(f"operator sign-in did not start: {start.status_code} {start.text[:300]}")
             back = browser.get(start.headers["location"])
             answer = browser.get(back.headers["location"])
+        if self.with_web and answer.status_code == 303:  # back to the web pages: the session is a cookie
+            cookie = answer.cookies.get("tdu_session")
+            if cookie:
+                return {"Authorization": f"Bearer {cookie}"}
         if answer.status_code != 200:
             raise InfraError(f"operator sign-in refused: {answer.status_code} {answer.text[:300]}")
         return {"Authorization": f"Bearer {answer.json()['session']}"}
@@ -335,9 +370,11 @@ def up(
         platform = Platform(
             endpoints, paths, access_secret=ServiceSettings().access_token_secret.get_secret_value()
         )
-        with console.status("Starting the mail catcher, the SMS stand-in and the five services..."):
+        with console.status(
+            "Starting the mail catcher, the SMS stand-in, the five services and the web pages..."
+        ):
             platform.start_catchers()
-            platform.start_services(ready_timeout=timeout)
+            platform.start_services((*SERVICES, WEB), ready_timeout=timeout)
         if demo:
             out = paths.cache / "demo"
             console.print(f"demo data: {_generate_demo(paths, out)}")
@@ -406,6 +443,7 @@ def _demo_credentials(platform: Platform) -> list[str]:
 
 def _print_banner(platform: Platform, search_url: str, found: str, credentials: list[str]) -> None:
     lines = ["", "Trait d'Union is running. Ctrl-C stops everything.", ""]
+    lines += [f"  Web pages (seekers, employers, providers, operators): {platform.url(WEB)}", ""]
     for service in SERVICES:
         base = platform.url(service)
         lines.append(f"  {service:<14} API docs {base}/docs    AsyncAPI {base}/asyncapi")
@@ -439,7 +477,8 @@ def _stop_strays(paths: Paths) -> list[str]:
             cmdline = (proc_dir / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if len(cmdline) < 3 or cmdline[1] != b"-m" or cmdline[2].decode(errors="replace") not in SERVICES:
+        module = cmdline[2].decode(errors="replace") if len(cmdline) >= 3 else ""
+        if cmdline[1:2] != [b"-m"] or module not in (*SERVICES, WEB):
             continue
         try:
             environ = (proc_dir / "environ").read_bytes().split(b"\0")

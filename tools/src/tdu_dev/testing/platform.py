@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from tdu_dev.infra.kafka_acl import remove_acls
 from tdu_dev.infra.local import Endpoints
 from tdu_dev.infra.paths import Paths
-from tdu_dev.infra.platform import SERVICES, Platform, PlatformPorts
+from tdu_dev.infra.platform import SERVICES, WEB, Platform, PlatformPorts
 from tdu_dev.testing.processes import free_port
 from tdu_shared.kafka_auth import connection
 
@@ -41,7 +41,10 @@ def running_platform(
     """
     name = f"p{uuid.uuid4().hex[:8]}"
     ports = PlatformPorts(
-        services={s: free_port() for s in SERVICES}, smtp=free_port(), sms=free_port(), oidc=free_port()
+        services={s: free_port() for s in (*SERVICES, WEB)},
+        smtp=free_port(),
+        sms=free_port(),
+        oidc=free_port(),
     )
     running = Platform(
         endpoints,

@@ -1,0 +1,1 @@
+"""Trait d'Union web pages: seekers, employers, training providers and basin operators."""
