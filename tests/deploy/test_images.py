@@ -144,9 +144,16 @@ def test_no_runtime_module_uses_the_development_tooling() -> None:
     assert not (shared / "devinfra").exists() and not (shared / "testing").exists()
 
 
+OTHER_DOCKERFILES = (
+    ROOT / "deploy" / "demo" / "Dockerfile",
+    ROOT / "deploy" / "compose" / "kafka-setup.Dockerfile",
+)
+"""The demo loader's and docker-compose's one-shot kafka-setup's images."""
+
+
 def test_hadolint_finds_nothing() -> None:
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    files = [str(service_dockerfile(s)) for s in SERVICES] + [str(ROOT / "deploy" / "demo" / "Dockerfile")]
+    files = [str(service_dockerfile(s)) for s in SERVICES] + [str(p) for p in OTHER_DOCKERFILES]
     result = subprocess.run([hadolint, *files], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     broken = subprocess.run(
@@ -166,7 +173,7 @@ def test_the_build_context_sends_sources_but_no_tests_or_cache() -> None:
     assert not [r for r in allowed if "test" in r or ".cache" in r or r in ("**", "services/")]
     copied = {
         src
-        for path in [*(service_dockerfile(s) for s in SERVICES), ROOT / "deploy" / "demo" / "Dockerfile"]
+        for path in [*(service_dockerfile(s) for s in SERVICES), *OTHER_DOCKERFILES]
         for ins in dockerfile(path)
         if ins.keyword == "COPY" and not ins.arguments.startswith("--from")
         for src in ins.arguments.split()[:-1]

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from tdu_dev.infra.kafka_acl import users_file
+from tdu_dev.infra.kafka_acl import ADMIN, apply_acls, users_file
 from tdu_dev.infra.local import LocalInfra
-from tdu_dev.infra.servers import InfraError, log_tail
+from tdu_dev.infra.servers import InfraError, kafka_ready, log_tail
+from tdu_shared import kafka_auth
+from tdu_shared.kafka import ensure_topics
+from tdu_shared.kafka_auth import KafkaAuth
+from tdu_shared.topics import ALL_TOPICS, Topics
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 console = Console(stderr=True)
@@ -31,7 +35,7 @@ def _infra(kafka_port: int | None = None, mongo_port: int | None = None) -> Loca
     return infra
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     console.print(f"[red]error:[/red] {exc}")
     raise typer.Exit(1)
 
@@ -122,6 +126,48 @@ def cluster_check(timeout: float = 180) -> None:
         _fail(exc)
     auth = infra.endpoints().kafka_auth()
     print(json.dumps(asyncio.run(check_replicated_topic(bootstrap, auth)), indent=2))
+
+
+@app.command("kafka-setup")
+def kafka_setup(
+    bootstrap: Annotated[
+        str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="Kafka bootstrap servers.")
+    ] = "127.0.0.1:9092",
+    topic_prefix: Annotated[
+        str, typer.Option(envvar="TOPIC_PREFIX", help="Prefix of the topic names (an environment's).")
+    ] = "",
+    replication_factor: Annotated[
+        int, typer.Option(envvar="KAFKA_REPLICATION_FACTOR", help="Replication factor of new topics.")
+    ] = 1,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the broker to accept admin.")] = 120,
+) -> None:
+    """On a broker this command did not start (docker-compose.yml's kafka-setup): create every topic and its
+    .dlq twin, then give every principal of tdu_shared.access.kafka its ACLs, as `tdu-infra start` and
+    `tdu-platform up` do on the local broker. Connects as the super user admin, from the environment:
+    KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT, KAFKA_SASL_MECHANISM=SCRAM-SHA-512, KAFKA_SASL_USERNAME=admin
+    and KAFKA_SASL_PASSWORD. Idempotent; prints what it did as JSON."""
+    try:
+        auth = KafkaAuth.from_env()
+    except ValueError as exc:
+        _fail(exc)
+    if (auth.protocol, auth.mechanism, auth.username) != ("SASL_PLAINTEXT", "SCRAM-SHA-512", ADMIN):
+        _fail(
+            InfraError(
+                f"kafka-setup connects as the broker's super user: KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT, "
+                f"KAFKA_SASL_MECHANISM=SCRAM-SHA-512, KAFKA_SASL_USERNAME={ADMIN} and KAFKA_SASL_PASSWORD"
+            )
+        )
+    assert auth.password is not None  # KafkaAuth refuses SASL without one
+    deadline = time.monotonic() + timeout
+    while not kafka_ready(bootstrap, auth=auth):
+        if time.monotonic() >= deadline:
+            _fail(InfraError(f"Kafka at {bootstrap} did not accept {ADMIN} within {timeout:.0f}s"))
+        time.sleep(1)
+    kafka_auth.use(auth)
+    topics = Topics(topic_prefix)
+    created = asyncio.run(ensure_topics(bootstrap, topics, ALL_TOPICS, replication_factor=replication_factor))
+    acls = apply_acls(bootstrap, {ADMIN: auth.password}, topic_prefix)
+    print(json.dumps({"bootstrap": bootstrap, "topics_created": created, "acls": acls}))
 
 
 if __name__ == "__main__":
