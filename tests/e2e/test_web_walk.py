@@ -224,5 +224,21 @@ def test_a_newcomer_walks_from_the_search_to_the_operator_dashboard(
     expect(operator.get_by_role("heading", name="Corriger une étape")).to_be_visible()
     pages.check(operator, "operateur-parcours")
 
+    # ... and the partner keys that reach the basin (made with the operators' tdu-access command).
+    platform.partner_key("mission-locale-metz", ["journeys:read", "kpis:read"], ["4410"])
+    operator.goto(f"{web}/operateur")
+    operator.get_by_role("link", name="Clés d'API des partenaires").click()
+    keys = operator.get_by_role("row", name=re.compile("mission-locale-metz"))
+
+    def key_listed() -> bool:
+        if keys.count() == 1:
+            return True
+        operator.reload()  # journeys learns the key from the access.keys topic within seconds
+        return False
+
+    wait_for(key_listed, 30, "the new key in the list", interval=1)
+    expect(keys).to_contain_text("journeys:read, kpis:read")
+    pages.check(operator, "operateur-cles")
+
     assert not pages.violations, pages.violations
     assert len(pages.seen) >= 15, pages.seen

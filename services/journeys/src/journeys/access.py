@@ -73,5 +73,6 @@ POLICY = Policy(
         Rule(
             "GET", "/audit", roles(OPERATOR), "entries about people with a journey in the operator's basins"
         ),
+        Rule("GET", "/partner-keys", roles(OPERATOR), "keys valid in the operator's basins, secrets never"),
     ),
 )

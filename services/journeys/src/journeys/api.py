@@ -35,6 +35,7 @@ from journeys.handlers import CONTACT_FIELDS, Conflict, NotFound, OfferNotEligib
 from journeys.ports import AuditEntry, JourneyQuery, Publisher
 from journeys.readmodels import BadCursor
 from tdu_shared.access import Forbidden, Principal, Unauthorized
+from tdu_shared.access.keys import KeyRing
 from tdu_shared.access.policy import Caller
 from tdu_shared.contracts import journeys as contracts
 from tdu_shared.contracts.journeys import JourneyCommand, JourneyState, OnJourney, Role
@@ -260,6 +261,59 @@ class AuditView(BaseModel):
     action: str = Field(description="read, change or erase.")
     person_id: str
     basins: list[str] = Field(description="The person's basins then.")
+
+
+class PartnerKeyView(BaseModel):
+    key_id: str = Field(description="Public part of the key (never its secret).")
+    partner: str
+    label: str | None
+    basins: list[str] = Field(description="Basins it may read and act on; empty: every basin of the region.")
+    capabilities: list[str]
+    issued_by: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+    revoke_reason: str | None
+
+
+def partner_keys_router(ring: KeyRing) -> APIRouter:
+    """The partner keys that reach an operator's basins, as the ``access.keys`` topic says (made, rotated
+    and revoked with ``tdu-access keys``)."""
+    api = APIRouter(tags=["access"])
+
+    @api.get(
+        "/partner-keys",
+        response_model=list[PartnerKeyView],
+        summary="Partner keys valid in the operator's basins (revoked ones too), newest issuer first",
+    )
+    async def list_keys(
+        caller: Caller, basin: Annotated[str | None, Query(max_length=10)] = None
+    ) -> list[PartnerKeyView]:
+        scope = caller.only_basin(basin)
+        shown = []
+        for known in ring.known():
+            issued, revoked = known.issued, known.revoked
+            if issued is None or issued.region != caller.region:
+                continue
+            if scope is not None and issued.basins and scope not in issued.basins:
+                continue
+            shown.append(
+                PartnerKeyView(
+                    key_id=issued.key_id,
+                    partner=issued.partner,
+                    label=issued.label,
+                    basins=sorted(issued.basins),
+                    capabilities=sorted(issued.capabilities),
+                    issued_by=issued.issued_by,
+                    expires_at=issued.expires_at,
+                    revoked_at=revoked.revoked_at if revoked else None,
+                    revoked_by=revoked.revoked_by if revoked else None,
+                    revoke_reason=revoked.reason if revoked else None,
+                )
+            )
+        return sorted(shown, key=lambda k: (k.revoked_at is not None, k.partner, k.key_id))
+
+    return api
 
 
 def router(ports: Ports, publisher: Publisher, max_page_size: int = 200) -> APIRouter:

@@ -23,7 +23,7 @@ from journeys.adapters.mongo import (
     MongoTimers,
     ensure_indexes,
 )
-from journeys.api import install_error_handlers, period_of, router
+from journeys.api import install_error_handlers, partner_keys_router, period_of, router
 from journeys.consumers import register_consumers
 from journeys.handlers import Ports, SystemClock
 from journeys.metrics import publish_gauges
@@ -151,7 +151,9 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
 
     runtime.on_started.extend([create_indexes, start_loops])
     runtime.on_stopping.append(stop_loops)
-    app = runtime.http_app([router(ports, publisher, settings.max_page_size)], policy=POLICY)
+    app = runtime.http_app(
+        [router(ports, publisher, settings.max_page_size), partner_keys_router(runtime.keys)], policy=POLICY
+    )
     install_error_handlers(app)
     app.state.ports = ports
     app.state.runtime = runtime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -9,9 +10,12 @@ import pytest
 
 from journeys import handlers
 from journeys.access import POLICY
-from journeys.api import install_error_handlers, router
+from journeys.api import install_error_handlers, partner_keys_router, router
 from journeys.testing import EMPLOYER_ID, SEEKER_ID, eligibility, memory_ports
-from tdu_dev.testing.access import guarded_app, session
+from tdu_dev.testing.access import guarded_app, partner_key, session
+from tdu_shared.access.keys import KeyRing
+from tdu_shared.contracts.access import PartnerKeyRevoked
+from tdu_shared.envelope import new_envelope
 
 SEEKER = session("seeker", SEEKER_ID)
 EMPLOYER = session("employer", EMPLOYER_ID)
@@ -214,3 +218,30 @@ async def test_the_employer_sees_the_applicants_profile_and_note_and_no_one_else
         assert (await client.get(f"/journeys/{jid}/applicant", headers=other)).status_code == 403
     assert (await client.get(f"/journeys/{jid}/applicant", headers=OPERATOR)).status_code == 200
     assert [e["action"] for e in (await client.get("/audit", headers=OPERATOR)).json()] == ["read"]
+
+
+async def test_an_operator_lists_the_partner_keys_of_their_basin_never_their_secrets() -> None:
+    ring = KeyRing()
+    metz, metz_key = partner_key(ring, "mission-locale-metz", ["journeys:read"], basins=["4410"])
+    partner_key(ring, "mission-locale-nancy", ["journeys:read"], basins=["4412"])
+    everywhere, _ = partner_key(ring, "france-travail", ["offers:write"])
+    revoked = PartnerKeyRevoked(
+        key_id=metz,
+        partner="mission-locale-metz",
+        revoked_by="op",
+        reason="fuite",
+        revoked_at=datetime.now(UTC),
+    )
+    ring.apply(metz, new_envelope(revoked, producer="tests", region="44", basin=None))
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=guarded_app([partner_keys_router(ring)], POLICY, ring)),
+        base_url="http://test",
+    )
+    listed = await client.get("/partner-keys", headers=OPERATOR)
+    assert listed.status_code == 200, listed.text
+    keys = listed.json()
+    assert [(k["key_id"], k["revoke_reason"]) for k in keys] == [(everywhere, None), (metz, "fuite")]
+    assert metz_key["Authorization"].split("_")[-1] not in listed.text, "secrets are never shown"
+    assert "secret" not in keys[0]
+    assert (await client.get("/partner-keys", headers=SEEKER)).status_code == 403
+    assert (await client.get("/partner-keys?basin=4412", headers=OPERATOR)).status_code == 403

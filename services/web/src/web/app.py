@@ -675,6 +675,19 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
             section=SECTIONS["basin_operator"],
         )
 
+    @app.get("/operateur/cles", response_class=HTMLResponse)
+    async def partner_keys(request: Request) -> Response:
+        person = signed_in(request)
+        if person is None or person.role != "basin_operator":
+            return sign_in_first(request, "basin_operator")
+        basin = operator_basin(request, person)
+        found = await backend.call(
+            "journeys", "GET", "/partner-keys", session=person.token, params={"basin": basin}
+        )
+        if not found.ok:
+            return message(request, "Clés indisponibles", found.detail(), found.status)
+        return render(request, "partner_keys.html.j2", keys=found.body, basin=basin)
+
     return app
 
 
