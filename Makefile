@@ -78,8 +78,8 @@ manifests: install ## render every region overlay into .cache/manifests/<region>
 	mkdir -p $(CACHE)/manifests
 	for o in $(OVERLAYS); do $(DEPLOY_TOOLS)/bin/kustomize build deploy/k8s/overlays/$$o > $(CACHE)/manifests/$$o.yaml || exit 1; done
 
-images: ## build the five services' images and the demo loader (needs a Docker engine)
-	for s in $(SERVICES); do docker build -f services/$$s/Dockerfile -t $(IMAGE_PREFIX)/$$s:$(IMAGE_TAG) . || exit 1; done
+images: ## build the five services' images, the web pages' and the demo loader (needs a Docker engine)
+	for s in $(SERVICES) web; do docker build -f services/$$s/Dockerfile -t $(IMAGE_PREFIX)/$$s:$(IMAGE_TAG) . || exit 1; done
 	docker build -f deploy/demo/Dockerfile -t $(IMAGE_PREFIX)/demo-loader:$(IMAGE_TAG) .
 
 infra: install ## start Kafka and FerretDB only

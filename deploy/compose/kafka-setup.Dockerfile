@@ -19,6 +19,7 @@ COPY services/trainings/pyproject.toml services/trainings/
 COPY services/matching/pyproject.toml services/matching/
 COPY services/journeys/pyproject.toml services/journeys/
 COPY services/notifications/pyproject.toml services/notifications/
+COPY services/web/pyproject.toml services/web/
 RUN uv sync --frozen --no-dev --no-install-workspace --package tdu-dev
 COPY shared/src shared/src
 COPY tools/src tools/src

@@ -7,6 +7,7 @@ import functools
 import json
 import re
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from matching.settings import Settings as MatchingSettings
 from notifications.settings import Settings as NotificationsSettings
 from offers.settings import Settings as OffersSettings
 from trainings.settings import Settings as TrainingsSettings
+from web.settings import Settings as WebSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -38,6 +40,15 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "notifications": NotificationsSettings,
 }
 SERVICES = tuple(SETTINGS)
+"""The five services with Kafka and a database."""
+WEB = "web"
+"""The web pages: a sixth deployable, without Kafka, store or secret (checked on its own: test_web.py)."""
+WEB_SETTINGS: type[BaseSettings] = WebSettings
+DEPLOYABLES = (*SERVICES, WEB)
+"""Everything that has an image under services/ and a Deployment."""
+UVICORN_VARIABLES = frozenset({"FORWARDED_ALLOW_IPS"})
+"""Read by uvicorn itself, not by the web settings: which proxies' X-Forwarded-For the pages trust
+(uvicorn's proxy headers are on with TRUST_FORWARDED_FOR; by default they trust 127.0.0.1 only)."""
 
 KAFKA_AUTH_VARIABLES = frozenset(
     {"KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"}
@@ -103,9 +114,31 @@ def workloads(docs: tuple[dict[str, Any], ...]) -> Iterator[dict[str, Any]]:
     return (d for d in docs if d["kind"] in WORKLOADS)
 
 
+def service_dockerfile(service: str) -> Path:
+    return ROOT / "services" / service / "Dockerfile"
+
+
 def image_service(image: str) -> str:
     """traitdunion/offers:0.1.0 -> offers."""
     return image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+
+
+def lock_closure(package: str) -> set[str]:
+    """The packages uv.lock installs for a workspace member without its dev group."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text(encoding="utf-8"))
+    table = {p["name"]: p for p in lock["package"]}
+    seen: set[str] = set()
+    todo = [package]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        entry = table[name]
+        todo += [d["name"] for d in entry.get("dependencies", [])]
+        for extra in {e for d in entry.get("dependencies", []) for e in d.get("extra", [])}:
+            todo += [d["name"] for d in table[name].get("optional-dependencies", {}).get(extra, [])]
+    return seen
 
 
 # ---------------------------------------------------------------- Dockerfiles
@@ -145,6 +178,32 @@ def dockerfile(path: Path) -> list[Instruction]:
 def final_stage(instructions: list[Instruction]) -> list[Instruction]:
     starts = [i for i, ins in enumerate(instructions) if ins.keyword == "FROM"]
     return instructions[starts[-1] :]
+
+
+def stages(instructions: list[Instruction]) -> dict[str, list[Instruction]]:
+    """Each stage's instructions (its FROM first), by its name (``AS <name>``; the last one: ``runtime``
+    when it has none)."""
+    starts = [i for i, ins in enumerate(instructions) if ins.keyword == "FROM"]
+    found: dict[str, list[Instruction]] = {}
+    for n, start in enumerate(starts):
+        end = starts[n + 1] if n + 1 < len(starts) else len(instructions)
+        words = instructions[start].arguments.split()
+        name = words[2] if len(words) == 3 and words[1].upper() == "AS" else "runtime"
+        found[name] = instructions[start:end]
+    return found
+
+
+def base_image(instructions: list[Instruction], stage: list[Instruction]) -> str:
+    """The image a stage starts from, with the build arguments' defaults (ARG before the first FROM)."""
+    defaults = {}
+    for ins in instructions:
+        if ins.keyword == "FROM":
+            break
+        if ins.keyword == "ARG" and "=" in ins.arguments:
+            key, _, value = ins.arguments.partition("=")
+            defaults[key] = value
+    image = stage[0].arguments.split()[0]
+    return re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], image)
 
 
 def env_of(instructions: list[Instruction]) -> dict[str, str]:

@@ -20,6 +20,7 @@ import typer.main
 from tdu_dev.infra import platform
 
 from .helpers import (
+    DEPLOYABLES,
     ROOT,
     SERVICES,
     SETTINGS,
@@ -28,13 +29,11 @@ from .helpers import (
     env_names,
     env_of,
     final_stage,
+    lock_closure,
+    service_dockerfile,
 )
 
 PORTS = {service: SETTINGS[service]().http_port for service in SERVICES}  # type: ignore[attr-defined]
-
-
-def service_dockerfile(service: str) -> Path:
-    return ROOT / "services" / service / "Dockerfile"
 
 
 def pattern_of(service: str) -> str:
@@ -95,24 +94,6 @@ def test_the_image_installs_the_service_from_the_lock_and_runs_its_cli(service: 
     assert expose == str(PORTS[service])
 
 
-def lock_closure(package: str) -> set[str]:
-    """The packages uv.lock installs for a workspace member without its dev group."""
-    lock = tomllib.loads((ROOT / "uv.lock").read_text(encoding="utf-8"))
-    table = {p["name"]: p for p in lock["package"]}
-    seen: set[str] = set()
-    todo = [package]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        entry = table[name]
-        todo += [d["name"] for d in entry.get("dependencies", [])]
-        for extra in {e for d in entry.get("dependencies", []) for e in d.get("extra", [])}:
-            todo += [d["name"] for d in table[name].get("optional-dependencies", {}).get(extra, [])]
-    return seen
-
-
 def test_only_matching_carries_numpy_and_scipy() -> None:
     for service in SERVICES:
         closure = lock_closure(f"tdu-{service}")
@@ -123,7 +104,7 @@ def test_only_matching_carries_numpy_and_scipy() -> None:
 
 def test_no_runtime_module_uses_the_development_tooling() -> None:
     """Local servers, platform launcher and test fixtures live in tools/ (tdu-dev), in no image."""
-    runtime = [ROOT / "shared" / "src", *(ROOT / "services" / s / "src" for s in SERVICES)]
+    runtime = [ROOT / "shared" / "src", *(ROOT / "services" / s / "src" for s in DEPLOYABLES)]
     imports: dict[str, set[str]] = {}
     for folder in runtime:
         for path in folder.rglob("*.py"):
@@ -149,11 +130,46 @@ OTHER_DOCKERFILES = (
     ROOT / "deploy" / "compose" / "kafka-setup.Dockerfile",
 )
 """The demo loader's and docker-compose's one-shot kafka-setup's images."""
+DOCKERFILES = (*(service_dockerfile(s) for s in DEPLOYABLES), *OTHER_DOCKERFILES)
+"""Every image: the five services', the web pages' (test_web.py checks its own stages) and the others."""
+
+
+def workspace_manifests() -> set[str]:
+    """pyproject.toml of every member of the uv workspace (the root's [tool.uv.workspace])."""
+    root = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    found = {
+        str(path.relative_to(ROOT))
+        for pattern in root["tool"]["uv"]["workspace"]["members"]
+        for path in ROOT.glob(f"{pattern}/pyproject.toml")
+    }
+    return {"pyproject.toml", *found}
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_image_sees_the_whole_workspace(path: Path) -> None:
+    """`uv sync --frozen` in the image reads the workspace from the root's members: each member's
+    manifest is copied before it (the root depends on every member; a missing one fails `uv lock --check`)."""
+    instructions = dockerfile(path)
+    copied = {
+        src
+        for ins in instructions
+        if ins.keyword == "COPY" and not ins.arguments.startswith("--from")
+        for src in ins.arguments.split()[:-1]
+        if src.endswith("pyproject.toml")
+    }
+    assert copied == workspace_manifests(), sorted(workspace_manifests() ^ copied)
+    assert {"services/web/pyproject.toml", "tools/pyproject.toml"} <= copied
+    first_sync = next(i for i, ins in enumerate(instructions) if "uv sync" in ins.arguments)
+    manifests_at = [
+        i for i, ins in enumerate(instructions) if ins.keyword == "COPY" and "pyproject.toml" in ins.arguments
+    ]
+    assert max(manifests_at) < first_sync, "every manifest is copied before the first uv sync"
 
 
 def test_hadolint_finds_nothing() -> None:
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    files = [str(service_dockerfile(s)) for s in SERVICES] + [str(p) for p in OTHER_DOCKERFILES]
+    files = [str(p) for p in DOCKERFILES]
+    assert str(service_dockerfile("web")) in files
     result = subprocess.run([hadolint, *files], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     broken = subprocess.run(
@@ -171,9 +187,14 @@ def test_the_build_context_sends_sources_but_no_tests_or_cache() -> None:
     assert rules[0] == "*", "everything is excluded, then the sources are let in"
     allowed = [r[1:] for r in rules if r.startswith("!")]
     assert not [r for r in allowed if "test" in r or ".cache" in r or r in ("**", "services/")]
+    # The web image installs the design system itself (npm ci): its manifests go in, never node_modules.
+    assert not [r for r in allowed if "node_modules" in r]
+    assert {r for r in allowed if r.startswith("services/web/")} == {
+        f"services/web/{name}" for name in ("package.json", "package-lock.json", ".npmrc")
+    }
     copied = {
         src
-        for path in [*(service_dockerfile(s) for s in SERVICES), *OTHER_DOCKERFILES]
+        for path in DOCKERFILES
         for ins in dockerfile(path)
         if ins.keyword == "COPY" and not ins.arguments.startswith("--from")
         for src in ins.arguments.split()[:-1]

@@ -24,6 +24,7 @@ from tdu_shared.geo import load_basins
 
 from .helpers import (
     DEPLOY_VARIABLES,
+    DEPLOYABLES,
     K8S,
     KAFKA_AUTH_VARIABLES,
     KUBERNETES_VERSION,
@@ -31,8 +32,8 @@ from .helpers import (
     OVERLAYS,
     ROOT,
     SCHEMAS,
-    SERVICES,
     SETTINGS,
+    WEB,
     build,
     by_name,
     dockerfile,
@@ -184,7 +185,7 @@ def cli_commands(service: str) -> dict[str, Any]:
 def test_each_service_container_runs_its_cli_serve(overlay: str) -> None:
     """`args: ["serve"]` with the image's ENTRYPOINT [<service>]: the process is `<service> serve`."""
     deployments = of_kind(render(overlay), "Deployment")
-    assert {image_service(pod_spec(d)["containers"][0]["image"]) for d in deployments} == set(SERVICES)
+    assert {image_service(pod_spec(d)["containers"][0]["image"]) for d in deployments} == set(DEPLOYABLES)
     for deployment in deployments:
         for container in pod_spec(deployment)["containers"]:
             service = image_service(container["image"])
@@ -227,7 +228,7 @@ def test_matching_runs_as_matchers_and_search_replicas(overlay: str) -> None:
     assert matcher["args"] == ["serve", "--role", "matcher"]
     assert search["args"] == ["serve", "--role", "search"]
     hpas = {h["spec"]["scaleTargetRef"]["name"] for h in of_kind(render(overlay), "HorizontalPodAutoscaler")}
-    assert hpas == {"matching-search", "journeys"}
+    assert hpas == {"matching-search", "journeys", WEB}
     assert hpas <= set(deployments)
 
 
@@ -276,7 +277,7 @@ def test_every_deployment_has_a_disruption_budget_resources_and_a_locked_down_co
                 if not mount.get("readOnly"):
                     writable = {"emptyDir", "persistentVolumeClaim"} & set(volumes[mount["name"]])
                     assert writable, f"{where}: writable {mount['mountPath']} on a read-only volume"
-            if container["name"] in SERVICES:
+            if container["name"] in DEPLOYABLES:
                 assert "/tmp" in {m["mountPath"] for m in container["volumeMounts"]}, where
 
 
@@ -344,6 +345,8 @@ def test_environment_variables_are_settings_of_the_service(overlay: str) -> None
             if not container["image"].startswith("traitdunion/"):
                 continue  # mongodump: deploy/k8s/base/mongodb/backup.yaml
             service = image_service(container["image"])
+            if service == WEB:
+                continue  # no Kafka, no store, no Secret: test_web.py
             names = env_names(SETTINGS[service])
             where = f"{workload['metadata']['name']}/{container['name']}"
             explicit = {e["name"] for e in container.get("env", [])}
@@ -415,8 +418,9 @@ def test_services_and_ingress_point_at_what_exists(overlay: str) -> None:
         for rule in ingress["spec"]["rules"]:
             for path in rule["http"]["paths"]:
                 backend = path["backend"]["service"]
-                if backend["name"] == "web":
-                    continue  # the web front end, deployed apart (deploy/README.md)
+                assert backend["name"] in services, (
+                    f"the Ingress routes to a missing Service {backend['name']}"
+                )
                 ports = {p["port"] for p in services[backend["name"]]["spec"]["ports"]}
                 assert backend["port"]["number"] in ports
 

@@ -23,7 +23,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from tdu_shared.http import BodyLimit, RateLimit
 from web import charts
-from web.backend import Answer, Backend, Unavailable
+from web.backend import VISITOR, Answer, Backend, Unavailable
 from web.journeys import FORMS, NEXT_STEP, STATES, ActionForm, day, timeline
 from web.places import Resolved, resolve_occupation, resolve_place, suggest_communes, suggest_occupations
 from web.session import (
@@ -87,6 +87,21 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     env = templates()
     app.state.backend = backend
+
+    @app.middleware("http")
+    async def visitor(request: Request, call_next: Any) -> Response:
+        forwarded = request.headers.get("x-forwarded-for") if settings.trust_forwarded_for else None
+        address = (
+            forwarded.split(",")[0].strip()
+            if forwarded
+            else (request.client.host if request.client else None)
+        )
+        token = VISITOR.set(address)
+        try:
+            response: Response = await call_next(request)
+            return response
+        finally:
+            VISITOR.reset(token)
 
     def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         person = signed_in(request)

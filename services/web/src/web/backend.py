@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from web.settings import Settings
+
+VISITOR: ContextVar[str | None] = ContextVar("visitor", default=None)
+"""The address of the person whose request the web is serving (set per request by the app): passed on in
+``X-Forwarded-For`` so that each service's per-client limit counts people, not the web's pods."""
 
 
 class Unavailable(Exception):
@@ -77,6 +82,9 @@ class Backend:
         headers: dict[str, str] | None = None,
     ) -> Answer:
         sent = dict(headers or {})
+        visitor = VISITOR.get()
+        if visitor:
+            sent["X-Forwarded-For"] = visitor
         if session:
             sent["Authorization"] = f"Bearer {session}"
         query = {k: v for k, v in (params or {}).items() if v not in (None, "")}

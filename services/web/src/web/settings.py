@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from tdu_shared.settings import ServiceSettings
 
@@ -31,6 +31,10 @@ class Settings(ServiceSettings):
         False, description="Session cookie only over HTTPS (required in production)."
     )
     backend_timeout_s: float = Field(10.0, gt=0, description="Timeout of each call to another service.")
+    access_token_secret: SecretStr | None = Field(  # type: ignore[assignment]
+        None,
+        description="Not used: the pages hold no signing secret (the services check every session).",
+    )
     rate_limit_per_minute: int = Field(
         600, ge=0, description="Requests one client may make per minute (429 with Retry-After beyond)."
     )

@@ -328,3 +328,9 @@ def test_sign_in_returns_to_the_page_asked_for_and_never_to_another_site() -> No
     assert "httponly" in opened.headers["set-cookie"].lower()
     web.post("/connexion", data={"email": "e@exemple.fr", "role": "employer", "suite": "//evil.example/x"})
     assert web.post("/connexion/jeton", data={"jeton": "t"}).headers["location"] == "/employeur"
+
+
+def test_each_call_to_a_service_names_the_visitor_so_its_limits_count_people() -> None:
+    web, seen = client(lambda r: httpx.Response(200, json={"items": [], "total": 0}), "seeker")
+    web.get("/parcours")
+    assert seen[-1].headers["x-forwarded-for"] == "testclient"
