@@ -18,6 +18,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tdu_shared.envelope import EventTooLarge
+from tdu_shared.problems import error_response
 
 ReadyCheck = Callable[[], Awaitable[bool]]
 
@@ -175,7 +176,7 @@ class BodyLimit:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             refused = BodyTooLarge(self.max_bytes)
-            await JSONResponse({"detail": refused.detail}, status_code=413)(scope, receive, send)
+            await error_response(scope["path"], 413, refused.detail)(scope, receive, send)
             return
         received = 0
 
@@ -249,9 +250,10 @@ class RateLimit:
             await self.app(scope, receive, send)
             return
         seconds = max(1, math.ceil(wait))
-        refused = JSONResponse(
-            {"detail": f"trop de requêtes : réessayez dans {seconds} s"},
-            status_code=429,
-            headers={"Retry-After": str(seconds)},
+        refused = error_response(
+            scope["path"],
+            429,
+            f"trop de requêtes : réessayez dans {seconds} s",
+            {"Retry-After": str(seconds)},
         )
         await refused(scope, receive, send)

@@ -29,6 +29,7 @@ from tdu_shared.geo import load_basins
 from tdu_shared.http import RateLimit, Readiness, limit_requests, ops_router
 from tdu_shared.kafka import DeadLetters, EventPublisher, ensure_topics, kafka_reachable
 from tdu_shared.mongo import IndexSpec, connect, ensure_indexes, store_answers
+from tdu_shared.problems import install_problem_details
 from tdu_shared.settings import ServiceSettings
 from tdu_shared.topics import ACCESS_KEYS, ALL_TOPICS, Topics, TopicSpec
 from tdu_shared.tracing import TraceRequests, setup_tracing
@@ -159,7 +160,8 @@ class ServiceRuntime:
 
         Every route of ``routers`` must have a rule in ``policy``, enforced before the route runs (see
         :mod:`tdu_shared.access.policy`). Request bodies are capped at the ``max_request_kb`` setting (413),
-        except on ``uploads``: paths whose handler streams the body and caps it itself.
+        except on ``uploads``: paths whose handler streams the body and caps it itself. Errors of paths under
+        ``/v1`` are RFC 9457 problem details (:mod:`tdu_shared.problems`); other paths keep their shapes.
         """
 
         @asynccontextmanager
@@ -190,6 +192,7 @@ class ServiceRuntime:
             self.settings.region, self.settings.access_token_secret.get_secret_value(), self.keys
         )
         guard(app, routers, policy, verifier)
+        install_problem_details(app)
         return app
 
     async def _is_started(self) -> bool:

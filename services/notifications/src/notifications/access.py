@@ -1,6 +1,9 @@
 """Who may call each operation of the notifications API (see ``tdu_shared.access.policy``)."""
 
-from tdu_shared.access.policy import OPERATOR, Policy, Rule, roles
+from tdu_shared.access.policy import OPERATOR, Policy, Rule, partner, roles
+
+WEBHOOKS = roles(partner("webhooks:write"))
+OWN = "the key's own partner's subscriptions only (another's: 404)"
 
 POLICY = Policy(
     "notifications",
@@ -23,5 +26,18 @@ POLICY = Policy(
             public=True,
             scope="the identity provider's signed answer; the region's operators list",
         ),
+        Rule(
+            "POST",
+            "/v1/webhooks",
+            WEBHOOKS,
+            scope="for the key's partner, basins among the key's; a public https callback URL",
+        ),
+        Rule("GET", "/v1/webhooks", WEBHOOKS, scope=OWN),
+        Rule("GET", "/v1/webhooks/{subscription_id}", WEBHOOKS, scope=OWN),
+        Rule("DELETE", "/v1/webhooks/{subscription_id}", WEBHOOKS, scope=OWN),
+        Rule("POST", "/v1/webhooks/{subscription_id}/secret", WEBHOOKS, scope=OWN),
+        Rule("GET", "/v1/webhooks/{subscription_id}/deliveries", WEBHOOKS, scope=OWN),
+        Rule("POST", "/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/replay", WEBHOOKS, scope=OWN),
+        Rule("POST", "/v1/webhooks/{subscription_id}/resume", WEBHOOKS, scope=OWN),
     ),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +14,8 @@ from notifications import handlers
 from notifications.domain.model import Contact
 from notifications.ports import Clock, ContactStore, DeliveryStore
 from notifications.translate import contact_of, facts_of
+from notifications.webhooks.dispatcher import WebhookLoop
+from notifications.webhooks.planner import WebhookPlanner
 from notifications.worker import DeliveryLoop
 from tdu_shared.envelope import decode_event
 from tdu_shared.errors import InvalidMessage
@@ -115,3 +118,35 @@ def register(runtime: ServiceRuntime, wiring: Wiring) -> None:
     )
     async def on_contacts(message: KafkaMessage) -> None:
         await handle_contacts(records_of(message))
+
+
+def register_webhooks(
+    runtime: ServiceRuntime, planner: WebhookPlanner, loop: WebhookLoop, keys_wait_s: float = 60.0
+) -> None:
+    """Webhooks follow journeys.events in a consumer group of their own: the e-mails' consumer never waits
+    for them, nor they for it. A record that cannot be used is dead-lettered by the e-mails' consumer (it
+    reads the same records); here it is skipped."""
+    group = runtime.group_id("webhooks")
+
+    @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
+        runtime.topic(JOURNEYS_EVENTS),
+        title="journeys.events -> webhooks",
+        description="Every journey event: one delivery per matching webhook subscription is stored, then "
+        "posted to the partner by the webhook loop.",
+        **subscriber_options(group, batch=True),
+    )
+    async def on_journey_events_for_webhooks(message: KafkaMessage) -> None:
+        events = []
+        for record in records_of(message):
+            try:
+                events.append(decode_event(record.value, expected=JOURNEYS_EVENTS.event_types))
+            except InvalidMessage as exc:
+                log.warning(
+                    "webhooks: unusable journey event skipped", offset=record.offset, reason=exc.reason
+                )
+        if events:
+            # partner keys first: who may receive what (a timeout is retried: the batch comes back)
+            await asyncio.wait_for(runtime.keys.loaded.wait(), keys_wait_s)
+            planned = await planner.plan(events)
+            if planned.due:
+                loop.offer(planned.due)

@@ -7,21 +7,29 @@ from datetime import UTC, datetime, time, timedelta
 from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from notifications import api, consumers
 from notifications.access import POLICY
 from notifications.adapters.kafka import KafkaOutcomePublisher
 from notifications.adapters.mongo import INDEXES, MongoContactStore, MongoDeliveryStore, MongoSignInStore
+from notifications.adapters.mongo_webhooks import MongoWebhookStore
 from notifications.adapters.operators import load_agents, load_operators
 from notifications.adapters.rendering import JinjaRenderer
 from notifications.adapters.sms_http import HttpSmsSender
 from notifications.adapters.smtp import SmtpSender
+from notifications.adapters.webhook_http import HttpWebhookSender
+from notifications.domain.model import Contact
 from notifications.domain.policy import Rules
 from notifications.handlers import Dispatcher, Links, Retry
 from notifications.oidc import OperatorSignIn
 from notifications.settings import Settings
 from notifications.signin import SignInDesk
+from notifications.webhooks.api import WebhookDesk, webhooks_router
+from notifications.webhooks.dispatcher import OperatorAlerts, WebhookDispatcher, WebhookLoop
+from notifications.webhooks.model import Retry as WebhookRetry
+from notifications.webhooks.planner import PartnerKeys, WebhookPlanner
+from notifications.webhooks.urls import system_resolver
 from notifications.worker import DeliveryLoop
 from tdu_shared.contracts.notifications import DeliveryRecorded
 from tdu_shared.envelope import Envelope
@@ -60,6 +68,7 @@ class Service:
     dispatcher: Dispatcher
     loop: DeliveryLoop
     app: FastAPI
+    webhooks: WebhookLoop | None = None
 
 
 def operator_sign_in(
@@ -107,10 +116,11 @@ def build_service(settings: Settings) -> Service:
     )
     mail_domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "traitdunion.eu"
     clock = SystemClock()
+    operators = load_operators(settings.operators_file)
     dispatcher = Dispatcher(
         deliveries=deliveries,
         contacts=contacts,
-        operators=load_operators(settings.operators_file),
+        operators=operators,
         email=email,
         sms=sms,
         renderer=JinjaRenderer(),
@@ -141,6 +151,7 @@ def build_service(settings: Settings) -> Service:
     runtime.on_stopping.append(loop.stop)
     runtime.on_stopping.append(sms.close)
     runtime.on_stopping.append(email.close)
+    webhooks, webhook_routes = build_webhooks(settings, runtime, deliveries, loop, operators, clock)
     inbound_key = settings.inbound_sms_key.get_secret_value() if settings.inbound_sms_key else None
     desk = SignInDesk(
         contacts=contacts,
@@ -159,8 +170,56 @@ def build_service(settings: Settings) -> Service:
         api.router(contacts, deliveries, settings.link_secret.get_secret_value(), inbound_key),
         api.sign_in_router(desk),
         api.operator_sign_in_router(operator_sign_in(settings, runtime, clock)),
+        webhook_routes,
     ]
-    return Service(runtime, dispatcher, loop, runtime.http_app(routers, policy=POLICY))
+    return Service(runtime, dispatcher, loop, runtime.http_app(routers, policy=POLICY), webhooks)
+
+
+def build_webhooks(
+    settings: Settings,
+    runtime: ServiceRuntime,
+    deliveries: MongoDeliveryStore,
+    loop: DeliveryLoop,
+    operators: dict[str, Contact],
+    clock: SystemClock,
+) -> tuple[WebhookLoop, APIRouter]:
+    """Webhooks: their own consumer group and loop; operators' alerts go through the e-mail pipeline."""
+    store = MongoWebhookStore(runtime.db)
+    keys = PartnerKeys(runtime.keys)
+    sender = HttpWebhookSender(settings.webhooks_timeout_s)
+    dispatcher = WebhookDispatcher(
+        store=store,
+        sender=sender,
+        resolver=system_resolver,
+        keys=keys,
+        alerts=OperatorAlerts(deliveries, loop, operators),
+        clock=clock,
+        retry=WebhookRetry(
+            settings.webhooks_retry_base_s, settings.webhooks_retry_max_s, settings.webhooks_give_up_s
+        ),
+        allow_loopback=settings.webhooks_allow_loopback,
+        timeout_s=settings.webhooks_timeout_s,
+        lease=timedelta(seconds=settings.webhooks_lease_s),
+        batch_size=settings.webhooks_batch,
+        concurrency=settings.webhooks_concurrency,
+        per_subscription=settings.webhooks_per_subscription,
+    )
+    webhooks = WebhookLoop(dispatcher, settings.webhooks_poll_s, runtime.keys.loaded)
+    consumers.register_webhooks(runtime, WebhookPlanner(store, keys, clock), webhooks)
+    desk = WebhookDesk(
+        store=store,
+        resolver=system_resolver,
+        clock=clock,
+        region_basins=frozenset(runtime.region.codes()),
+        offer=webhooks.offer,
+        allow_loopback=settings.webhooks_allow_loopback,
+        secret_grace=timedelta(seconds=settings.webhooks_secret_grace_s),
+        max_per_partner=settings.webhooks_max_per_partner,
+    )
+    runtime.on_started.append(webhooks.start)
+    runtime.on_stopping.append(webhooks.stop)
+    runtime.on_stopping.append(sender.close)
+    return webhooks, webhooks_router(desk)
 
 
 def build(settings: Settings | None = None) -> FastAPI:

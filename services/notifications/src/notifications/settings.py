@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from tdu_shared.settings import ServiceSettings
 
@@ -99,3 +99,68 @@ class Settings(ServiceSettings):
     dispatch_poll_s: float = Field(
         1.0, gt=0, description="How often due deliveries are looked for when idle."
     )
+
+    webhooks_allow_loopback: bool = Field(
+        False,
+        description="Development and tests only (refused when ENVIRONMENT=production): webhook callback URLs "
+        "may be http:// and point at loopback addresses (127.0.0.1, ::1, localhost).",
+    )
+    webhooks_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="A webhook delivery not answered within this long is a failure, seconds.",
+    )
+    webhooks_retry_base_s: float = Field(
+        10.0, gt=0, description="First retry delay of a failed webhook delivery; doubles at each attempt."
+    )
+    webhooks_retry_max_s: float = Field(
+        3600.0, gt=0, description="Longest retry delay of a webhook delivery."
+    )
+    webhooks_give_up_s: float = Field(
+        86_400.0,
+        gt=0,
+        description="A webhook delivery still failing this long after its first failure flags its "
+        "subscription `failing` (no delivery attempted or planned until the partner resumes it) and e-mails "
+        "the basin's operators.",
+    )
+    webhooks_lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="A claimed (subscription, journey) queue not released after this long is taken back "
+        "(crash recovery); at least WEBHOOKS_TIMEOUT_S + 5 (checked at start).",
+    )
+    webhooks_poll_s: float = Field(1.0, gt=0, description="How often due webhook deliveries are looked for.")
+    webhooks_batch: int = Field(64, ge=1, description="(subscription, journey) queues claimed together.")
+    webhooks_concurrency: int = Field(
+        16, ge=1, description="Webhook requests under way at once (one per (subscription, journey) queue)."
+    )
+    webhooks_per_subscription: int = Field(
+        4,
+        ge=1,
+        description="Requests under way at once to one subscription, per instance: a slow receiver holds at "
+        "most this many of WEBHOOKS_CONCURRENCY.",
+    )
+    webhooks_secret_grace_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="After a secret rotation, deliveries are signed with the old secret too for this long "
+        "(a second sha256= in X-TDU-Signature); 0: the old secret stops at once.",
+    )
+    webhooks_max_per_partner: int = Field(
+        20, ge=1, le=500, description="Webhook subscriptions one partner may hold at once."
+    )
+
+    @model_validator(mode="after")
+    def _no_loopback_webhooks_in_production(self) -> Settings:
+        if self.environment == "production" and self.webhooks_allow_loopback:
+            raise ValueError(
+                "ENVIRONMENT=production : WEBHOOKS_ALLOW_LOOPBACK est réservé au développement et aux tests"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _webhook_lease_outlasts_a_request(self) -> Settings:
+        if self.webhooks_lease_s < self.webhooks_timeout_s + 5:
+            raise ValueError("WEBHOOKS_LEASE_S doit dépasser WEBHOOKS_TIMEOUT_S d'au moins 5 s")
+        return self

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,16 +18,28 @@ from pymongo import monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from notifications.adapters.mongo import DUE, UNREPORTED, MongoContactStore, MongoDeliveryStore
+from notifications.adapters.mongo_webhooks import DUE as WEBHOOK_DUE
+from notifications.adapters.mongo_webhooks import MongoWebhookStore
+from notifications.adapters.operators import load_operators
+from notifications.adapters.webhook_http import HttpWebhookSender
 from notifications.domain.model import Audience, Channel, Contact, Delivery, JourneyFacts, Status
 from notifications.main import build_service
 from notifications.ports import Outcome
 from notifications.settings import Settings
 from notifications.standins import MailCatcher
+from notifications.webhooks.dispatcher import OperatorAlerts, WebhookDispatcher
+from notifications.webhooks.model import Retry as WebhookRetry
+from notifications.webhooks.model import Subscription, WebhookStatus, new_subscription_id
+from notifications.webhooks.planner import PartnerKeys, WebhookPlanner
+from notifications.webhooks.urls import system_resolver
+from tdu_dev.testing.access import partner_key
 from tdu_dev.testing.contacts import contact_upserted
 from tdu_dev.testing.plans import assert_id_only, query_plan
 from tdu_dev.testing.processes import ServiceProcess, free_port
+from tdu_dev.testing.receiver import Receiver
+from tdu_shared.access.keys import KeyRing
 from tdu_shared.contracts import journeys as j
-from tdu_shared.envelope import new_envelope
+from tdu_shared.envelope import Envelope, new_envelope
 from tdu_shared.kafka import EventPublisher, Outgoing
 from tdu_shared.mongo import Document, connect
 from tdu_shared.topics import JOURNEYS_EVENTS, Topics
@@ -37,10 +49,10 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2026, 3, 10, 11, 0, tzinfo=UTC)
 DAY = "2026-03-10"
 CHECK = "test check"
-BOUNDED = {(DUE, '{"_id": {"$lte": "str"}}'), (UNREPORTED, "{}")}
-"""The two reads with a filter other than one _id, on purpose: the search for due deliveries and the
-outcomes left to publish. Both collections only hold deliveries not final (or not published) yet: the
-tests below check that bound."""
+BOUNDED = {(DUE, '{"_id": {"$lte": "str"}}'), (UNREPORTED, "{}"), (WEBHOOK_DUE, '{"_id": {"$lte": "str"}}')}
+"""The reads with a filter other than one _id, on purpose: the searches for due deliveries (e-mails and
+SMS, webhooks) and the outcomes left to publish. These collections only hold deliveries not final (or not
+published) yet: the tests below check that bound."""
 
 
 class Queries(monitoring.CommandListener):
@@ -348,3 +360,142 @@ async def test_the_running_service_reads_by_id_only(
     finally:
         standin.stop()
         catcher.stop()
+
+
+class Now:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class Offered:
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+
+    def offer(self, deliveries: Sequence[Delivery]) -> None:
+        self.deliveries.extend(deliveries)
+
+
+def journey_event(journey: str, event: type[j.JourneyEvent] = j.TrainingCommitmentSigned) -> Envelope[Any]:
+    extra = {"reason": "erreur de saisie"} if event is j.StepCorrected else {}
+    payload = event(
+        **extra,
+        journey_id=journey,
+        offer_id="O-1",
+        seeker_id="S-1",
+        from_state=None,
+        to_state=j.JourneyState.COMMITMENT_SIGNED,
+        actor_role=j.Role.SEEKER,
+    )
+    return new_envelope(payload, producer="journeys", region="44", basin="4410")
+
+
+async def idle(dispatcher: WebhookDispatcher) -> None:
+    deadline = time.monotonic() + 20
+    while dispatcher.busy:
+        assert time.monotonic() < deadline, "webhook tasks did not end"
+        await asyncio.sleep(0.02)
+
+
+async def test_webhook_paths_read_and_write_by_id_only(
+    mongodb_url: str, mongo_db_name: str, queries: Queries
+) -> None:
+    """Planning, claiming, sending, retrying, giving up, parking, resuming, the log and the partner API's
+    reads, with the store, a real receiver and the real HTTP sender."""
+    receiver = Receiver().start()
+    client = connect(mongodb_url)
+    sender = HttpWebhookSender(timeout_s=5)
+    try:
+        db = client[mongo_db_name]
+        store, clock, offered = MongoWebhookStore(db), Now(), Offered()
+        ring = KeyRing()
+        partner_key(ring, "ml-metz", ["webhooks:write"], basins=["4410"])
+        keys = PartnerKeys(ring)
+        planner = WebhookPlanner(store, keys, clock)
+        dispatcher = WebhookDispatcher(
+            store=store,
+            sender=sender,
+            resolver=system_resolver,
+            keys=keys,
+            alerts=OperatorAlerts(MongoDeliveryStore(db), offered, load_operators()),
+            clock=clock,
+            retry=WebhookRetry(base_s=0.05, max_s=0.1, give_up_s=0.5),
+            allow_loopback=True,
+            timeout_s=5,
+        )
+        sub = Subscription(
+            new_subscription_id(), "ml-metz", "44", receiver.url, (), ("4410",), "s", clock.now()
+        )
+        await store.create(sub, 20)
+        events = [journey_event("J-1"), journey_event("J-1", j.JourneyCommitted), journey_event("J-2")]
+        planned = await planner.plan(events)
+        assert planned.deliveries == 3 and len(planned.due) == 2  # one queue per journey
+        replayed = await planner.plan(events)  # adds nothing; makes the queues due again (a crash may have
+        assert replayed.deliveries == 0 and len(replayed.due) == 2  # come between their queueing and that)
+        assert await dispatcher.run_once(planned.due) == 0  # those entries are no longer the queues'
+        assert await dispatcher.run_once(replayed.due) == 2
+        await idle(dispatcher)
+        assert len(receiver.delivered()) == 3
+
+        receiver.answer(500)  # failures, retries, then the subscription gives up
+        planned = await planner.plan([journey_event("J-1", j.StepCorrected)])
+        await dispatcher.run_once(planned.due)
+        deadline = time.monotonic() + 20
+        while (await store.get_many([sub.id]))[sub.id].status is WebhookStatus.ACTIVE:
+            assert time.monotonic() < deadline, "not flagged"
+            await idle(dispatcher)
+            await dispatcher.run_once()
+            await asyncio.sleep(0.05)
+        await idle(dispatcher)
+        assert [d.template for d in offered.deliveries] == ["webhook_en_echec"]
+
+        receiver.answer(204)  # resumed: the parked queue goes
+        pairs = await store.resume(sub.id, clock.now())
+        assert pairs == [f"{sub.id}|J-1"]
+        entries = await store.schedule(dict.fromkeys(pairs, clock.now()))
+        await dispatcher.run_once([(entry, pair) for pair, entry in entries.items()])
+        await idle(dispatcher)
+        assert len(receiver.delivered()) == 4
+        # a lease run out is taken over
+        assert await store.lease(["probe|J"], clock.now(), clock.now()) == {"probe|J": None}
+        taken = await store.lease(["probe|J"], clock.now() + timedelta(seconds=1), clock.now())
+        assert taken["probe|J"] is not None and taken["probe|J"].startswith("probe|J#")  # the takeover marker
+        await store.release(taken)
+
+        items, cursor = await store.page(sub.id, None, 2)
+        assert [d.seq for d in items] == [4, 3] and cursor == 3
+        assert [d.seq for d in (await store.page(sub.id, cursor, 2))[0]] == [2, 1]
+        await store.rotate_secret(sub.id, "new", "s", clock.now())
+        assert [s.id for s in await store.of_partner("44", "ml-metz")] == [sub.id]
+        assert [await count(db, c) for c in ("webhook_due", "webhook_in_flight")] == [0, 0]
+        await store.delete(sub)
+
+        checked = await assert_served_by_id(db, queries)
+        kinds = {" ".join(line.split(" ")[:2]) for line in checked}
+        assert {
+            "webhook_routes find",
+            "webhook_routes update",
+            "webhook_subscriptions find",
+            "webhook_subscriptions findAndModify",
+            "webhook_subscriptions update",
+            "webhook_partners find",
+            "webhook_partners update",
+            "webhook_keys find",
+            "webhook_deliveries find",
+            "webhook_deliveries update",
+            "webhook_queues find",
+            "webhook_queues findAndModify",
+            "webhook_due delete",
+            "webhook_in_flight find",
+            "webhook_in_flight delete",
+            "webhook_parked find",
+            "webhook_parked update",
+            "webhook_parked delete",
+        } <= kinds, checked
+        assert {kind for collection, _, kind in queries.seen if collection == WEBHOOK_DUE} == {
+            '{"_id": "str"}',
+            '{"_id": {"$lte": "str"}}',
+        }
+    finally:
+        await sender.close()
+        await client.close()
+        receiver.stop()

@@ -41,6 +41,7 @@ CAPABILITIES: dict[str, str] = {
     "journeys:read": "read the journeys of its basins",
     "journeys:write": "act on the journeys of its basins",
     "kpis:read": "read the KPIs of its basins",
+    "webhooks:write": "receive the journey events of its basins as signed HTTP POSTs (webhooks)",
 }
 """Every capability a partner key can hold (a capability may be narrowed to one thing: ``name:thing``)."""
 
