@@ -13,7 +13,7 @@ from tdu_shared.geo import (
     normalise_name,
     region_of_departement,
 )
-from tdu_shared.rome import rome_referential
+from tdu_shared.rome import grands_domaines, rome_referential
 from tdu_shared.topics import ALL_TOPICS, Topics, basin_partition, basins_of_partitions
 
 
@@ -93,6 +93,13 @@ def test_derived_rome_codes_roll_up_to_their_fiche() -> None:
     assert rome.fiche_of("K2303") == "K2303"
     assert rome.fiche_of("Z9999") is None
     assert len(rome.fiches()) == 532
+
+
+def test_every_rome_code_falls_in_one_of_the_14_grands_domaines() -> None:
+    domaines = grands_domaines()
+    assert sorted(domaines) == list("ABCDEFGHIJKLMN")
+    assert domaines["K"] == "Services à la personne et à la collectivité"
+    assert {c.code[0] for c in rome_referential().codes()} == set(domaines)
 
 
 def test_each_commune_is_listed_once_even_where_the_source_repeats_it() -> None:

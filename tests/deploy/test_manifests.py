@@ -212,6 +212,9 @@ def test_scheduled_imports_run_the_services_commands(overlay: str) -> None:
     retention = pod_spec(cronjobs["journeys-retention"])["containers"][0]
     assert image_service(retention["image"]) == "journeys" and retention["args"] == ["retention"]
     assert "retention" in cli_commands("journeys")
+    open_data = pod_spec(cronjobs["journeys-open-data"])["containers"][0]
+    assert image_service(open_data["image"]) == "journeys" and open_data["args"] == ["open-data"]
+    assert "open-data" in cli_commands("journeys")
     backup = pod_spec(cronjobs["mongodb-backup"])["containers"][0]
     assert "mongodump" in backup["args"][0] and "--oplog" in backup["args"][0]
     (user,) = [

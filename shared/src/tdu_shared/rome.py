@@ -50,3 +50,12 @@ def rome_referential() -> RomeReferential:
     return RomeReferential(
         {r["code_rome"]: RomeCode(r["code_rome"], r["code_rome_parent"], r["libelle_rome"]) for r in rows}
     )
+
+
+@cache
+def grands_domaines() -> dict[str, str]:
+    """ROME grands domaines, letter -> French label (France Travail's referential, ``unix_grand_domaine``):
+    the first letter of a ROME code names its grand domaine (K1302 -> K, "Services à la personne et à la
+    collectivité")."""
+    text = files("tdu_shared.data").joinpath("rome4_grands_domaines.csv").read_text(encoding="utf-8")
+    return {r["code_grand_domaine"]: r["libelle_grand_domaine"] for r in csv.DictReader(text.splitlines())}

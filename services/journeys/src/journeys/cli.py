@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from journeys import handlers
+from journeys import handlers, opendata
 from journeys.adapters.kafka import KafkaPublisher
 from journeys.adapters.mongo import (
     MongoContacts,
@@ -167,3 +168,21 @@ def rebuild_read_models() -> None:
         return await handlers.rebuild_read_models(ports)
 
     typer.echo(json.dumps(asyncio.run(_with_ports(settings, SystemClock(), work))))
+
+
+@app.command("open-data")
+def open_data(
+    month: Annotated[str | None, typer.Option(help="Month, YYYY-MM (default: the previous one).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the CSV, JSON and schema.json there.")] = None,
+) -> None:
+    """Export a month's results as open data: counts per region and basin, by ROME grand domaine and
+    contract type, none below 5 nor to be worked out from the others; stored for the public endpoints
+    /open-data/... (the latest one too); print a summary. Safe to repeat (a monthly job)."""
+    settings = Settings()
+    configure_logging("journeys", settings.log_level, json=settings.log_json)
+    now = datetime.now(UTC)
+    try:
+        chosen = opendata.month_to_export(month, now)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--month") from None
+    typer.echo(json.dumps(asyncio.run(opendata.run(settings, chosen, out, now)), ensure_ascii=False))

@@ -28,6 +28,12 @@ class OfferView:
     employer_id: str | None = None
     sessions: tuple[SessionOption, ...] = ()
     reasons: tuple[str, ...] = ()
+    rome_code: str | None = None
+    """The offer's ROME code (its fiche when the offer has no code: same grand domaine, its first letter);
+    kept from an earlier evaluation when a later one has no offer (withdrawn): the open-data export
+    counts a journey's steps under it long after."""
+    contract_type: str | None = None
+    """The contract the offer advertises (CDI, CDD ...), kept likewise."""
 
 
 class Offers(Protocol):

@@ -42,12 +42,15 @@ def eligibility(
     basin: str = BASIN,
     employer_id: str = EMPLOYER_ID,
     evaluated_at: datetime | None = None,
+    rome_code: str | None = None,
+    contract_type: str | None = "CDI",
 ) -> OfferEligibilityChanged:
     offer = OfferSummary(
         offer_id=offer_id,
         title="Soudeur / Soudeuse",
+        rome_code=rome_code,
         rome_fiche="H2913",
-        contract_type="CDI",
+        contract_type=contract_type,
         employer_contact_id=employer_id,
         commune_name="Metz",
         basin=basin,

@@ -101,4 +101,6 @@ def offer_view(event: OfferEligibilityChanged) -> OfferView:
         employer_id=offer.employer_contact_id if offer else None,
         sessions=sessions,
         reasons=tuple(event.reasons),
+        rome_code=(offer.rome_code or offer.rome_fiche) if offer else None,
+        contract_type=offer.contract_type if offer else None,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -140,8 +140,17 @@ class MemoryOffers:
 
     async def save(self, offer: OfferView) -> bool:
         known = self.offers.get(offer.offer_id)
-        if known is not None and known.evaluated_at >= offer.evaluated_at:
-            return False
+        if known is not None:
+            same = known.evaluated_at == offer.evaluated_at
+            fills = same and not known.rome_code and bool(offer.rome_code)  # a replay after the upgrade
+            if known.evaluated_at > offer.evaluated_at or (same and not fills):
+                return False
+            # The ROME code and contract stay as stored when this evaluation has none (a withdrawn offer).
+            offer = replace(
+                offer,
+                rome_code=offer.rome_code or known.rome_code,
+                contract_type=offer.contract_type or known.contract_type,
+            )
         self.offers[offer.offer_id] = offer
         return True
 

@@ -476,6 +476,8 @@ class MongoOffers:
             doc.get("employer_id"),
             sessions,
             tuple(doc.get("reasons", [])),
+            doc.get("rome_code"),
+            doc.get("contract_type"),
         )
 
     async def save(self, offer: OfferView) -> bool:
@@ -493,11 +495,13 @@ class MongoOffers:
             known = newest.get(offer.offer_id)
             if known is None or _aware(known.evaluated_at) < _aware(offer.evaluated_at):
                 newest[offer.offer_id] = offer
-        stored = await find_by_ids(self._col, newest, {"evaluated_at": 1})
+        stored = await find_by_ids(self._col, newest, {"evaluated_at": 1, "rome_code": 1})
         fresh = [
             o
             for i, o in newest.items()
-            if i not in stored or _aware(stored[i]["evaluated_at"]) < _aware(o.evaluated_at)
+            if i not in stored
+            or _aware(stored[i]["evaluated_at"]) < _aware(o.evaluated_at)
+            or _fills_rome_code(stored[i], o)
         ]
         await bulk_write(
             self._col, [UpdateOne({"_id": o.offer_id}, {"$set": _offer_doc(o)}, upsert=True) for o in fresh]
@@ -505,8 +509,18 @@ class MongoOffers:
         return {o.offer_id for o in fresh}
 
 
+def _fills_rome_code(stored: Document, offer: OfferView) -> bool:
+    """The same evaluation again, with the ROME code a record stored before it was kept lacks (a replay
+    of ``matching.eligibility`` after the upgrade fills it)."""
+    same = _aware(stored["evaluated_at"]) == _aware(offer.evaluated_at)
+    return same and not stored.get("rome_code") and bool(offer.rome_code)
+
+
 def _offer_doc(offer: OfferView) -> Document:
+    # The ROME code and contract are left as stored when this evaluation has none (a withdrawn offer).
+    kept = {k: v for k, v in (("rome_code", offer.rome_code), ("contract_type", offer.contract_type)) if v}
     return {
+        **kept,
         "eligible": offer.eligible,
         "evaluated_at": _aware(offer.evaluated_at),
         "title": offer.title,
