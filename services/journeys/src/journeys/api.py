@@ -40,6 +40,7 @@ from tdu_shared.access.policy import Caller
 from tdu_shared.contracts import journeys as contracts
 from tdu_shared.contracts.journeys import JourneyCommand, JourneyState, OnJourney, Role
 from tdu_shared.http import MAX_PAGE
+from tdu_shared.problems import PROBLEM_JSON, Problem, field_error, under
 
 ENVELOPE_FIELDS = {"command_id", "actor_role", "actor_id", "journey_id"}
 
@@ -87,10 +88,10 @@ def request_model(command: type[JourneyCommand]) -> type[BaseModel]:
 class StepView(BaseModel):
     at: datetime
     action: str
-    from_state: JourneyState | None
+    from_state: JourneyState | None = None
     to_state: JourneyState
-    actor_role: Role | None
-    actor_id: str | None
+    actor_role: Role | None = None
+    actor_id: str | None = None
     details: dict[str, Any]
 
 
@@ -101,29 +102,29 @@ class JourneyView(BaseModel):
     revision: int
     state: JourneyState
     offer_id: str
-    offer_title: str | None
+    offer_title: str | None = None
     region: str
-    basin: str | None
+    basin: str | None = None
     seeker_id: str
-    employer_id: str | None
-    session_id: str | None
-    provider_id: str | None
-    immersion_starts_on: date | None
-    immersion_ends_on: date | None
-    immersion_place: str | None
-    immersion_outcome: str | None
+    employer_id: str | None = None
+    session_id: str | None = None
+    provider_id: str | None = None
+    immersion_starts_on: date | None = None
+    immersion_ends_on: date | None = None
+    immersion_place: str | None = None
+    immersion_outcome: str | None = None
     promise_signed: bool
     commitment_signed: bool
-    planned_start: date | None
-    training_started_on: date | None
-    training_completed_on: date | None
-    contract_start: date | None
-    contract_type: str | None
-    contract_months: int | None
+    planned_start: date | None = None
+    training_started_on: date | None = None
+    training_completed_on: date | None = None
+    contract_start: date | None = None
+    contract_type: str | None = None
+    contract_months: int | None = None
     follow_ups: dict[str, bool]
-    abandoned_at_step: JourneyState | None
-    abandon_reason: str | None
-    abandoned_by: Role | None
+    abandoned_at_step: JourneyState | None = None
+    abandon_reason: str | None = None
+    abandoned_by: Role | None = None
     created_at: datetime
     updated_at: datetime
     history: list[StepView]
@@ -488,9 +489,11 @@ def period_of(start: date | None, end: date | None, now: datetime) -> Period:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Domain refusals become clear HTTP answers."""
+    """Domain refusals become clear HTTP answers (problem details under ``/v1``)."""
 
-    async def refused(_: Request, exc: Exception) -> JSONResponse:
+    async def refused(request: Request, exc: Exception) -> JSONResponse:
+        if under(request.url.path):
+            return _problem(request.url.path, exc)
         if isinstance(exc, TransitionRefused):
             return JSONResponse({"detail": exc.reason, "allowed_actions": exc.allowed}, status_code=409)
         if isinstance(exc, GuardRefused):
@@ -502,3 +505,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for error in (TransitionRefused, GuardRefused, RoleRefused, NotFound, OfferNotEligible, Conflict):
         app.add_exception_handler(error, refused)
+
+
+def _problem(path: str, exc: Exception) -> JSONResponse:
+    """A domain refusal as RFC 9457 problem details; a refused move names the actions allowed now."""
+    if isinstance(exc, TransitionRefused):
+        body = Problem(409, exc.reason, type="urn:traitdunion:transition-refused").body(path)
+        body["allowed_actions"] = exc.allowed
+        return JSONResponse(body, status_code=409, media_type=PROBLEM_JSON)
+    if isinstance(exc, GuardRefused):
+        return Problem(
+            422, exc.reason, type="urn:traitdunion:rule", errors=[field_error("body", exc.reason, "rule")]
+        ).response(path)
+    status = {RoleRefused: 403, NotFound: 404, OfferNotEligible: 409, Conflict: 409}[type(exc)]
+    return Problem(status, str(exc)).response(path)

@@ -23,10 +23,13 @@ from journeys.adapters.mongo import (
     MongoTimers,
     ensure_indexes,
 )
+from journeys.adapters.opendata import MongoOpenData
 from journeys.api import install_error_handlers, partner_keys_router, period_of, router
 from journeys.consumers import register_consumers
 from journeys.handlers import Ports, SystemClock
 from journeys.metrics import publish_gauges
+from journeys.opendata import open_data_router
+from journeys.partners import OPERATIONS
 from journeys.ports import Clock
 from journeys.readmodels import ReadModels
 from journeys.settings import Settings
@@ -53,6 +56,7 @@ from tdu_shared.kafka import INFRASTRUCTURE_ERRORS
 from tdu_shared.mongo import Document
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS
+from tdu_shared.v1 import mirror
 
 log = structlog.get_logger(__name__)
 CRASH_EXIT_CODE = 86
@@ -151,8 +155,15 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
 
     runtime.on_started.extend([create_indexes, start_loops])
     runtime.on_stopping.append(stop_loops)
+    api = router(ports, publisher, settings.max_page_size)
     app = runtime.http_app(
-        [router(ports, publisher, settings.max_page_size), partner_keys_router(runtime.keys)], policy=POLICY
+        [
+            api,
+            mirror(api, OPERATIONS),
+            partner_keys_router(runtime.keys),
+            open_data_router(MongoOpenData(runtime.db)),
+        ],
+        policy=POLICY,
     )
     install_error_handlers(app)
     app.state.ports = ports

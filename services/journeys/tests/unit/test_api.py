@@ -11,11 +11,14 @@ import pytest
 from journeys import handlers
 from journeys.access import POLICY
 from journeys.api import install_error_handlers, partner_keys_router, router
+from journeys.partners import OPERATIONS
 from journeys.testing import EMPLOYER_ID, SEEKER_ID, eligibility, memory_ports
 from tdu_dev.testing.access import guarded_app, partner_key, session
 from tdu_shared.access.keys import KeyRing
 from tdu_shared.contracts.access import PartnerKeyRevoked
 from tdu_shared.envelope import new_envelope
+from tdu_shared.problems import install_problem_details
+from tdu_shared.v1 import mirror
 
 SEEKER = session("seeker", SEEKER_ID)
 EMPLOYER = session("employer", EMPLOYER_ID)
@@ -245,3 +248,32 @@ async def test_an_operator_lists_the_partner_keys_of_their_basin_never_their_sec
     assert "secret" not in keys[0]
     assert (await client.get("/partner-keys", headers=SEEKER)).status_code == 403
     assert (await client.get("/partner-keys?basin=4412", headers=OPERATOR)).status_code == 403
+
+
+async def test_v1_answers_refusals_as_problem_details_and_internal_paths_keep_their_shape() -> None:
+    ports, publisher = memory_ports()
+    await handlers.on_eligibility_changed(eligibility(), ports)
+    ring = KeyRing()
+    _, key = partner_key(
+        ring, "mission-locale-metz", ["applications:write", "journeys:write"], basins=["4410"]
+    )
+    api = router(ports, publisher)
+    app = guarded_app([api, mirror(api, OPERATIONS)], POLICY, ring)
+    install_error_handlers(app)
+    install_problem_details(app)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    applied = await client.post("/v1/journeys", json={**APPLY, "seeker_id": None}, headers=key)
+    assert applied.status_code == 201, applied.text
+    jid = applied.json()["journey_id"]
+    hire = {"command_id": "h-1", "contract_start": "2027-09-01", "contract_type": "CDI"}
+    refused = await client.post(f"/v1/journeys/{jid}/hire", json=hire, headers=key)
+    assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["status"] == 409 and problem["instance"] == f"/v1/journeys/{jid}/hire"
+    assert "ScheduleImmersion" in problem["allowed_actions"] and problem["detail"]
+    invalid = await client.post("/v1/journeys", json={**APPLY, "postal_code": "57"}, headers=key)
+    assert invalid.status_code == 422 and invalid.headers["content-type"] == "application/problem+json"
+    assert "postal_code" in [e["field"] for e in invalid.json()["errors"]]
+    internal = await client.post(f"/journeys/{jid}/hire", json=hire, headers=EMPLOYER)
+    assert internal.status_code == 409 and "allowed_actions" in internal.json()
+    assert internal.headers["content-type"] == "application/json"

@@ -17,11 +17,13 @@ from matching.consumers import OfferPartitions, register_matcher, register_searc
 from matching.domain.matcher import Matcher
 from matching.domain.search import SearchIndex
 from matching.handlers import MatchingService
+from matching.partners import OPERATIONS
 from matching.ports import Clock
 from matching.settings import Settings
 from tdu_shared.geo import BasinConfig, load_basins
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import MATCHING_ELIGIBILITY, TRAININGS_SESSIONS
+from tdu_shared.v1 import mirror
 
 log = structlog.get_logger(__name__)
 
@@ -108,7 +110,8 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
     if settings.role in ("all", "search"):
         parts.index = SearchIndex()
         register_search(runtime, parts.index, parts.loaded, settings.instance_id)
-        routers.append(search_router(parts.index, parts.loaded, settings.search_max_radius_km))
+        search = search_router(parts.index, parts.loaded, settings.search_max_radius_km)
+        routers += [search, mirror(search, OPERATIONS)]
 
         async def expect_eligibility() -> None:
             topic = runtime.topic(MATCHING_ELIGIBILITY)

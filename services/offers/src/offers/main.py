@@ -15,8 +15,10 @@ from offers.api import build_router
 from offers.consumers import register_consumers
 from offers.geocoding import GeocodedAddresses, Geocoding, resubmitter
 from offers.handlers import Deps, publish_outbox
+from offers.partners import OPERATIONS
 from offers.settings import Settings
 from tdu_shared.runtime import ServiceRuntime
+from tdu_shared.v1 import mirror
 
 DESCRIPTION = (
     "Job offers in (France Travail 'Offres d'emploi v2', partner systems, employer form), clean and located "
@@ -71,4 +73,5 @@ def build(settings: Settings | None = None) -> FastAPI:
 
         runtime.on_started.insert(0, start_geocoding)
         runtime.on_stopping.append(geocoding.stop)
-    return runtime.http_app([build_router(deps, runtime.publisher)], policy=POLICY)
+    router = build_router(deps, runtime.publisher)
+    return runtime.http_app([router, mirror(router, OPERATIONS)], policy=POLICY)

@@ -12,6 +12,7 @@ from uuid import uuid4
 from fastapi import FastAPI
 
 from tdu_shared.runtime import ServiceRuntime
+from tdu_shared.v1 import PREFIX, mirror
 from trainings.access import POLICY
 from trainings.adapters.mongo import INDEXES, MongoSessionRepository
 from trainings.api import build_router
@@ -20,6 +21,7 @@ from trainings.domain.normalise import Reference
 from trainings.domain.report import ImportReport
 from trainings.handlers import CatalogueSync, SystemClock
 from trainings.importer import reference, run_import
+from trainings.partners import IMPORTS, OPERATIONS, PUBLIC_IMPORTS
 from trainings.settings import Settings
 
 DESCRIPTION = "The region's training catalogue (LHEO 2.2/2.3) in, funded sessions out (trainings.sessions)."
@@ -82,5 +84,7 @@ def build(settings: Settings | None = None) -> FastAPI:
         return await service.import_file(stream, source, validate)
 
     router = build_router(service.repository, importer, max_upload_mb=service.settings.max_upload_mb)
-    app: FastAPI = service.runtime.http_app([router], policy=POLICY, uploads=["/imports"])
+    app: FastAPI = service.runtime.http_app(
+        [router, mirror(router, OPERATIONS)], policy=POLICY, uploads=[IMPORTS, f"{PREFIX}{PUBLIC_IMPORTS}"]
+    )
     return app
