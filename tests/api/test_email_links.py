@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from notifications.adapters.rendering import JinjaRenderer
+from notifications.adapters.rendering import EXAMPLE_FACTS, JinjaRenderer
 from notifications.domain.model import Audience, Channel
 from notifications.domain.routing import EVENT_ROUTES, REMINDER_ROUTES
 from notifications.handlers import Links
@@ -30,30 +30,6 @@ ROLE_OF = {
     Audience.SEEKER: "seeker",
     Audience.EMPLOYER: "employer",
     Audience.TRAINING_PROVIDER: "training_provider",
-}
-CONTEXT = {
-    "recipient_name": "Camille",
-    "offer_title": "Soudeur / Soudeuse",
-    "reason": "poste pourvu",
-    "starts_on": "2026-12-01",
-    "ends_on": "2026-12-03",
-    "place": "Metz",
-    "position": "Soudeur TIG",
-    "contract_type": "CDD",
-    "contract_months": 9,
-    "planned_start": "2027-06-01",
-    "started_on": "2027-01-04",
-    "completed_on": "2027-05-28",
-    "certified": True,
-    "contract_start": "2027-06-01",
-    "months": 12,
-    "employed": False,
-    "outcome": "negative",
-    "due_on": "2026-12-01",
-    "session_id": "S1",
-    "basin": "4410",
-    "journey_id": "J-1",
-    "reminder_kind": "employer_no_answer_10d",
 }
 SENT = sorted(
     {
@@ -90,7 +66,7 @@ def test_each_link_of_each_message_opens_the_page_for_its_reader(
 ) -> None:
     links = Links(WEB, NOTIFICATIONS, "secret", "traitdunion.eu")
     context = {
-        **CONTEXT,
+        **EXAMPLE_FACTS,
         "audience": audience.value,
         "journey_url": links.journey(audience, "J-1"),
         "unsubscribe_url": links.unsubscribe_page("P-1", Channel.EMAIL),

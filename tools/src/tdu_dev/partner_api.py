@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from tdu_dev.policy_table import write_or_check
 from tdu_shared.v1 import PREFIX
 
 SERVICES = ("offers", "trainings", "matching", "journeys", "notifications")
@@ -97,15 +98,7 @@ def text() -> str:
 
 
 def main(argv: list[str]) -> int:
-    current = text()
-    if "--check" in argv:
-        if not OUT.exists() or OUT.read_text(encoding="utf-8") != current:
-            print(f"{OUT} is stale: run `uv run python -m tdu_dev.partner_api`", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(current, encoding="utf-8")
-    print(f"wrote {OUT}")
-    return 0
+    return write_or_check(OUT, text(), "tdu_dev.partner_api", "--check" in argv)
 
 
 if __name__ == "__main__":

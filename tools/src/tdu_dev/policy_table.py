@@ -47,17 +47,18 @@ def rewritten(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     text = README.read_text(encoding="utf-8")
-    fresh = rewritten(text)
-    if "--check" in args:
-        if fresh != text:
-            print(
-                "README.md's policy table is stale: run uv run python -m tdu_dev.policy_table",
-                file=sys.stderr,
-            )
+    return write_or_check(README, rewritten(text), "tdu_dev.policy_table", "--check" in args)
+
+
+def write_or_check(path: Path, fresh: str, module: str, check: bool) -> int:
+    """Write ``fresh`` to ``path``, or (``check``) exit 1 when ``path`` does not hold it already."""
+    if check:
+        if not path.exists() or path.read_text(encoding="utf-8") != fresh:
+            print(f"{path} is stale: run uv run python -m {module}", file=sys.stderr)
             return 1
         return 0
-    README.write_text(fresh, encoding="utf-8")
-    print(f"wrote the policy table of {README}")
+    path.write_text(fresh, encoding="utf-8")
+    print(f"wrote {path}")
     return 0
 
 

@@ -114,6 +114,13 @@ def rome_filter(rome: str | None) -> tuple[str | None, str | None]:
     return (None, code) if fiche == code else (code, None)
 
 
+Latitude = Annotated[float | None, Query(ge=-90, le=90, description="Latitude (with lon).")]
+Longitude = Annotated[float | None, Query(ge=-180, le=180, description="Longitude (with lat).")]
+CommuneQuery = Annotated[str | None, Query(max_length=100, description="INSEE code or name of a commune.")]
+PostalCodeQuery = Annotated[str | None, Query(pattern=r"^\d{5}$", description="Postal code.")]
+"""Where a search starts from: one of lat and lon, a commune, a postal code (see :func:`resolve_origin`)."""
+
+
 def search_router(index: SearchIndex, loaded: CatchUp, max_radius_km: float = 100) -> APIRouter:
     router = APIRouter(tags=["search"])
 
@@ -123,12 +130,10 @@ def search_router(index: SearchIndex, loaded: CatchUp, max_radius_km: float = 10
         response_model=SearchResponse,
     )
     async def search(
-        lat: Annotated[float | None, Query(ge=-90, le=90, description="Latitude (with lon).")] = None,
-        lon: Annotated[float | None, Query(ge=-180, le=180, description="Longitude (with lat).")] = None,
-        commune: Annotated[
-            str | None, Query(max_length=100, description="INSEE code or name of a commune.")
-        ] = None,
-        postal_code: Annotated[str | None, Query(pattern=r"^\d{5}$", description="Postal code.")] = None,
+        lat: Latitude = None,
+        lon: Longitude = None,
+        commune: CommuneQuery = None,
+        postal_code: PostalCodeQuery = None,
         radius_km: Annotated[
             float, Query(gt=0, le=MAX_RADIUS_KM, description="Radius, km (at most 100).")
         ] = 30,
@@ -194,12 +199,10 @@ def search_router(index: SearchIndex, loaded: CatchUp, max_radius_km: float = 10
     )
     async def one_offer(
         offer_id: Annotated[str, Path(max_length=100)],
-        lat: Annotated[float | None, Query(ge=-90, le=90, description="Latitude (with lon).")] = None,
-        lon: Annotated[float | None, Query(ge=-180, le=180, description="Longitude (with lat).")] = None,
-        commune: Annotated[
-            str | None, Query(max_length=100, description="INSEE code or name of a commune.")
-        ] = None,
-        postal_code: Annotated[str | None, Query(pattern=r"^\d{5}$", description="Postal code.")] = None,
+        lat: Latitude = None,
+        lon: Longitude = None,
+        commune: CommuneQuery = None,
+        postal_code: PostalCodeQuery = None,
         max_sessions: Annotated[int, Query(ge=1, le=50, description="Sessions shown.")] = 10,
     ) -> Response:
         if not loaded.ready.is_set():

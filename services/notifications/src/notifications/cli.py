@@ -93,35 +93,14 @@ def preview(
     sms: Annotated[bool, typer.Option(help="Show the SMS instead of the e-mail text.")] = False,
 ) -> None:
     """Print a template rendered with example values (to proofread the French texts)."""
-    from notifications.adapters.rendering import JinjaRenderer
+    from notifications.adapters.rendering import EXAMPLE_FACTS, JinjaRenderer
     from notifications.domain.sms import split_sms
 
     context = {
-        "recipient_name": "Camille",
-        "offer_title": "Soudeur / Soudeuse",
-        "reason": "poste pourvu",
-        "starts_on": "2026-12-01",
-        "ends_on": "2026-12-03",
-        "place": "Metz",
-        "position": "Soudeur",
-        "contract_type": "CDI",
-        "contract_months": None,
-        "planned_start": "2027-06-01",
-        "started_on": "2027-01-04",
-        "completed_on": "2027-05-28",
-        "certified": True,
-        "contract_start": "2027-06-01",
-        "months": 6,
-        "employed": True,
-        "outcome": "positive",
-        "due_on": "2026-12-01",
-        "session_id": "S1",
-        "basin": "4410",
-        "journey_id": "J-1",
+        **EXAMPLE_FACTS,
         "audience": "seeker",
-        "reminder_kind": "follow_up_6m",
         "journey_url": "http://127.0.0.1:8000/parcours/J-1",
-        "unsubscribe_url": "http://127.0.0.1:8005/unsubscribe?token=x",
+        "unsubscribe_url": "http://127.0.0.1:8000/desinscription?jeton=x",
     }
     renderer = JinjaRenderer()
     if sms:

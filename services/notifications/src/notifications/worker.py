@@ -7,6 +7,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
 
 import structlog
 
@@ -16,26 +17,30 @@ from notifications.handlers import Dispatcher
 log = structlog.get_logger(__name__)
 
 
-class DeliveryLoop:
-    def __init__(self, dispatcher: Dispatcher, poll_s: float, linger_s: float = 0.0) -> None:
-        self._dispatcher = dispatcher
+T = TypeVar("T")
+
+
+class WakeLoop(Generic[T]):
+    """A background loop (``_run``) given what was just stored (``offer``: sent without a search of the
+    store) and woken when something else became due (``wake``); otherwise it searches every ``poll_s``."""
+
+    name = "loop"
+
+    def __init__(self, poll_s: float) -> None:
         self._poll_s = poll_s
-        self._linger_s = linger_s
-        self._fresh: list[Delivery] = []
+        self._fresh: list[T] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def offer(self, deliveries: Sequence[Delivery]) -> None:
-        """Deliveries just stored: sent without a search of the store."""
-        self._fresh.extend(deliveries)
+    def offer(self, items: Sequence[T]) -> None:
+        self._fresh.extend(items)
         self._wake.set()
 
     def wake(self) -> None:
-        """Something became due (a contact arrived): search the store now."""
         self._wake.set()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="delivery-loop")
+        self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -43,6 +48,20 @@ class DeliveryLoop:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+
+class DeliveryLoop(WakeLoop[Delivery]):
+    """E-mails and SMS: deliveries just stored, and due ones (a contact came, a retry, quiet hours over)."""
+
+    name = "delivery-loop"
+
+    def __init__(self, dispatcher: Dispatcher, poll_s: float, linger_s: float = 0.0) -> None:
+        super().__init__(poll_s)
+        self._dispatcher = dispatcher
+        self._linger_s = linger_s
 
     async def _run(self) -> None:
         await self._quietly(self._dispatcher.report_unreported)

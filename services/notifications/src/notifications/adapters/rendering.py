@@ -11,6 +11,31 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from notifications.ports import RenderedEmail
 
 URL = re.compile(r"(https?://\S+)")
+EXAMPLE_FACTS: dict[str, Any] = {
+    "recipient_name": "Camille",
+    "offer_title": "Soudeur / Soudeuse",
+    "reason": "poste pourvu",
+    "starts_on": "2026-12-01",
+    "ends_on": "2026-12-03",
+    "place": "Metz",
+    "position": "Soudeur",
+    "contract_type": "CDI",
+    "contract_months": None,
+    "planned_start": "2027-06-01",
+    "started_on": "2027-01-04",
+    "completed_on": "2027-05-28",
+    "certified": True,
+    "contract_start": "2027-06-01",
+    "months": 6,
+    "employed": True,
+    "outcome": "positive",
+    "due_on": "2026-12-01",
+    "session_id": "S1",
+    "basin": "4410",
+    "journey_id": "J-1",
+    "reminder_kind": "follow_up_6m",
+}
+"""What an event gives a template, with example values (to proofread the texts, and in tests)."""
 
 
 def french_date(value: object) -> str:

@@ -14,7 +14,6 @@ queues' tasks (at most ``per_subscription`` of them), never the others'.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections import Counter
@@ -53,6 +52,7 @@ from notifications.webhooks.model import (
 from notifications.webhooks.planner import PartnerKeys
 from notifications.webhooks.signing import signature_header
 from notifications.webhooks.urls import Resolver, Target, UrlRefused, check_callback_url
+from notifications.worker import WakeLoop
 
 log = structlog.get_logger(__name__)
 
@@ -355,34 +355,19 @@ class WebhookDispatcher:
             await self.store.schedule({pair: self.clock.now()})
 
 
-class WebhookLoop:
+class WebhookLoop(WakeLoop[tuple[str, str]]):
     """Runs the dispatcher: queues just made due are claimed without a search; otherwise the store is
     searched every ``poll_s`` and whenever a queue's task ends. Waits for the partner keys first."""
 
+    name = "webhook-loop"
+
     def __init__(self, dispatcher: WebhookDispatcher, poll_s: float, keys_loaded: asyncio.Event) -> None:
+        super().__init__(poll_s)
         self._dispatcher = dispatcher
-        self._poll_s = poll_s
         self._keys_loaded = keys_loaded
-        self._fresh: list[tuple[str, str]] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def offer(self, due: Sequence[tuple[str, str]]) -> None:
-        self._fresh.extend(due)
-        self._wake.set()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="webhook-loop")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         await self._dispatcher.stop()
 
     async def _run(self) -> None:
