@@ -427,12 +427,14 @@ def _demo_credentials(platform: Platform) -> list[str]:
         "Credentials (header Authorization: Bearer <value>):",
         f"  partner key, Metz basin (4410):   {key['Authorization'].removeprefix('Bearer ')}",
         f"  operator of Metz, 8 h session:    {operator['Authorization'].removeprefix('Bearer ')}",
-        f"  an operator signs in (ProConnect stand-in): {platform.url('notifications')}/sign-in/operator"
-        f"?login_hint={DEMO_OPERATOR}",
-        "  a seeker, an employer, a provider: POST "
+        f"  in the browser: {platform.url(WEB)}/connexion/operateur with {DEMO_OPERATOR} (Metz operator,"
+        " ProConnect stand-in);",
+        f"                  {platform.url(WEB)}/connexion for a seeker, an employer, a provider (the link"
+        " arrives in the e-mails above)",
+        "  the same by API: POST "
         f"{platform.url('notifications')}/sign-in "
-        '{"email": "<address>", "role": "seeker"}, then the link in the e-mail above,',
-        "                                    its jeton to POST /sign-in/session",
+        '{"email": "<address>", "role": "seeker"}, then the jeton of the e-mailed link',
+        "                                    to POST /sign-in/session",
         "  any role, for operations:          uv run tdu-access session --role <role> --subject <id>",
         '  more partner keys:                eval "$(uv run tdu-infra start)"  # Kafka credentials, then',
         "                                    uv run tdu-access keys create --help",
