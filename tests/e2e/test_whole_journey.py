@@ -9,6 +9,7 @@ e-mails the SMTP server received and the SMS the provider stand-in received; the
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import re
 from collections.abc import Callable
@@ -279,6 +280,24 @@ def test_a_seeker_goes_from_an_offer_near_metz_to_a_hire(platform: Platform, tmp
     )
     assert seen_by_partner.json()["basins"][METZ_BASIN]["hires"] == 1
     assert journeys.call("GET", f"/journeys/{journey_id}", key).json()["state"] == "hired"
+
+    # The month's open data, previewed (a month under way is never published): the documented columns, and
+    #    Metz's single hire suppressed (fewer than 5), as every count below 5 is.
+    out = tmp_path / "open-data"
+    month = f"{today:%Y-%m}"
+    preview = platform.run_cli("journeys", ["open-data", "--month", month, "--preview", "--out", str(out)])
+    assert preview.returncode == 0, preview.stderr[-2000:]
+    schema = json.loads((out / "schema.json").read_text(encoding="utf-8"))
+    [table] = list(out.glob(f"*-{month}.csv"))
+    rows = list(csv.DictReader(table.read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
+    assert list(rows[0]) == [f["name"] for f in schema["fields"]]
+    hires = next(
+        r
+        for r in rows
+        if (r["niveau"], r["code_territoire"], r["indicateur"]) == ("bassin", METZ_BASIN, "embauches")
+        and r["grand_domaine"] == r["type_contrat"] == "ensemble"
+    )
+    assert (hires["valeur"], hires["secret_statistique"]) == ("", "true"), hires
 
     # 8. The seeker erases themself and an operator erases the employer: nothing of them is left in any
     #    collection of any service (journeys, offers, notifications, and matching and trainings, which

@@ -174,6 +174,12 @@ def rebuild_read_models() -> None:
 def open_data(
     month: Annotated[str | None, typer.Option(help="Month, YYYY-MM (default: the previous one).")] = None,
     out: Annotated[Path | None, typer.Option(help="Also write the CSV, JSON and schema.json there.")] = None,
+    preview: Annotated[
+        bool,
+        typer.Option(
+            help="Only write the files (--out), for a month under way too: nothing stored nor served."
+        ),
+    ] = False,
 ) -> None:
     """Export a month's results as open data: counts per region and basin, by ROME grand domaine and
     contract type, none below 5 nor to be worked out from the others; stored for the public endpoints
@@ -182,7 +188,10 @@ def open_data(
     configure_logging("journeys", settings.log_level, json=settings.log_json)
     now = datetime.now(UTC)
     try:
-        chosen = opendata.month_to_export(month, now)
+        chosen = opendata.month_to_export(month, now, preview)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--month") from None
-    typer.echo(json.dumps(asyncio.run(opendata.run(settings, chosen, out, now)), ensure_ascii=False))
+    if preview and out is None:
+        raise typer.BadParameter("un aperçu s'écrit dans un dossier : donnez --out", param_hint="--preview")
+    report = asyncio.run(opendata.run(settings, chosen, out, now, preview=preview))
+    typer.echo(json.dumps(report, ensure_ascii=False))

@@ -54,11 +54,12 @@ class OpenDataStore(Protocol):
     async def latest(self) -> StoredExport | None: ...
 
 
-def month_to_export(month: str | None, now: datetime) -> str:
+def month_to_export(month: str | None, now: datetime, preview: bool = False) -> str:
     """The month asked (default: the previous one); refused (ValueError) until it has ended: a table of
-    a month under way, published again once complete, would let anyone subtract one from the other."""
+    a month under way, published again once complete, would let anyone subtract one from the other. A
+    ``preview`` (files only, never stored nor served) may show a month under way."""
     chosen = parse_month(month) if month else previous_month(now)
-    if month_period(chosen).end > now.astimezone(UTC):
+    if not preview and month_period(chosen).end > now.astimezone(UTC):
         raise ValueError(f"le mois {chosen} n'est pas terminé : il s'exporte à partir du 1er du mois suivant")
     return chosen
 
@@ -117,8 +118,11 @@ def write_files(export: StoredExport, out: Path) -> list[str]:
     return written
 
 
-async def run(settings: Settings, month: str, out: Path | None, now: datetime) -> dict[str, Any]:
-    """``journeys open-data``: build the month's table from the store, keep it there, write the files."""
+async def run(
+    settings: Settings, month: str, out: Path | None, now: datetime, *, preview: bool = False
+) -> dict[str, Any]:
+    """``journeys open-data``: build the month's table from the store, keep it there (not a ``preview``),
+    write the files."""
     from journeys.main import mongo_read_models  # the composition root imports this module
 
     config = load_basins(settings.basins_file)
@@ -139,7 +143,8 @@ async def run(settings: Settings, month: str, out: Path | None, now: datetime) -
         )
         export = await build(ports, month, region, basins, now)
         kept = stored(export)
-        await MongoOpenData(db).save(kept)
+        if not preview:
+            await MongoOpenData(db).save(kept)
     finally:
         await client.close()
     return {
@@ -148,7 +153,7 @@ async def run(settings: Settings, month: str, out: Path | None, now: datetime) -
         "journeys_read": export.journeys_read,
         "rows": kept.rows,
         "suppressed": kept.suppressed,
-        "stored": True,
+        "stored": not preview,
         "files": write_files(kept, out) if out else [],
     }
 

@@ -214,6 +214,7 @@ def test_only_an_ended_month_is_exported_and_the_previous_one_by_default() -> No
         opendata.month_to_export("2026-12", NOW)
     with pytest.raises(ValueError, match="AAAA-MM"):
         opendata.month_to_export("novembre", NOW)
+    assert opendata.month_to_export("2026-12", NOW, preview=True) == "2026-12"  # files only, never served
 
 
 async def test_the_offer_keeps_its_rome_code_and_contract_after_it_is_withdrawn() -> None:
