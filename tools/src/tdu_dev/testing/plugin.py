@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from tdu_dev.infra.local import Endpoints
 from tdu_dev.testing.infrastructure import provide_infrastructure
+from tdu_shared import kafka_auth
 from tdu_shared.kafka import ensure_topics
 from tdu_shared.kafka_auth import connection
 from tdu_shared.mongo import Document, connect
@@ -28,6 +29,9 @@ def infrastructure() -> Iterator[Endpoints]:
         # The tests' own clients (and services run in-process) connect as the broker's super user; the
         # platform's services, started as processes, as their own principals (tdu_dev.infra.platform).
         os.environ.update(endpoints.kafka_auth().as_env())
+        # ... and so does this process's own Kafka clients, even if an app was built before (at collection,
+        # with default settings: every ServiceRuntime sets the process's Kafka credentials).
+        kafka_auth.use(endpoints.kafka_auth())
         yield endpoints
 
 
