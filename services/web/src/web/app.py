@@ -17,9 +17,11 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tdu_shared.http import BodyLimit, RateLimit
 from web import charts
@@ -131,6 +133,33 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
                 secure=settings.secure_cookies,
                 samesite="lax",
             )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: Exception) -> HTMLResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            return message(
+                request,
+                "Page introuvable",
+                "Cette adresse ne mène à aucune page de Trait d'Union. Vérifiez-la, ou repartez de "
+                "l'accueil.",
+                404,
+            )
+        return message(
+            request,
+            "Demande refusée",
+            "Cette page ne s'ouvre pas de cette façon. Repartez de l'accueil ou de la page précédente.",
+            exc.status_code,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: Exception) -> HTMLResponse:
+        return message(
+            request,
+            "Adresse incomplète ou invalide",
+            "Un des paramètres de cette adresse n'est pas valide. Repartez de la page précédente.",
+            400,
+        )
 
     @app.exception_handler(Unavailable)
     async def unavailable(request: Request, exc: Exception) -> HTMLResponse:

@@ -334,3 +334,14 @@ def test_each_call_to_a_service_names_the_visitor_so_its_limits_count_people() -
     web, seen = client(lambda r: httpx.Response(200, json={"items": [], "total": 0}), "seeker")
     web.get("/parcours")
     assert seen[-1].headers["x-forwarded-for"] == "testclient"
+
+
+def test_an_unknown_address_or_a_bad_parameter_gets_a_page_in_french_not_json() -> None:
+    web, seen = client(lambda r: httpx.Response(500))
+    missing = web.get("/nulle-part")
+    assert missing.status_code == 404 and "Page introuvable" in missing.text
+    assert missing.headers["content-type"].startswith("text/html")
+    bad = web.get("/recherche", params={"lieu": "Metz", "page": "abc"})
+    assert bad.status_code == 400 and "Adresse incomplète ou invalide" in bad.text and not seen
+    wrong_method = web.get("/deconnexion")
+    assert wrong_method.status_code == 405 and "Demande refusée" in wrong_method.text
