@@ -46,10 +46,10 @@ import typer
 from aiokafka import AIOKafkaConsumer
 
 from tdu_dev.infra.paths import Paths
-from tdu_dev.infra.platform import SERVICES, Platform, PlatformPorts
+from tdu_dev.infra.platform import SERVICES, Platform
 from tdu_dev.testing.infrastructure import provide_infrastructure
 from tdu_dev.testing.measure import cpu_seconds, percentile, store_pid
-from tdu_dev.testing.processes import free_port
+from tdu_dev.testing.platform import running_platform
 from tdu_shared import kafka_auth
 from tdu_shared.envelope import decode_event
 from tdu_shared.geo import distance_km
@@ -80,25 +80,9 @@ def platform(outbox: Path) -> Iterator[Platform]:
     log("Kafka and the local store")
     with provide_infrastructure() as (endpoints, _origin):
         kafka_auth.use(endpoints.kafka_auth())
-        name = f"soak{uuid.uuid4().hex[:6]}"
-        ports = PlatformPorts(
-            services={s: free_port() for s in SERVICES}, smtp=free_port(), sms=free_port(), oidc=free_port()
-        )
-        running = Platform(
-            endpoints,
-            Paths.discover(),
-            ports,
-            topic_prefix=f"{name}.",
-            database_prefix=f"{name}_",
-            outbox=outbox,
-        )
-        try:
-            log(f"starting the five services (topics {name}.*, databases {name}_*)")
-            running.start_catchers()
-            running.start_services(ready_timeout=180)
+        log("starting the five services (topics and databases of their own, removed after)")
+        with running_platform(endpoints, outbox, extra_env={}, ready_timeout=180, prefix="soak") as running:
             yield running
-        finally:
-            running.stop()
 
 
 class ReadinessWatch(threading.Thread):

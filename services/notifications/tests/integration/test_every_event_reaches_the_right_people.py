@@ -126,13 +126,6 @@ SMS_COUNT = 13  # employer_no_answer 7d and 10d both text the employer
 
 
 @pytest.fixture
-def mail_catcher() -> Iterator[MailCatcher]:
-    catcher = MailCatcher(port=free_port()).start()
-    yield catcher
-    catcher.stop()
-
-
-@pytest.fixture
 def sms_standin(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     process = ServiceProcess(

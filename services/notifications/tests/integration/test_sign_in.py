@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -17,7 +17,6 @@ from notifications.standins import MailCatcher
 from tdu_dev.infra.platform import wait_for
 from tdu_dev.testing.access import secret
 from tdu_dev.testing.contacts import contact_upserted
-from tdu_dev.testing.processes import free_port
 from tdu_shared.access.tokens import read_session
 from tdu_shared.contracts import journeys as j
 from tdu_shared.kafka import EventPublisher
@@ -27,13 +26,6 @@ pytestmark = pytest.mark.integration
 
 EMPLOYER_EMAIL = "Recrutement@Nettoyage-Metz.exemple.fr"
 LINK = re.compile(r"https://app\.test/connexion\?jeton=([A-Za-z0-9_-]+)")
-
-
-@pytest.fixture
-def mail_catcher() -> Iterator[MailCatcher]:
-    catcher = MailCatcher(port=free_port()).start()
-    yield catcher
-    catcher.stop()
 
 
 @pytest_asyncio.fixture

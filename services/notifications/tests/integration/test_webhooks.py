@@ -133,13 +133,6 @@ def receivers() -> Iterator[tuple[Receiver, Receiver]]:
     nancy.stop()
 
 
-@pytest.fixture
-def mail_catcher() -> Iterator[MailCatcher]:
-    catcher = MailCatcher(port=free_port()).start()
-    yield catcher
-    catcher.stop()
-
-
 @pytest_asyncio.fixture
 async def keys(kafka_bootstrap: str, topics: Topics) -> dict[str, dict[str, str]]:
     return {

@@ -4,33 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from notifications.adapters.rendering import JinjaRenderer
+from notifications.adapters.rendering import EXAMPLE_FACTS, JinjaRenderer
 from notifications.domain.model import Audience
 from notifications.domain.routing import all_templates
 from notifications.domain.sms import septets, split_sms
 
 CONTEXT = {
-    "recipient_name": "Camille",
-    "offer_title": "Soudeur / Soudeuse",
-    "reason": "poste pourvu",
-    "starts_on": "2026-12-01",
-    "ends_on": "2026-12-03",
-    "place": "Metz",
+    **EXAMPLE_FACTS,
     "position": "Soudeur TIG",
     "contract_type": "CDD",
     "contract_months": 9,
-    "planned_start": "2027-06-01",
-    "started_on": "2027-01-04",
-    "completed_on": "2027-05-28",
-    "certified": True,
-    "contract_start": "2027-06-01",
     "months": 12,
     "employed": False,
     "outcome": "negative",
-    "due_on": "2026-12-01",
-    "session_id": "S1",
-    "basin": "4410",
-    "journey_id": "J-1",
     "reminder_kind": "employer_no_answer_10d",
     "journey_url": "https://app.test/parcours/J-1",
     "unsubscribe_url": "https://notif.test/unsubscribe?token=t",

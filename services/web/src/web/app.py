@@ -271,7 +271,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     @app.post("/offres/{offer_id}/candidature", response_class=HTMLResponse)
     async def apply(request: Request, offer_id: str) -> Response:
         person = signed_in(request)
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = await form_of(request)
         if person is None or person.role != "seeker":
             return RedirectResponse(f"/connexion?role=seeker&suite=/offres/{quote(offer_id)}", 303)
         if not csrf_ok(person, form.get("csrf")):
@@ -335,7 +335,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
 
     @app.post("/connexion", response_class=HTMLResponse)
     async def ask_link(request: Request) -> HTMLResponse:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = await form_of(request)
         role = form.get("role", "seeker")
         if role not in ROLES or role == "basin_operator":
             role = "seeker"
@@ -363,7 +363,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
 
     @app.post("/connexion/jeton", response_class=HTMLResponse)
     async def open_session(request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = await form_of(request)
         answer = await backend.call(
             "notifications", "POST", "/sign-in/session", json={"token": form.get("jeton", "")}
         )
@@ -492,7 +492,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
             (FORMS[a] for a in journey["allowed_actions"] if a in FORMS), key=lambda f: f.secondary
         )
         sessions: list[dict[str, Any]] = []
-        if any(f.action == "SignTrainingCommitment" for f in forms) or role == "seeker":
+        if any(f.action == "SignTrainingCommitment" for f in forms):  # its form lists the sessions
             hit = await backend.call(
                 "matching", "GET", f"/search/offers/{quote(journey['offer_id'], safe='')}"
             )
@@ -521,7 +521,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         form_spec: ActionForm | None = next((f for f in FORMS.values() if f.path == path), None)
         if form_spec is None:
             return message(request, "Action inconnue", f"« {path} » n'est pas une action de parcours.", 404)
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = await form_of(request)
         if not csrf_ok(person, form.get("csrf")):
             return message(request, "Formulaire expiré", "Rechargez la page et recommencez.", 400)
         missing = {
@@ -566,7 +566,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     @app.post("/mes-donnees", response_class=HTMLResponse)
     async def change_consent(request: Request) -> Response:
         person = signed_in(request)
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = await form_of(request)
         if person is None or not csrf_ok(person, form.get("csrf")):
             return sign_in_first(request, "seeker")
         body = {
@@ -587,7 +587,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     @app.post("/mes-donnees/effacer", response_class=HTMLResponse)
     async def erase_me(request: Request) -> Response:
         person = signed_in(request)
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = await form_of(request)
         if person is None or not csrf_ok(person, form.get("csrf")):
             return sign_in_first(request, "seeker")
         if form.get("confirmer") != "on":
@@ -618,7 +618,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
 
     @app.post("/desinscription", response_class=HTMLResponse)
     async def unsubscribe(request: Request) -> HTMLResponse:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = await form_of(request)
         answer = await backend.call(
             "notifications", "POST", "/unsubscribe", params={"token": form.get("jeton", "")}
         )
@@ -733,6 +733,11 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         return render(request, "partner_keys.html.j2", keys=found.body, basin=basin)
 
     return app
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """A posted form's fields, as text."""
+    return {k: str(v) for k, v in (await request.form()).items()}
 
 
 def _journey_routes(app: FastAPI, section: str, role: str, page: Any, act: Any) -> None:

@@ -34,12 +34,14 @@ def running_platform(
     *,
     services: tuple[str, ...] = SERVICES,
     extra_env: Mapping[str, str] = FAST_TEST_ENV,
+    ready_timeout: float = 90,
+    prefix: str = "p",
 ) -> Iterator[Platform]:
     """Start these services (and the mail catcher and SMS stand-in); stop them and delete the topics after.
 
     The databases stay: see the ``mongo_db_name`` fixture for why.
     """
-    name = f"p{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
     ports = PlatformPorts(
         services={s: free_port() for s in (*SERVICES, WEB)},
         smtp=free_port(),
@@ -57,7 +59,7 @@ def running_platform(
     )
     try:
         running.start_catchers()
-        running.start_services(services)
+        running.start_services(services, ready_timeout=ready_timeout)
         yield running
     finally:
         running.stop()
