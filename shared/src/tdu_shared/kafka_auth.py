@@ -87,7 +87,13 @@ def current() -> KafkaAuth:
     return _current if _current is not None else KafkaAuth.from_env()
 
 
+def servers(bootstrap: str) -> list[str]:
+    """``host:port,host:port`` (as KAFKA_BOOTSTRAP_SERVERS lists a cluster's brokers) as a list: given one
+    string, FastStream's broker would take the whole list for a single host."""
+    return [server.strip() for server in bootstrap.split(",") if server.strip()]
+
+
 def connection(bootstrap: str, auth: KafkaAuth | None = None) -> dict[str, Any]:
     """``bootstrap_servers`` and the authentication options of a new aiokafka client (``auth``, else this
     process's)."""
-    return {"bootstrap_servers": bootstrap, **(auth or current()).options()}
+    return {"bootstrap_servers": servers(bootstrap), **(auth or current()).options()}

@@ -55,7 +55,7 @@ class ServiceRuntime:
         setup_tracing(name, otlp_endpoint=settings.otel_exporter_otlp_endpoint, span_file=settings.trace_file)
         kafka_auth.use(settings.kafka_auth())  # every Kafka client of the process authenticates this way
         self.broker = KafkaBroker(
-            settings.kafka_bootstrap_servers,
+            kafka_auth.servers(settings.kafka_bootstrap_servers),
             security=kafka_auth.current().security(),
             client_id=name,
             acks="all",
