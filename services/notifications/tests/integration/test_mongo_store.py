@@ -120,6 +120,22 @@ async def test_just_stored_deliveries_are_claimed_by_one_instance_only(
     assert await second.claim(NOW, NOW + timedelta(seconds=30), 10) == []
 
 
+async def test_a_delivery_another_instance_sent_meanwhile_is_not_claimed_by_the_one_that_stored_it(
+    mongo_db: AsyncDatabase[Document],
+) -> None:
+    """Two instances: one stores a delivery; before it claims it, the other's dispatcher finds it due, sends
+    it and releases it. Claiming it then must not send it a second time (seen with two instances on the
+    fault-injection run: the same e-mail, same Message-ID, twice)."""
+    storing, polling = MongoDeliveryStore(mongo_db), MongoDeliveryStore(mongo_db)
+    await storing.add([delivery("k1")])
+    [sent] = await polling.claim(NOW, NOW + timedelta(seconds=30), 10)
+    await polling.record([Outcome(sent, Status.SENT, "sent", attempts=1, sent_day="2026-03-10")])
+    assert await storing.claim_these([delivery("k1")], NOW + timedelta(seconds=30)) == []
+    await storing.add([delivery("k2")])  # and one nobody took yet is still claimed, once
+    assert [d.key for d in await storing.claim_these([delivery("k2")], NOW + timedelta(seconds=30))] == ["k2"]
+    assert await polling.claim(NOW, NOW + timedelta(seconds=30), 10) == []
+
+
 async def test_a_send_noted_before_a_crash_is_not_sent_again_and_is_reported(
     mongo_db: AsyncDatabase[Document],
 ) -> None:

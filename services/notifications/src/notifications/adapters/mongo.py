@@ -265,9 +265,19 @@ class MongoDeliveryStore:
         return [d for d in claimed if d.key not in logged]
 
     async def claim_these(self, deliveries: Sequence[Delivery], lease_until: datetime) -> list[Delivery]:
+        """Claim deliveries this instance has just stored. Another instance's dispatcher may have found them
+        due, sent and released them meanwhile: after the lease, the outbox is read again (an entry still
+        there under the same due entry is not final, as a release deletes the entry before the lease)."""
         token = uuid.uuid4().hex
         ours = await _insert_new(self._in_flight, [_lease_doc(d.key, lease_until, token) for d in deliveries])
-        claimed = [d for d in deliveries if d.key in ours]
+        current = await _find(self._outbox, list(ours))
+        still = {
+            d.key
+            for d in deliveries
+            if d.key in current and current[d.key].get("due_id") == due_id(d.due_at, d.key)
+        }
+        await _delete(self._in_flight, [k for k in ours if k not in still])
+        claimed = [d for d in deliveries if d.key in still]
         for d in claimed:
             self._claimed[d.key] = (due_id(d.due_at, d.key), None)
         return claimed
