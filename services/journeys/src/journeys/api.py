@@ -31,8 +31,8 @@ from journeys.domain.transitions import (
     check_party,
     check_scope,
 )
-from journeys.handlers import CONTACT_FIELDS, Conflict, NotFound, OfferNotEligible, Ports
-from journeys.ports import AuditEntry, JourneyQuery, Publisher
+from journeys.handlers import CONTACT_FIELDS, NotFound, OfferNotEligible, Ports
+from journeys.ports import AuditEntry, Conflict, JourneyQuery, Publisher
 from journeys.readmodels import BadCursor
 from tdu_shared.access import Forbidden, Principal, Unauthorized
 from tdu_shared.access.keys import KeyRing

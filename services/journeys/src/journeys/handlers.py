@@ -25,6 +25,7 @@ from journeys.domain.transitions import Action, Fact
 from journeys.ports import (
     AuditLog,
     Clock,
+    Conflict,
     Contact,
     Contacts,
     JourneyQuery,
@@ -58,10 +59,6 @@ class NotFound(Exception):
 
 class OfferNotEligible(Exception):
     """The offer is unknown or not eligible (409)."""
-
-
-class Conflict(Exception):
-    """The journey kept changing under us; the caller may retry (409)."""
 
 
 def memory_read_models() -> ReadModels:

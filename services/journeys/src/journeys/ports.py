@@ -12,6 +12,10 @@ from journeys.domain.timers import Timer
 from tdu_shared.contracts.journeys import ReminderKind, Role
 
 
+class Conflict(Exception):
+    """The journey kept changing under us, or is being published; the caller may retry (409)."""
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 

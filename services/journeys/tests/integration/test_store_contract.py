@@ -179,3 +179,32 @@ async def test_a_listing_is_kept_while_its_journey_is_being_created_and_relisted
     finally:
         await client.drop_database(name)
         await client.close()
+
+
+@pytest.mark.integration
+async def test_an_erasure_waits_for_a_contact_event_a_relay_is_publishing(mongodb_url: str) -> None:
+    """The relay has taken the person's ContactUpserted and is publishing it when the person is erased: the
+    erasure (then its tombstone) waits until the relay is done, so the tombstone is the person's last
+    record on ``contacts``; a contact event not taken yet is dropped, never published."""
+    name = f"erasure{uuid.uuid4().hex[:10]}"
+    client = connect(mongodb_url)
+    await ensure_indexes(client[name])
+    journeys = MongoJourneys(client[name])
+    try:
+        now = datetime.now(UTC)
+        await journeys.create(Write(journey(), [item("e1"), item("c1", "contacts", "U1")]))
+        [taken] = await journeys.pending(10, now, 10)  # the relay owns e1 and c1, and publishes them
+        assert {i.event_id for i in taken.outbox} == {"e1", "c1"}
+        erasing = asyncio.create_task(journeys.forget_person("U1"))
+        await asyncio.sleep(0.5)
+        assert not erasing.done(), "the erasure went on while the relay was still publishing c1"
+        await journeys.relayed("J1", ["e1", "c1"], [])  # published and acknowledged
+        assert await asyncio.wait_for(erasing, 10) == 1
+
+        await journeys.create(Write(journey("J2"), [item("c2", "contacts", "U1")]))
+        assert await journeys.forget_person("U1") == 2
+        left = await journeys.pending(10, now + timedelta(minutes=1), 10)
+        assert [i.event_id for p in left for i in p.outbox] == []  # c2 dropped, never to be published
+    finally:
+        await client.drop_database(name)
+        await client.close()

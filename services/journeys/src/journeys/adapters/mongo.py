@@ -24,6 +24,7 @@ What used to be a filter is kept in a small collection keyed by ``_id`` instead:
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -43,7 +44,7 @@ from journeys.adapters.documents import (
 )
 from journeys.domain.model import Journey, SessionOption
 from journeys.domain.timers import Timer
-from journeys.ports import AuditEntry, Contact, OfferView, OutboxItem, Pending, StoredTimer, Write
+from journeys.ports import AuditEntry, Conflict, Contact, OfferView, OutboxItem, Pending, StoredTimer, Write
 from tdu_shared.contracts.journeys import ReminderKind, Role
 from tdu_shared.mongo import Document, IndexSpec, asc, bulk_write, find_by_ids
 from tdu_shared.topics import CONTACTS
@@ -298,21 +299,31 @@ class MongoJourneys:
         return count
 
     async def forget_person(self, person_id: str) -> int:
-        """Erasure (rare, not a hot path): the person's journeys are found by a scan of the collection."""
+        """Erasure (rare, not a hot path): the person's journeys are found by a scan of the collection.
+
+        Back only once none of the person's contact events can still reach Kafka: each is dropped, and one
+        a relay is publishing at this moment is waited for. The tombstone published after is then the
+        person's last record on ``contacts`` (seen without this wait: an application's ContactUpserted,
+        relayed a moment after the erasure's tombstone, put the person back in notifications, and would
+        be what compaction keeps)."""
         await self._erasures.replace_one({"_id": person_id}, {"erased": True}, upsert=True)
         count = 0
         async for doc in self._col.find({"seeker_id": person_id}, {"_id": 1}):
-            await self._strip_contact_events(doc["_id"], person_id)
+            for event_id in await self._strip_contact_events(doc["_id"], person_id):
+                await self._drop_unpublished(event_id)
             count += 1
         return count
 
-    async def _strip_contact_events(self, journey_id: str, person_id: str) -> None:
-        for _ in range(100):
+    async def _strip_contact_events(self, journey_id: str, person_id: str) -> list[str]:
+        """Remove the person's contact events from the journey's outbox (under the fence of its next
+        revision, waiting while a write holds it); their ids."""
+        for attempt in range(200):
             doc = await self._col.find_one({"_id": journey_id})
             if doc is None:
-                return
+                return []
             # A new revision: whoever read the journey before fails its fence and re-reads.
             if await self._fence(journey_id, doc["revision"] + 1) is None:
+                await asyncio.sleep(min(0.5, 0.01 * 2**attempt))
                 continue
             personal = [
                 i for i in doc.get("outbox", []) if i["topic"] == CONTACTS.name and i["key"] == person_id
@@ -324,7 +335,28 @@ class MongoJourneys:
                     "$set": {"anonymised": True, "revision": doc["revision"] + 1},
                 },
             )
-            return
+            return [i["event_id"] for i in personal]
+        raise Conflict(f"parcours {journey_id} trop sollicité pour l'effacement, réessayez")
+
+    async def _drop_unpublished(self, event_id: str) -> None:
+        """Mark the event dropped in the relays' ledger; if a relay is publishing it, wait until it is sent
+        or the relay's lease ran out (it crashed: then it is dropped)."""
+        for attempt in range(200):
+            try:
+                await self._sent.insert_one({"_id": event_id, "status": "dropped"})
+                return
+            except DuplicateKeyError:
+                entry = await self._sent.find_one({"_id": event_id})
+            if entry is None or entry["status"] != "publishing":
+                return  # sent (before the tombstone to come) or dropped already
+            if _aware(entry["until"]) < datetime.now(UTC):
+                await self._sent.update_one(
+                    {"_id": event_id, "status": "publishing", "until": entry["until"]},
+                    {"$set": {"status": "dropped"}},
+                )
+                continue
+            await asyncio.sleep(min(0.5, 0.01 * 2**attempt))
+        raise Conflict("un événement de contact est en cours de publication, réessayez l'effacement")
 
 
 def _hour(moment: datetime) -> str:
