@@ -22,7 +22,7 @@ IMAGE_PREFIX ?= traitdunion
 IMAGE_TAG ?= 0.1.0
 OVERLAYS := $(notdir $(wildcard deploy/k8s/overlays/*))
 
-.PHONY: help install infra run stop status test lint typecheck unit integration e2e asyncapi cluster-check bench clean \
+.PHONY: help install infra run stop status test lint typecheck unit integration e2e asyncapi cluster-check chaos bench clean \
 	deploy-tools images manifests kafka-resources web-assets browser
 
 help:
@@ -113,6 +113,9 @@ asyncapi: install ## write docs/asyncapi.json from the contracts
 
 cluster-check: install ## start the three-node Kafka cluster and use a replication-factor-3 topic
 	$(UV) run tdu-infra cluster-check
+
+chaos: install ## seeded fault-injection run on its own three-node cluster and store, not part of make test (SEED=n replays; CHAOS_ARGS=--help)
+	$(UV) run python bench/chaos.py $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
 
 clean: stop ## remove downloads, builds and local data
 	rm -rf $(CACHE) .venv services/web/node_modules

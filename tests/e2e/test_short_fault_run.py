@@ -1,5 +1,7 @@
 """A short fault run across the whole platform: every service is killed (SIGKILL, no clean shutdown) once
-while work goes through it, then started again; once quiet, nothing is lost and nothing is sent twice.
+while work goes through it, then started again, and so is one broker of the three-node Kafka cluster the
+platform runs on (every topic at replication factor 3, ``min.insync.replicas`` 2); once quiet, nothing is
+lost and nothing is sent twice. (``make chaos`` is the long, seeded version: bench/chaos.py.)
 
 The load goes through the public interfaces only: a catalogue and France Travail offers through the
 services' import commands, applications over HTTP (sent again with the same idempotency key until
@@ -13,8 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import threading
+import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,16 +28,57 @@ from typing import Any
 import httpx
 import pytest
 
+from tdu_dev.infra.local import Endpoints, LocalInfra
 from tdu_dev.infra.platform import Platform, wait_for
+from tdu_dev.infra.servers import kafka_ready
 from tdu_dev.testing.kafka_helpers import read_topic
+from tdu_dev.testing.platform import running_platform
+from tdu_shared import kafka_auth
 from tdu_shared.topics import JOURNEYS_COMMANDS, JOURNEYS_EVENTS, MATCHING_ELIGIBILITY, Topics
 
 from .fixtures import EMPLOYER_EMAIL, apply_until_accepted, import_catalogue_and_offers, now_utc, offer_record
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.cluster, pytest.mark.timeout(900)]
 
 APPLICATIONS = 24
 """As many offers, each with its own title: every message's subject names its offer."""
+
+
+@pytest.fixture(scope="module")
+def platform(infrastructure: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """The five services on the three-node cluster (started here, stopped after) and the tests' store."""
+    infra = LocalInfra()
+    bootstrap = infra.start_cluster()
+    on_cluster = Endpoints(bootstrap, infrastructure.mongodb_url, infra.endpoints().kafka_users)
+    kafka_auth.use(on_cluster.kafka_auth())
+    try:
+        with running_platform(on_cluster, tmp_path_factory.mktemp("outbox"), replication_factor=3) as running:
+            yield running
+    finally:
+        kafka_auth.use(infrastructure.kafka_auth())
+        for node in infra.cluster():
+            node.stop()
+
+
+def kill_a_broker(platform: Platform, down_s: float) -> threading.Thread:
+    """SIGKILL one broker of the cluster; a thread starts it again after ``down_s`` and waits until the
+    cluster has its three brokers."""
+    node = LocalInfra().cluster()[1]
+    pid = node.pid()
+    assert pid is not None, "the cluster's second broker is not running"
+    os.killpg(pid, signal.SIGKILL)
+    wait_for(lambda: not node.running(), 10, f"{node.name} to be gone")
+    auth = platform.endpoints.kafka_auth()
+
+    def back() -> None:
+        time.sleep(down_s)
+        node.start()
+        bootstrap = platform.endpoints.kafka_bootstrap_servers
+        node.wait_ready(lambda: kafka_ready(bootstrap, expected_brokers=3, auth=auth), 120)
+
+    thread = threading.Thread(target=back, daemon=True)
+    thread.start()
+    return thread
 
 
 def title(n: int) -> str:
@@ -119,8 +166,11 @@ def test_each_service_killed_once_loses_nothing_and_sends_nothing_twice(
     wait_for(lambda: search_shows(platform) >= set(offer_ids) or None, 120, "every offer in the search")
 
     killed: dict[str, bool] = {}
+    broker_back: list[threading.Thread] = []
 
     def kill_midway(n: int) -> None:
+        if n == APPLICATIONS // 6 and not broker_back:
+            broker_back.append(kill_a_broker(platform, down_s=15))  # down while applications go on
         if n == APPLICATIONS // 3 and not killed.get("journeys"):
             killed["journeys"] = True
             restart(platform, "journeys")
@@ -138,6 +188,9 @@ def test_each_service_killed_once_loses_nothing_and_sends_nothing_twice(
     with ThreadPoolExecutor(max_workers=4) as pool:
         journeys = list(pool.map(one, range(APPLICATIONS)))
     assert killed == {"journeys": True, "notifications": True}
+    broker_back[0].join(150)
+    bootstrap, auth = platform.endpoints.kafka_bootstrap_servers, platform.endpoints.kafka_auth()
+    assert kafka_ready(bootstrap, expected_brokers=3, auth=auth), "the killed broker did not come back"
     assert len({j["journey_id"] for j in journeys}) == APPLICATIONS
 
     def all_mail_in() -> Counter[tuple[str, str]] | None:

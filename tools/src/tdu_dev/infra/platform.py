@@ -79,6 +79,10 @@ class Platform:
     """ACCESS_TOKEN_SECRET of this run's services: sessions are signed with it."""
     with_web: bool = False
     """The web pages run too: e-mails link to them and operators come back to them from ProConnect."""
+    replication_factor: int = 1
+    """Of this platform's topics (3 on the three-node cluster, ``min.insync.replicas`` 2)."""
+    mail_dedupe: bool = True
+    """The mail catcher keeps one copy per Message-ID, as a deduplicating relay; off: every copy is kept."""
 
     @property
     def mail_dir(self) -> Path:
@@ -151,7 +155,14 @@ class Platform:
         self._process(
             "mail-catcher",
             "notifications",
-            ["mail-catcher", "--port", str(self.ports.smtp), "--folder", str(self.mail_dir)],
+            [
+                "mail-catcher",
+                "--port",
+                str(self.ports.smtp),
+                "--folder",
+                str(self.mail_dir),
+                "--dedupe" if self.mail_dedupe else "--no-dedupe",
+            ],
             env,
             None,
         ).start()
@@ -187,7 +198,14 @@ class Platform:
             return
         kafka_auth.use(self.endpoints.kafka_auth())
         bootstrap = self.endpoints.kafka_bootstrap_servers
-        asyncio.run(ensure_topics(bootstrap, Topics(self.topic_prefix), ALL_TOPICS))
+        asyncio.run(
+            ensure_topics(
+                bootstrap,
+                Topics(self.topic_prefix),
+                ALL_TOPICS,
+                replication_factor=self.replication_factor,
+            )
+        )
         apply_acls(bootstrap, dict(self.endpoints.kafka_users), self.topic_prefix)
 
     def start_services(self, services: tuple[str, ...] = SERVICES, *, ready_timeout: float = 90) -> None:
@@ -199,6 +217,15 @@ class Platform:
                 service, service, ["serve"], self.service_env(service), self.ports.services[service]
             )
             self.processes[service].start(ready_timeout=ready_timeout)
+
+    def start_replica(self, service: str, index: int, port: int, *, ready_timeout: float = 90) -> str:
+        """Another instance of a started service (same group, topics and database, its own HTTP port), as
+        a second pod would be; its name is ``<service>-<index>``."""
+        name = f"{service}-{index}"
+        env = {**self.service_env(service), "HTTP_PORT": str(port), "PUBLIC_BASE_URL": self.url(service)}
+        env["TRACE_FILE"] = str(self.paths.logs / f"spans-{name}.jsonl")
+        self._process(name, service, ["serve"], env, port).start(ready_timeout=ready_timeout)
+        return name
 
     def run_cli(
         self, service: str, args: list[str], *, timeout: float = 600

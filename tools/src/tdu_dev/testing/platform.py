@@ -36,6 +36,9 @@ def running_platform(
     extra_env: Mapping[str, str] = FAST_TEST_ENV,
     ready_timeout: float = 90,
     prefix: str = "p",
+    paths: Paths | None = None,
+    replication_factor: int = 1,
+    mail_dedupe: bool = True,
 ) -> Iterator[Platform]:
     """Start these services (and the mail catcher and SMS stand-in); stop them and delete the topics after.
 
@@ -50,12 +53,14 @@ def running_platform(
     )
     running = Platform(
         endpoints,
-        Paths.discover(),
+        paths or Paths.discover(),
         ports,
         topic_prefix=f"{name}.",
         database_prefix=f"{name}_",
         outbox=outbox,
         extra_env=dict(extra_env),
+        replication_factor=replication_factor,
+        mail_dedupe=mail_dedupe,
     )
     try:
         running.start_catchers()
