@@ -23,8 +23,8 @@ The load runs twice on the same cluster and store: once clean (no fault), then w
 seeded moments spread over the clean run's duration: ``kill -9`` of each service (then restarted), of one
 broker (restarted), a stop and restart of the store, a service paused (SIGSTOP) past its Kafka session
 timeout, plus a few more drawn at random. The clean run's observations are kept in
-``.cache/chaos/clean-<load>.json`` and reused by later runs of the same load and code (``--fresh-clean``
-runs it again).
+``.cache/chaos/clean-<load>.json`` and reused by later runs of the same load on the same day (after a change
+to the services, ``--fresh-clean`` runs it again).
 
 Once quiet, it prints one JSON line: the seed, the faults injected, and each invariant — offers stored vs
 expected, eligibility results that differ from the clean run, each journey's final state vs its script,
@@ -61,7 +61,6 @@ import httpx
 import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from pymongo import MongoClient
 
 from tdu_dev.infra.kafka_acl import load_users
 from tdu_dev.infra.local import Endpoints, LocalInfra
@@ -69,6 +68,7 @@ from tdu_dev.infra.paths import Paths
 from tdu_dev.infra.platform import SERVICES, Platform
 from tdu_dev.infra.servers import kafka_ready, mongo_ready
 from tdu_dev.testing.platform import FAST_TEST_ENV, running_platform
+from tdu_dev.testing.privacy import personal_data_left
 from tdu_dev.testing.processes import free_port
 from tdu_shared import kafka_auth
 from tdu_shared.envelope import decode_event
@@ -104,12 +104,10 @@ class Load:
     journeys: int
     concurrency: int
 
-    def signature(self, root: Path) -> str:
-        """Same load and same code: the clean run's observations still hold."""
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        text = json.dumps([asdict(self), head, date.today().isoformat()])
+    def signature(self) -> str:
+        """Same load on the same day (the scripts' dates are relative to it): the clean run's observations
+        still hold. After a change to the services, run with ``--fresh-clean``."""
+        text = json.dumps([asdict(self), date.today().isoformat()])
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -573,24 +571,6 @@ def messages(platform: Platform) -> dict[str, Any]:
     return {"email": dict(distinct), "email_copies": dict(copies), "sms": dict(sms)}
 
 
-def personal_data_left(platform: Platform, needles: list[str]) -> dict[str, int]:
-    """How many documents of each collection of each service still hold any of ``needles``."""
-    client: MongoClient[dict[str, Any]] = MongoClient(platform.endpoints.mongodb_url)
-    pattern = re.compile("|".join(re.escape(n.lower()) for n in needles)) if needles else None
-    found: dict[str, int] = {}
-    try:
-        for service in SERVICES:
-            db = client[f"{platform.database_prefix}{service}"]
-            for name in db.list_collection_names():
-                for doc in db[name].find({}):
-                    text = json.dumps(doc, default=str, ensure_ascii=False).lower()
-                    if pattern is not None and pattern.search(text):
-                        found[f"{service}.{name}"] = found.get(f"{service}.{name}", 0) + 1
-    finally:
-        client.close()
-    return found
-
-
 def offers_stored(platform: Platform) -> int:
     operator = platform.session("basin_operator", "operateur.chaos@traitdunion.test")
     answer = httpx.get(f"{platform.url('offers')}/offers", params={"size": 1}, headers=operator, timeout=30)
@@ -885,6 +865,13 @@ def own_infrastructure(
 # ---------------------------------------------------------------- the command
 
 
+def head(root: Path) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    return done.stdout.strip() or "unknown"
+
+
 @app.command()
 def main(
     seed: Annotated[
@@ -906,12 +893,12 @@ def main(
     state = root / ".cache" / "chaos"
     data = prepare_data(state / "data", load)
     expected = {str(n): script_of(n).final_state for n in range(journeys)}
-    kept = state / f"clean-{load.signature(root)}.json"
+    kept = state / f"clean-{load.signature()}.json"
     with own_infrastructure(state, cluster_port, mongo_port) as (infra, endpoints):
         setting = Setting(infra, endpoints, data, load, state)
         if fresh_clean or not kept.exists():
             log("clean run (no fault)")
-            kept.write_text(json.dumps(one_run(setting, "clean", None, [])))
+            kept.write_text(json.dumps({**one_run(setting, "clean", None, []), "commit": head(root)}))
         clean = json.loads(kept.read_text())
         instances = [*SERVICES, *(f"{s}-2" for s in REPLICATED)]
         faults = plan_faults(seed, clean["load_s"], instances)
@@ -930,7 +917,12 @@ def main(
                 "load": asdict(load),
                 "faults_injected": len(faults) - len(failed_faults),
                 "faults": [asdict(f) for f in faults],
-                "clean": {"load_s": clean["load_s"], "quiet_s": clean["quiet_s"]},
+                "commit": head(root),
+                "clean": {
+                    "load_s": clean["load_s"],
+                    "quiet_s": clean["quiet_s"],
+                    "commit": clean.get("commit"),
+                },
                 "chaos": {
                     "load_s": chaos["load_s"],
                     "quiet_s": chaos["quiet_s"],

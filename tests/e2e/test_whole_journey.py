@@ -18,10 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
-from pymongo import MongoClient
 
-from tdu_dev.infra.platform import SERVICES, Platform, wait_for
+from tdu_dev.infra.platform import Platform, wait_for
 from tdu_dev.testing.kafka_helpers import read_topic
+from tdu_dev.testing.privacy import personal_data_left
 from tdu_shared.envelope import decode_event
 from tdu_shared.topics import JOURNEYS_EVENTS, Topics
 
@@ -315,21 +315,3 @@ def test_a_seeker_goes_from_an_offer_near_metz_to_a_hire(platform: Platform, tmp
     assert after["hires"] == 1
     audit = journeys.call("GET", "/audit", operator).json()
     assert [(e["action"], e["person_id"]) for e in audit][:1] == [("erase", employer_id)]
-
-
-def personal_data_left(platform: Platform, needles: list[str]) -> dict[str, list[str]]:
-    """Where, in every collection of every service's database, any of ``needles`` still shows."""
-    client: MongoClient[dict[str, Any]] = MongoClient(platform.endpoints.mongodb_url)
-    found: dict[str, list[str]] = {}
-    try:
-        for service in SERVICES:
-            db = client[f"{platform.database_prefix}{service}"]
-            for name in db.list_collection_names():
-                for doc in db[name].find({}):
-                    text = json.dumps(doc, default=str, ensure_ascii=False)
-                    hits = [n for n in needles if n.lower() in text.lower()]
-                    if hits:
-                        found.setdefault(f"{service}.{name}", []).extend(hits)
-    finally:
-        client.close()
-    return found

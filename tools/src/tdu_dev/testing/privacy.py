@@ -1,0 +1,31 @@
+"""Where personal data still shows: every collection of every service's database, read whole."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pymongo import MongoClient
+
+from tdu_dev.infra.platform import SERVICES, Platform
+
+
+def personal_data_left(platform: Platform, needles: list[str]) -> dict[str, int]:
+    """``<service>.<collection>`` → how many of its documents hold any of ``needles`` (case-insensitive);
+    only collections with some. A scan of everything: for checks after a run, not for a hot path."""
+    if not needles:
+        return {}
+    pattern = re.compile("|".join(re.escape(n.lower()) for n in needles))
+    client: MongoClient[dict[str, Any]] = MongoClient(platform.endpoints.mongodb_url)
+    found: dict[str, int] = {}
+    try:
+        for service in SERVICES:
+            db = client[f"{platform.database_prefix}{service}"]
+            for name in db.list_collection_names():
+                for doc in db[name].find({}):
+                    if pattern.search(json.dumps(doc, default=str, ensure_ascii=False).lower()):
+                        found[f"{service}.{name}"] = found.get(f"{service}.{name}", 0) + 1
+    finally:
+        client.close()
+    return found
