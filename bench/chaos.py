@@ -231,8 +231,9 @@ def script_of(n: int) -> Script:
 
 
 class Caller:
-    """HTTP calls sent again (same idempotency key) while the answer is a network error, a 5xx, 429 or a
-    refusal ``retry_on`` accepts, until ``STEP_TIMEOUT_S``."""
+    """HTTP calls sent again (same idempotency key) while the answer is a network error, a 5xx, 429, 409
+    (the service asks to try again: a journey changing under a concurrent write) or a refusal ``retry_on``
+    accepts, until ``STEP_TIMEOUT_S``."""
 
     def __init__(self) -> None:
         self.local = threading.local()
@@ -257,7 +258,7 @@ class Caller:
         while True:
             try:
                 answer = self.client().request(method, url, json=body, headers=headers)
-                if answer.status_code < 500 and answer.status_code != 429 and not retry_on(answer):
+                if answer.status_code < 500 and answer.status_code not in (409, 429) and not retry_on(answer):
                     return answer
                 problem = f"{answer.status_code} {answer.text[:200]}"
             except httpx.HTTPError as exc:
