@@ -231,9 +231,9 @@ def script_of(n: int) -> Script:
 
 
 class Caller:
-    """HTTP calls sent again (same idempotency key) while the answer is a network error, a 5xx, 429, 409
-    (the service asks to try again: a journey changing under a concurrent write) or a refusal ``retry_on``
-    accepts, until ``STEP_TIMEOUT_S``."""
+    """HTTP calls sent again (same idempotency key) while the answer is a network error, a 5xx, 429, a 409
+    asking to try again (a journey changing under a concurrent write; not a refused step) or a refusal
+    ``retry_on`` accepts, until ``STEP_TIMEOUT_S``."""
 
     def __init__(self) -> None:
         self.local = threading.local()
@@ -258,7 +258,7 @@ class Caller:
         while True:
             try:
                 answer = self.client().request(method, url, json=body, headers=headers)
-                if answer.status_code < 500 and answer.status_code not in (409, 429) and not retry_on(answer):
+                if answer.status_code < 500 and not _try_again(answer) and not retry_on(answer):
                     return answer
                 problem = f"{answer.status_code} {answer.text[:200]}"
             except httpx.HTTPError as exc:
@@ -267,6 +267,13 @@ class Caller:
                 raise TimeoutError(f"{method} {url}: {problem}")
             self.retries += 1
             time.sleep(1.0)
+
+
+def _try_again(answer: httpx.Response) -> bool:
+    """429, or a 409 that is not a refused step (those name the ``allowed_actions``)."""
+    if answer.status_code == 429:
+        return True
+    return answer.status_code == 409 and "allowed_actions" not in answer.text
 
 
 @dataclass
