@@ -890,6 +890,10 @@ def main(
     journeys: Annotated[int, typer.Option(help="Journeys taken through their scripts.")] = 2_000,
     concurrency: Annotated[int, typer.Option(help="Journeys under way at once.")] = 16,
     fresh_clean: Annotated[bool, typer.Option(help="Run the clean run again even if it is kept.")] = False,
+    window_s: Annotated[
+        float | None,
+        typer.Option(help="Seconds over which the faults are drawn (default: the clean run's duration)."),
+    ] = None,
     cluster_port: Annotated[int, typer.Option(help="First port of the three brokers.")] = 29192,
     mongo_port: Annotated[int, typer.Option(help="Port of the run's own local store.")] = 47017,
 ) -> None:
@@ -909,9 +913,10 @@ def main(
             kept.write_text(json.dumps({**one_run(setting, "clean", None, []), "commit": head(root)}))
         clean = json.loads(kept.read_text())
         instances = [*SERVICES, *(f"{s}-2" for s in REPLICATED)]
-        faults = plan_faults(seed, clean["load_s"], instances)
+        window = window_s or clean["load_s"]
+        faults = plan_faults(seed, window, instances)
         log(
-            f"run with {len(faults)} faults over {clean['load_s']} s: "
+            f"run with {len(faults)} faults over {window} s: "
             + ", ".join(f"{f.kind} {f.target}" for f in faults)
         )
         chaos = one_run(setting, "chaos", clean["offers_applied"], faults)
@@ -924,6 +929,7 @@ def main(
                 "seed": seed,
                 "load": asdict(load),
                 "faults_injected": len(faults) - len(failed_faults),
+                "window_s": window,
                 "faults": [asdict(f) for f in faults],
                 "commit": head(root),
                 "clean": {

@@ -48,13 +48,13 @@ APPLICATIONS = 24
 def platform(infrastructure: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """The five services on the three-node cluster (started here, stopped after) and the tests' store."""
     infra = LocalInfra()
-    bootstrap = infra.start_cluster()
-    on_cluster = Endpoints(bootstrap, infrastructure.mongodb_url, infra.endpoints().kafka_users)
-    kafka_auth.use(on_cluster.kafka_auth())
     try:
+        bootstrap = infra.start_cluster()
+        on_cluster = Endpoints(bootstrap, infrastructure.mongodb_url, infra.endpoints().kafka_users)
+        kafka_auth.use(on_cluster.kafka_auth())
         with running_platform(on_cluster, tmp_path_factory.mktemp("outbox"), replication_factor=3) as running:
             yield running
-    finally:
+    finally:  # also when it did not come up: no broker left running
         kafka_auth.use(infrastructure.kafka_auth())
         for node in infra.cluster():
             node.stop()

@@ -20,10 +20,9 @@ def cluster_bootstrap() -> Iterator[tuple[str, KafkaAuth | None]]:
         yield given, None  # as this process's clients connect (KAFKA_SECURITY_PROTOCOL ...)
         return
     infra = LocalInfra()
-    bootstrap = infra.start_cluster()
     try:
-        yield bootstrap, infra.endpoints().kafka_auth()
-    finally:
+        yield infra.start_cluster(), infra.endpoints().kafka_auth()
+    finally:  # also when it did not come up: no broker left running
         for node in infra.cluster():
             node.stop()
 

@@ -346,6 +346,8 @@ def _kafka_cluster_id() -> str:
 
 
 def kafka_ready(bootstrap: str, expected_brokers: int = 1, auth: KafkaAuth | None = None) -> bool:
+    """Every broker of ``bootstrap`` listens, and the cluster counts ``expected_brokers``. (The count alone
+    is not enough: a broker restarted a moment ago is still registered while its listener is closed.)"""
     import logging
 
     from aiokafka.admin import AIOKafkaAdminClient
@@ -365,6 +367,9 @@ def kafka_ready(bootstrap: str, expected_brokers: int = 1, auth: KafkaAuth | Non
         finally:
             await admin.close()
 
+    servers = [server.rsplit(":", 1) for server in bootstrap.split(",") if server.strip()]
+    if not all(port_open(host.strip(), int(port)) for host, port in servers):
+        return False
     return asyncio.run(check())
 
 
