@@ -523,6 +523,31 @@ async def _end_offsets(bootstrap: str, topics: list[str]) -> dict[str, int]:
     return totals
 
 
+async def _lag(bootstrap: str, prefix: str) -> int:
+    """Records not yet consumed by this platform's consumer groups (their ids start with its topic prefix):
+    committed offsets against the partitions' ends."""
+    admin = AIOKafkaAdminClient(**connection(bootstrap))
+    await admin.start()
+    try:
+        groups = [g[0] for g in await admin.list_consumer_groups() if str(g[0]).startswith(prefix)]
+        committed = {}
+        for group in groups:
+            for tp, meta in (await admin.list_consumer_group_offsets(group)).items():
+                committed[(group, tp)] = meta.offset
+    finally:
+        await admin.close()
+    partitions = sorted({tp for _, tp in committed})
+    if not partitions:
+        return 0
+    consumer = AIOKafkaConsumer(**connection(bootstrap), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return sum(max(0, ends[tp] - offset) for (_, tp), offset in committed.items() if offset >= 0)
+
+
 async def _latest_eligibility(bootstrap: str, topic: str) -> dict[str, list[Any]]:
     """The last eligibility matching published for each offer: [eligible, linked session ids]."""
     partitions = await _partitions(bootstrap, [topic])
@@ -591,8 +616,9 @@ def offers_stored(platform: Platform) -> int:
 
 
 def wait_quiet(platform: Platform, busy: Callable[[], bool], timeout: float = 1800) -> float:
-    """Until nothing new happens for ``QUIET_S`` (e-mails, SMS, events, eligibility), every service and
-    instance ready and no fault under way; the seconds it took."""
+    """Until nothing new happens for ``QUIET_S`` (e-mails, SMS, events, eligibility), every consumer group
+    has read everything, every service and instance is ready and no fault is under way; the seconds it
+    took."""
     topics = Topics(platform.topic_prefix)
     watched = [topics.name(JOURNEYS_EVENTS), topics.name(MATCHING_ELIGIBILITY)]
     bootstrap = platform.endpoints.kafka_bootstrap_servers
@@ -609,7 +635,11 @@ def wait_quiet(platform: Platform, busy: Callable[[], bool], timeout: float = 18
             len(_lines(platform.sms_file)),
             tuple(asyncio.run(_end_offsets(bootstrap, watched)).values()),
         )
-        if now != last or not ready or busy():
+        try:  # every consumer group has read everything (a stalled one keeps e-mails waiting)
+            lag = asyncio.run(_lag(bootstrap, platform.topic_prefix))
+        except Exception:
+            lag = -1
+        if now != last or not ready or busy() or lag != 0:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= QUIET_S:
             return round(time.monotonic() - started, 1)
