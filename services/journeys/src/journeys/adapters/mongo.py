@@ -235,15 +235,18 @@ class MongoJourneys:
                 entry = await self._sent.find_one({"_id": item.event_id})
                 if entry is None or entry["status"] != "publishing" or _aware(entry["until"]) >= now:
                     continue
-                # its relay crashed: take it over (rare, so a filter beyond _id is acceptable here)
-                taken = await self._sent.update_one(
-                    {"_id": item.event_id, "status": "publishing", "until": entry["until"]},
-                    {"$set": {"until": until}},
-                )
-                if not taken.modified_count:
+                if not await self._take_over(entry, {"until": until}):  # its relay crashed
                     continue
             owned[item.event_id] = item
         return list(owned.values())
+
+    async def _take_over(self, entry: Document, change: Document) -> bool:
+        """Change a ``publishing`` ledger entry whose relay's lease ran out, unless another took it first
+        (rare, so a filter beyond _id is acceptable here); True when this one did."""
+        taken = await self._sent.update_one(
+            {"_id": entry["_id"], "status": "publishing", "until": entry["until"]}, {"$set": change}
+        )
+        return bool(taken.modified_count)
 
     async def relayed(self, journey_id: str, event_ids: Sequence[str], timer_ids: Sequence[str]) -> None:
         """Remove published events and armed timers from the journey; unlist it when nothing is left.
@@ -350,10 +353,7 @@ class MongoJourneys:
             if entry is None or entry["status"] != "publishing":
                 return  # sent (before the tombstone to come) or dropped already
             if _aware(entry["until"]) < datetime.now(UTC):
-                await self._sent.update_one(
-                    {"_id": event_id, "status": "publishing", "until": entry["until"]},
-                    {"$set": {"status": "dropped"}},
-                )
+                await self._take_over(entry, {"status": "dropped"})
                 continue
             await asyncio.sleep(min(0.5, 0.01 * 2**attempt))
         raise Conflict("un événement de contact est en cours de publication, réessayez l'effacement")
