@@ -283,6 +283,11 @@ class Record:
     def key_text(self) -> str | None:
         return self.key.decode(errors="replace") if self.key is not None else None
 
+    @property
+    def written_at(self) -> datetime:
+        """When the producer wrote the record (its timestamp): a tombstone's only date."""
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
+
 
 def records_of(message: KafkaMessage) -> list[Record]:
     """The raw record(s) behind a FastStream message, batch or not."""

@@ -6,8 +6,6 @@ to ``journeys.commands.dlq`` with the reason; its accepted twin produces events 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from faststream.kafka import KafkaMessage
 
 from journeys import handlers, translate
@@ -26,8 +24,7 @@ from tdu_shared.topics import JOURNEYS_COMMANDS, MATCHING_ELIGIBILITY
 def eligibility_view(record: Record) -> OfferView:
     """What one ``matching.eligibility`` record says of its offer (a tombstone: the offer is gone)."""
     if record.value is None:
-        moment = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
-        return OfferView(record.key_text or "", False, moment, reasons=("offre supprimée",))
+        return OfferView(record.key_text or "", False, record.written_at, reasons=("offre supprimée",))
     envelope = decode_event(record.value, expected=MATCHING_ELIGIBILITY.event_types)
     payload: OfferEligibilityChanged = envelope.payload
     return translate.offer_view(payload)

@@ -65,7 +65,9 @@ def register(runtime: ServiceRuntime, wiring: Wiring) -> None:
         if record.value is None:
             if not record.key_text:
                 raise InvalidMessage("tombstone without a person id key")
-            await handlers.on_contact_erased(record.key_text, wiring.contacts, wiring.deliveries)
+            await handlers.on_contact_erased(
+                record.key_text, record.written_at, wiring.contacts, wiring.deliveries
+            )
             return
         envelope = decode_event(record.value, expected=CONTACTS.event_types)
         released = await handlers.on_contact_upserted(

@@ -326,9 +326,12 @@ async def on_contacts_upserted(
     return await deliveries.wake_many(sorted({c.person_id for c, _ in contacts}), clock.now())
 
 
-async def on_contact_erased(person_id: str, contacts: ContactStore, deliveries: DeliveryStore) -> None:
-    """Erasure: the contact, its opt-outs and every delivery to the person are deleted."""
-    await contacts.erase(person_id)
+async def on_contact_erased(
+    person_id: str, erased_at: datetime, contacts: ContactStore, deliveries: DeliveryStore
+) -> None:
+    """Erasure: the contact, its opt-outs and every delivery to the person are deleted; a contact update
+    dated before ``erased_at`` that comes later is left out."""
+    await contacts.erase(person_id, erased_at)
     await deliveries.erase_recipient(person_id)
 
 

@@ -100,7 +100,8 @@ class ContactStore(Protocol):
     async def upsert_many(self, contacts: Sequence[tuple[Contact, datetime]]) -> None:
         """:meth:`upsert` for several contacts at once (each with its version time); the newest wins."""
 
-    async def erase(self, person_id: str) -> None: ...
+    async def erase(self, person_id: str, erased_at: datetime) -> None:
+        """Forget the person; a later update dated before ``erased_at`` is left out."""
 
     async def opt_out(self, person_id: str, channel: Channel) -> None: ...
 

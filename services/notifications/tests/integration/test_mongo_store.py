@@ -86,9 +86,26 @@ async def test_erasure_removes_deliveries_and_contact(mongo_db: AsyncDatabase[Do
     await contacts.upsert(Contact("S1", "seeker", "Camille", "c@example.org", None, True, False), NOW)
     await store.add([delivery("k1")])
     assert await store.erase_recipient("S1") == 2  # the outbox entry and the key
-    await contacts.erase("S1")
+    await contacts.erase("S1", NOW + timedelta(minutes=1))
     assert await contacts.get_many(["S1"]) == {}
     assert await store.claim(NOW, NOW + timedelta(seconds=30), 10) == []
+
+
+async def test_a_contact_update_dated_before_the_erasure_does_not_bring_the_person_back(
+    mongo_db: AsyncDatabase[Document],
+) -> None:
+    """An instance paused with the person's update in hand writes it after another applied the tombstone."""
+    contacts = MongoContactStore(mongo_db)
+    camille = Contact("S1", "seeker", "Camille", "c@example.org", "06 12 34 56 78", True, True)
+    await contacts.upsert(camille, NOW)
+    await contacts.erase("S1", NOW + timedelta(minutes=1))
+    await contacts.upsert_many([(camille, NOW)])
+    assert await contacts.get_many(["S1"]) == {}
+    assert await contacts.by_email("c@example.org") == []
+    [left] = await mongo_db["contacts"].find({"_id": "S1"}).to_list()
+    assert set(left) == {"_id", "erased_at"}  # nothing personal
+    await contacts.upsert(camille, NOW + timedelta(minutes=2))  # the person comes back, later
+    assert (await contacts.get_many(["S1"]))["S1"].email == "c@example.org"
 
 
 async def test_contact_update_keeps_opt_outs_and_ignores_stale_versions(

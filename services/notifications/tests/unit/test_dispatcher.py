@@ -272,9 +272,14 @@ async def test_erasure_removes_the_contact_and_its_deliveries() -> None:
     world = World()
     await world.know("S1")
     await world.event()
-    await handlers.on_contact_erased("S1", world.contacts, world.deliveries)
+    await handlers.on_contact_erased("S1", NOON, world.contacts, world.deliveries)
     assert await world.contacts.get_many(["S1"]) == {}
     assert all(s.delivery.recipient_id != "S1" for s in world.deliveries.items.values())
+    stale = Contact("S1", "seeker", "Camille", "c@example.org", None, True, False)
+    await handlers.on_contact_upserted(
+        stale, NOON - timedelta(seconds=1), world.contacts, world.deliveries, world.clock
+    )
+    assert await world.contacts.get_many(["S1"]) == {}
 
 
 async def test_sms_in_flight_at_a_crash_resumes_with_the_parts_the_provider_did_not_get() -> None:

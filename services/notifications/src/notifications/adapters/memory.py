@@ -159,7 +159,7 @@ class MemoryContactStore:
         return [c for c in self.contacts.values() if (c.email or "").strip().lower() == wanted]
 
     async def upsert(self, contact: Contact, as_of: datetime) -> None:
-        if contact.person_id in self.as_of and self.as_of[contact.person_id] > as_of:
+        if self.as_of.get(contact.person_id, as_of) > as_of:
             return
         old = self.contacts.get(contact.person_id)
         self.contacts[contact.person_id] = replace(
@@ -174,9 +174,9 @@ class MemoryContactStore:
         for contact, as_of in contacts:
             await self.upsert(contact, as_of)
 
-    async def erase(self, person_id: str) -> None:
+    async def erase(self, person_id: str, erased_at: datetime) -> None:
         self.contacts.pop(person_id, None)
-        self.as_of.pop(person_id, None)
+        self.as_of[person_id] = erased_at
 
     async def opt_out(self, person_id: str, channel: Channel) -> None:
         old = self.contacts.get(person_id) or Contact(

@@ -542,7 +542,8 @@ class MongoContactStore:
         self._sign_ins = db[SIGN_INS]
 
     async def get_many(self, person_ids: Sequence[str]) -> dict[str, Contact]:
-        return {i: _contact(d) for i, d in (await _find(self._col, person_ids)).items()}
+        found = await _find(self._col, person_ids)
+        return {i: _contact(d) for i, d in found.items() if not _erased(d)}
 
     async def by_email(self, address: str) -> list[Contact]:
         return [_contact(d) async for d in self._col.find({"email_normalised": address.strip().lower()})]
@@ -558,11 +559,11 @@ class MongoContactStore:
         for contact, as_of in contacts:
             if contact.person_id not in newest or newest[contact.person_id][1] <= as_of:
                 newest[contact.person_id] = (contact, as_of)
-        stored = await _find(self._col, newest, {"as_of": 1})
+        stored = await _find(self._col, newest, {"as_of": 1, "erased_at": 1})
         updates = [
             UpdateOne({"_id": person_id}, {"$set": _contact_fields(contact, as_of)}, upsert=True)
             for person_id, (contact, as_of) in newest.items()
-            if (stored.get(person_id) or {}).get("as_of") is None or stored[person_id]["as_of"] <= as_of
+            if _newer(stored.get(person_id) or {}, as_of)
         ]
         try:
             await _update(self._col, updates)
@@ -571,9 +572,11 @@ class MongoContactStore:
                 raise
             await _update(self._col, updates)
 
-    async def erase(self, person_id: str) -> None:
-        """The contact and the sign-in links sent to them."""
-        await self._col.delete_one({"_id": person_id})
+    async def erase(self, person_id: str, erased_at: datetime) -> None:
+        """The contact and the sign-in links sent to them. What stays is the person's id and when they were
+        erased, nothing personal: an update dated before it, delivered late (an instance that was paused
+        with it, a relay that published it after the erasure), is then left out."""
+        await self._col.replace_one({"_id": person_id}, {"erased_at": erased_at}, upsert=True)
         await self._sign_ins.delete_many({"person_id": person_id})
 
     async def opt_out(self, person_id: str, channel: Channel) -> None:
@@ -587,6 +590,16 @@ class MongoContactStore:
         if ids:
             await update_by_ids(self._col, ids, {"$set": {"opted_out_sms": True}})
         return ids
+
+
+def _erased(d: Document) -> bool:
+    """An erasure marker, no contact since."""
+    return "erased_at" in d and not d.get("known")
+
+
+def _newer(stored: Document, as_of: datetime) -> bool:
+    """Whether a contact update of ``as_of`` follows the stored version and the person's erasure, if any."""
+    return all(stored.get(f) is None or stored[f] <= as_of for f in ("as_of", "erased_at"))
 
 
 def _contact_fields(contact: Contact, as_of: datetime) -> Document:
