@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, OperationFailure
 
 from tdu_shared.errors import InvalidMessage, Rejected
 from tdu_shared.kafka import DeadLetters, Record, handle_records
@@ -50,6 +50,19 @@ async def test_store_unreachable_is_raised_so_the_offset_is_not_committed() -> N
 
     dlq = RecordingDeadLetters()
     with pytest.raises(AutoReconnect):
+        await handle_records(records(2), handle, dlq)
+    assert dlq.sent == []
+
+
+async def test_store_busy_is_raised_so_the_record_comes_back_rather_than_dead_lettered() -> None:
+    """The local store answers a write it could not lock in time with SQLITE_BUSY: the record is fine."""
+    busy = "[collection.go:177 sqlite.(*collection).UpdateAll.func1] database is locked (5) (SQLITE_BUSY)"
+
+    async def handle(record: Record) -> None:
+        raise OperationFailure(busy, code=1)
+
+    dlq = RecordingDeadLetters()
+    with pytest.raises(OperationFailure):
         await handle_records(records(2), handle, dlq)
     assert dlq.sent == []
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import httpx
 from fastapi import APIRouter, FastAPI, HTTPException, Query
 from pydantic import BaseModel, Field
+from pymongo.errors import OperationFailure
 
 from tdu_shared.access import Forbidden, Unauthorized
 from tdu_shared.http import BodyLimit, limit_requests
@@ -38,6 +39,10 @@ def app() -> FastAPI:
                 raise Forbidden("hors de votre périmètre")
             if thing == "conflict":
                 raise Problem(409, "déjà fait", headers={"Retry-After": "5"})
+            if thing == "busy":
+                raise OperationFailure("database is locked (5) (SQLITE_BUSY)", code=1)
+            if thing == "broken":
+                raise OperationFailure("unknown operator: $foo", code=2)
             return {"thing": thing}
 
     app.include_router(router)
@@ -124,3 +129,14 @@ def test_the_openapi_document_describes_problem_responses() -> None:
     assert list(other["content"]) == ["application/json"]
     example = document["paths"]["/v1/things"]["post"]["responses"]["422"]["content"][PROBLEM_JSON]["example"]
     assert example["status"] == 422 and example["errors"]
+
+
+async def test_a_store_busy_for_a_moment_is_a_503_to_retry_not_a_500() -> None:
+    transport = httpx.ASGITransport(app=app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        v1, other = await client.get("/v1/things/busy"), await client.get("/things/busy")
+        broken = await client.get("/things/broken")
+    assert v1.status_code == other.status_code == 503
+    assert v1.headers["retry-after"] == other.headers["retry-after"] == "1"
+    assert v1.headers["content-type"] == PROBLEM_JSON and "SQLITE" not in v1.text + other.text
+    assert broken.status_code == 500  # a store error that is not about being busy stays an error

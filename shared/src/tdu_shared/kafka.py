@@ -23,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, NodeNotReadyError, TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage
-from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, NetworkTimeout
+from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, NetworkTimeout, PyMongoError
 
 from tdu_shared import tracing
 from tdu_shared.envelope import Envelope, decode_event, encode
@@ -43,6 +43,23 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 """Errors that say the broker or the store is unreachable: never dead-letter on them, retry later."""
+
+_BUSY = ("SQLITE_BUSY", "database is locked")
+_TRANSIENT_LABELS = ("RetryableWriteError", "TransientTransactionError")
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether the broker or the store cannot answer now, and may in a moment: unreachable
+    (:data:`INFRASTRUCTURE_ERRORS`), or a store error it labels transient, or the local store's write lock
+    taken for too long (``SQLITE_BUSY``). Retried later (a record is not dead-lettered, an HTTP caller gets
+    503 with ``Retry-After``), never taken for a fault of the input."""
+    if isinstance(exc, INFRASTRUCTURE_ERRORS):
+        return True
+    if isinstance(exc, PyMongoError):
+        return any(exc.has_error_label(label) for label in _TRANSIENT_LABELS) or any(
+            marker in str(exc) for marker in _BUSY
+        )
+    return False
 
 
 # ---------------------------------------------------------------- topics
@@ -386,8 +403,8 @@ async def handle_records(
     """Run ``handle`` on each record, in order, with the platform's failure rules.
 
     - :class:`InvalidMessage` (undecodable, invalid, refused): to the DLQ at once, then the next record.
-    - infrastructure errors (broker or store unreachable): re-raised, so the offset is not committed and
-      the batch comes back (handlers are idempotent).
+    - infrastructure errors (broker or store unreachable or busy, :func:`unavailable`): re-raised, so the
+      offset is not committed and the batch comes back (handlers are idempotent).
     - any other error: retried ``attempts`` times with exponential backoff, then dead-lettered with the
       error, so one bad message never stops the service.
     """
@@ -406,9 +423,9 @@ async def _handle_one(
         except InvalidMessage as exc:
             await dead_letters.send(record, exc.reason, type(exc).__name__)
             return
-        except INFRASTRUCTURE_ERRORS:
-            raise
         except Exception as exc:
+            if unavailable(exc):
+                raise
             if attempt == attempts:
                 log.exception("handler failed", topic=record.topic, offset=record.offset, attempts=attempts)
                 await dead_letters.send(

@@ -13,7 +13,8 @@ Other paths keep the error shapes they had (``{"detail": ...}``), so existing cl
   your own (rendered as a problem on any path).
 - :func:`install_problem_details`: wraps the app's handlers of HTTP errors, validation errors (422 with
   ``errors`` per field), :class:`~tdu_shared.access.Unauthorized` (401, with ``WWW-Authenticate``),
-  :class:`~tdu_shared.access.Forbidden` (403), too-large events and unexpected errors (500), so that a
+  :class:`~tdu_shared.access.Forbidden` (403), too-large events, the store or broker unavailable for a
+  moment (503 with ``Retry-After``) and unexpected errors (500), so that a
   path under one of ``prefixes`` answers a problem and any other path what the handler it wraps answers.
   :meth:`tdu_shared.runtime.ServiceRuntime.http_app` calls it for ``/v1`` on every service.
 - :func:`problem_responses`: OpenAPI ``responses=`` entries for an operation's errors, with examples.
@@ -36,6 +37,7 @@ from starlette.responses import Response
 
 from tdu_shared.access.principal import Forbidden, Unauthorized
 from tdu_shared.envelope import EventTooLarge
+from tdu_shared.kafka import unavailable
 
 PROBLEM_JSON = "application/problem+json"
 PREFIXES: tuple[str, ...] = ("/v1",)
@@ -188,10 +190,18 @@ def problem_of(exc: Exception) -> Problem:
     if isinstance(exc, StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else _phrase(exc.status_code)
         return Problem(exc.status_code, detail, headers=exc.headers)
+    if unavailable(exc):
+        return Problem(503, UNAVAILABLE, headers={"Retry-After": RETRY_AFTER_S})
     return Problem(500, "erreur interne : l'incident est enregistré, réessayez plus tard")
 
 
-async def _plain_server_error(_: Request, __: Exception) -> Response:
+UNAVAILABLE = "service momentanément indisponible, réessayez dans un instant"
+RETRY_AFTER_S = "1"
+
+
+async def _plain_server_error(_: Request, exc: Exception) -> Response:
+    if unavailable(exc):  # the store or the broker, for a moment: the caller may send the request again
+        return JSONResponse({"detail": UNAVAILABLE}, 503, headers={"Retry-After": RETRY_AFTER_S})
     return PlainTextResponse("Internal Server Error", status_code=500)
 
 

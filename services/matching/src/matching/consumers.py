@@ -22,12 +22,12 @@ from tdu_shared.contracts.matching import OfferEligibilityChanged
 from tdu_shared.envelope import Envelope, decode_event
 from tdu_shared.errors import InvalidMessage
 from tdu_shared.kafka import (
-    INFRASTRUCTURE_ERRORS,
     DeadLetters,
     Record,
     decode_batch,
     records_of,
     subscriber_options,
+    unavailable,
 )
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import (
@@ -48,17 +48,17 @@ async def apply_or_dead_letter(
     only the culprit is dead-lettered (``handle_records``'s rules)."""
     try:
         await apply([event for _, event in decoded])
-    except INFRASTRUCTURE_ERRORS:
-        raise
-    except Exception:
+    except Exception as exc:
+        if unavailable(exc):
+            raise
         log.exception("batch failed; retrying one event at a time")
         for record, event in decoded:
             try:
                 await apply([event])
-            except INFRASTRUCTURE_ERRORS:
-                raise
-            except Exception as exc:
-                await dead_letters.send(record, f"handler failed: {exc!r}", type(exc).__name__)
+            except Exception as one:
+                if unavailable(one):  # the store busy or away: the batch comes back, nothing dead-lettered
+                    raise
+                await dead_letters.send(record, f"handler failed: {one!r}", type(one).__name__)
 
 
 class OfferPartitions(ConsumerRebalanceListener):  # type: ignore[misc]

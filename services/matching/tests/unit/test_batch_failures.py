@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+from pymongo.errors import OperationFailure
+
 from matching.consumers import apply_or_dead_letter
 from tdu_shared.contracts.offers import OfferWithdrawn
 from tdu_shared.envelope import Envelope, new_envelope
@@ -38,3 +41,17 @@ async def test_the_failing_event_is_dead_lettered_even_without_an_event_id_heade
 
     assert applied == ["A", "C"]
     assert dlq.sent == [1]
+
+
+async def test_an_event_the_store_is_too_busy_to_apply_comes_back_rather_than_dead_lettered() -> None:
+    decoded = [(Record("t", 0, n, None, b"", headers={}), withdrawn(o)) for n, o in enumerate("AB")]
+
+    async def apply(events: list[Envelope[Any]]) -> None:
+        if len(events) > 1:
+            raise ValueError("the batch fails for one of its events")
+        raise OperationFailure("database is locked (5) (SQLITE_BUSY)", code=1)  # then the store is busy
+
+    dlq = RecordingDeadLetters()
+    with pytest.raises(OperationFailure):
+        await apply_or_dead_letter(decoded, apply, dlq)
+    assert dlq.sent == []
