@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
@@ -480,12 +481,27 @@ def _add_action(api: APIRouter, ports: Ports, action: Action, path: str) -> None
     )
 
 
+MAX_KPI_DAYS = 3653
+"""The longest KPI period (ten years): a request sums one counter document per basin and month."""
+
+
 def period_of(start: date | None, end: date | None, now: datetime) -> Period:
-    """Whole UTC days: from ``start`` (default 1 January) to the day before ``end`` (default: today)."""
+    """Whole UTC days: from ``start`` (default 1 January) to the day before ``end`` (default: today).
+    A period that ends before it starts, or longer than ten years, is refused (422 naming the field)."""
     today = now.astimezone(UTC).date()
     start = start or date(today.year, 1, 1)
     end = end or today + timedelta(days=1)
+    if end <= start:
+        raise _query_refused("to", "doit être postérieur à from")
+    if (end - start).days > MAX_KPI_DAYS:
+        raise _query_refused("from", "période de dix ans au plus")
     return Period(datetime.combine(start, time(0, tzinfo=UTC)), datetime.combine(end, time(0, tzinfo=UTC)))
+
+
+def _query_refused(name: str, reason: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", name), "msg": reason, "input": None}]
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -166,6 +166,16 @@ async def test_kpis_are_for_operators(client: httpx.AsyncClient) -> None:
     assert kpis["region"]["journeys"] == 1 and kpis["basins"]["4410"]["states"] == {"applied": 1}
 
 
+async def test_a_kpi_period_is_bounded_and_in_order(client: httpx.AsyncClient) -> None:
+    """A period from the year 514 summed one document per basin and month since then: over 30 s."""
+    ancient = await client.get("/kpis?from=0514-11-07&basin=4410", headers=OPERATOR)
+    assert ancient.status_code == 422 and ancient.json()["detail"][0]["loc"] == ["query", "from"]
+    backwards = await client.get("/kpis?from=2028-01-01&to=2027-01-01", headers=OPERATOR)
+    assert backwards.status_code == 422 and backwards.json()["detail"][0]["loc"] == ["query", "to"]
+    decade = await client.get("/kpis?from=2018-01-01&to=2028-01-01", headers=OPERATOR)
+    assert decade.status_code == 200
+
+
 async def test_erasure_is_for_the_person_or_an_operator(client: httpx.AsyncClient) -> None:
     await client.post("/journeys", json=APPLY, headers=SEEKER)
     assert (await client.delete(f"/contacts/{SEEKER_ID}", headers=EMPLOYER)).status_code == 403
