@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from fastapi.exceptions import RequestValidationError
 
 from journeys import handlers, opendata
 from journeys.adapters.kafka import KafkaPublisher
@@ -125,8 +126,13 @@ def kpis(
     settings = Settings()
     configure_logging("journeys", settings.log_level, json=settings.log_json)
 
-    async def work(ports: Ports, publisher: KafkaPublisher) -> dict[str, Any]:
+    try:
         period = period_of(start.date() if start else None, end.date() if end else None, datetime.now(UTC))
+    except RequestValidationError as exc:
+        [error] = exc.errors()
+        raise typer.BadParameter(error["msg"], param_hint=f"--{error['loc'][-1]}") from None
+
+    async def work(ports: Ports, publisher: KafkaPublisher) -> dict[str, Any]:
         return await handlers.compute_kpis(ports, period, basin)
 
     typer.echo(json.dumps(asyncio.run(_with_ports(settings, SystemClock(), work)), indent=2))

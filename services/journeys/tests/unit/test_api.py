@@ -287,3 +287,12 @@ async def test_v1_answers_refusals_as_problem_details_and_internal_paths_keep_th
     internal = await client.post(f"/journeys/{jid}/hire", json=hire, headers=EMPLOYER)
     assert internal.status_code == 409 and "allowed_actions" in internal.json()
     assert internal.headers["content-type"] == "application/json"
+
+
+def test_the_kpis_command_refuses_a_period_too_long_before_connecting() -> None:
+    from typer.testing import CliRunner
+
+    from journeys.cli import app
+
+    result = CliRunner().invoke(app, ["kpis", "--from", "0514-01-01"])
+    assert result.exit_code == 2 and "dix ans au plus" in result.output
