@@ -180,6 +180,38 @@ def test_pages_over_offers_at_the_same_distance_list_each_offer_once(sort: str, 
     assert sorted(seen) == [f"same{n:03d}" for n in range(250)]
 
 
+def test_sessions_at_the_same_distance_come_soonest_first_then_by_id_whatever_order_they_came_in() -> None:
+    """Two replicas (or one rebuilt after a restart) take sessions in different orders: same answer."""
+    soon, a, b = (
+        card("S-soon", 3, date(2027, 1, 5)),
+        card("S-a", 3, date(2027, 3, 1)),
+        card("S-b", 3, date(2027, 3, 1)),
+    )
+    answers = []
+    for order in ((b, a, soon), (a, soon, b)):
+        idx = SearchIndex()
+        idx.put(listing("offer", 2, *order))
+        hit = idx.one("offer", METZ)
+        assert hit is not None
+        answers.append([c.session_id for c, _ in hit.sessions])
+    assert answers == [["S-soon", "S-a", "S-b"]] * 2
+
+
+@pytest.mark.parametrize("sort", ["distance", "date"])
+def test_offers_at_the_same_place_page_alike_in_every_replica(sort: str) -> None:
+    """Offers of one commune share its coordinates: two replicas that took them in different orders (or
+    one rebuilt after a restart) must cut the same pages, or a seeker sees an offer twice, or never."""
+    offers = [listing(f"O{n:02d}", 3, card(f"S{n:02d}", 3, date(2027, 1, 5))) for n in range(30)]
+    pages = []
+    for order in (offers, offers[::-1], offers[7:] + offers[:7]):
+        idx = SearchIndex()
+        for offer in order:
+            idx.put(offer)
+        pages.append([ids(idx, sort=sort, offset=o, limit=10) for o in (0, 10, 20)])
+    assert pages[0] == pages[1] == pages[2]
+    assert sorted(o for page in pages[0] for o in page) == [f"O{n:02d}" for n in range(30)]
+
+
 def test_one_offer_with_its_sessions_from_the_seeker_or_from_the_workplace(
     client: TestClient, index: SearchIndex
 ) -> None:

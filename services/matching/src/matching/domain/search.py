@@ -7,6 +7,7 @@ table: a few hundred bytes per offer, no Python object per offer beyond two smal
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections import Counter
@@ -160,12 +161,19 @@ class _OfferPoints(PointSet):
         self.rome: NDArray[np.int32] = np.zeros(16, dtype=np.int32)
         self.fiche: NDArray[np.int32] = np.zeros(16, dtype=np.int32)
         self.contract: NDArray[np.int32] = np.zeros(16, dtype=np.int32)
+        self.rank: NDArray[np.int64] = np.zeros(16, dtype=np.int64)
+        """Orders offers at equal distance (or date) by a hash of their id: the same order in every replica
+        and after a rebuild, so a seeker paging through one search never sees an offer twice or misses one,
+        whichever replica answers each page (slots depend on the order offers came in)."""
         self.summaries: list[bytes] = []
         self.links: list[bytes] = []
         self.counts: Counter[int] = Counter()  # live offers per code, all columns (codes are distinct)
 
-    def put_codes(self, slot: int, rome: int, fiche: int, contract: int) -> None:
+    def put_codes(self, slot: int, offer_id: str, rome: int, fiche: int, contract: int) -> None:
         self.rome[slot], self.fiche[slot], self.contract[slot] = rome, fiche, contract
+        self.rank[slot] = int.from_bytes(
+            hashlib.blake2b(offer_id.encode(), digest_size=8).digest(), signed=True
+        )
         self.counts.update((rome, fiche, contract))
 
     def remove(self, key: str) -> int | None:
@@ -178,11 +186,12 @@ class _OfferPoints(PointSet):
         self.rome, self.fiche, self.contract = (
             np.resize(a, size) for a in (self.rome, self.fiche, self.contract)
         )
+        self.rank = np.resize(self.rank, size)
 
     def _on_compact(self, live: IntArray) -> None:
         size = max(16, len(live) * 5 // 4)
-        for name in ("rome", "fiche", "contract"):
-            column = np.zeros(size, dtype=np.int32)
+        for name in ("rome", "fiche", "contract", "rank"):
+            column = np.zeros(size, dtype=getattr(self, name).dtype)
             column[: len(live)] = getattr(self, name)[live]
             setattr(self, name, column)
         self.summaries = [self.summaries[i] for i in live]
@@ -213,6 +222,7 @@ class SearchIndex:
         slot = points.put(listing.offer_id, unit_vector(listing.lat, listing.lon))
         points.put_codes(
             slot,
+            listing.offer_id,
             vocabulary.code(listing.rome_code),
             vocabulary.code(listing.rome_fiche),
             vocabulary.code(listing.contract_type),
@@ -229,7 +239,7 @@ class SearchIndex:
     def memory_bytes(self) -> int:
         """Approximate bytes held: arrays, per-offer bytes and ids, the KD-tree, the session table."""
         p, t = self._points, self._sessions
-        arrays = sum(a.nbytes for a in (p.xyz, p.rome, p.fiche, p.contract, t.xyz, t.start, t.level))
+        arrays = sum(a.nbytes for a in (p.xyz, p.rome, p.fiche, p.contract, p.rank, t.xyz, t.start, t.level))
         per_offer = sum(sys.getsizeof(x) for x in (*p.ids, *p.summaries, *p.links))
         containers = sum(sys.getsizeof(c) for c in (p.ids, p.values, p.summaries, p.links, p.slot_table()))
         cards = sum(
@@ -271,7 +281,7 @@ class SearchIndex:
         if self._offer_filter_share(query) < SELECTIVE_SHARE:
             # a few nearest of a rare kind: take the radius, keep that kind, sort what is left
             slots, chords = self._within_passing(origin, chord, query)
-            order = np.lexsort((slots, chords))  # equal distances in slot order: pages never overlap
+            order = np.lexsort((self._points.rank[slots], chords))  # see _OfferPoints.rank
             return self._matching(slots[order], chords[order], query, stop_at=wanted)
         k = wanted + 8
         while True:
@@ -280,7 +290,7 @@ class SearchIndex:
             if not exhausted:  # offers as far as the k-th may lie past k: keep the distances seen whole
                 whole = chords < chords[-1]
                 chords, slots = chords[whole], slots[whole]
-            order = np.lexsort((slots, chords))
+            order = np.lexsort((self._points.rank[slots], chords))
             chords, slots = chords[order], slots[order]
             keep = self._offer_filter(slots, query)
             found = self._matching(slots[keep], chords[keep], query, stop_at=wanted)
@@ -300,8 +310,8 @@ class SearchIndex:
         self, origin: FloatArray, chord: float, query: SearchQuery
     ) -> list[tuple[int, float, IntArray]]:
         found = self._matching(*self._within_passing(origin, chord, query), query, stop_at=None)
-        start = self._sessions.start
-        found.sort(key=lambda f: (int(start[f[2]].min()) if len(f[2]) else NO_DATE, f[1], f[0]))
+        start, rank = self._sessions.start, self._points.rank
+        found.sort(key=lambda f: (int(start[f[2]].min()) if len(f[2]) else NO_DATE, f[1], int(rank[f[0]])))
         return found
 
     def _within_passing(
@@ -365,7 +375,10 @@ class SearchIndex:
         hits, start = [], 0
         for (slot, _, sessions), distance in zip(page, offer_km, strict=True):
             end = start + len(sessions)
-            nearest = sorted(zip(km[start:end], indices[start:end], strict=True))[:max_sessions]
+            nearest = sorted(
+                zip(km[start:end], indices[start:end], strict=True),
+                key=lambda p: (p[0], cards[p[1]].start_date or date.max, cards[p[1]].session_id),
+            )[:max_sessions]  # equal distances: the soonest, then by id, whatever order the index got them
             linked = tuple((cards[i], d) for d, i in nearest)
             hits.append(Hit(summaries[slot], distance, linked, len(sessions)))
             start = end
