@@ -98,6 +98,11 @@ def log(message: str) -> None:
 # ---------------------------------------------------------------- the load
 
 
+OBSERVATIONS_VERSION = 2
+"""Changes with what the observations count (2: whole SMS rather than their parts): a clean run kept from
+before is not compared with them."""
+
+
 @dataclass(frozen=True)
 class Load:
     offers: int
@@ -108,7 +113,7 @@ class Load:
     def signature(self) -> str:
         """Same load on the same day (the scripts' dates are relative to it): the clean run's observations
         still hold. After a change to the services, run with ``--fresh-clean``."""
-        text = json.dumps([asdict(self), date.today().isoformat()])
+        text = json.dumps([asdict(self), date.today().isoformat(), OBSERVATIONS_VERSION])
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -605,10 +610,28 @@ def messages(platform: Platform) -> dict[str, Any]:
                 seen.add((to, mail["message_id"]))
                 distinct[key] += 1
     sms: Counter[str] = Counter()
-    for text in _lines(platform.sms_file):
-        content = re.sub(r"https?://\S+", "<lien>", text["content"])
-        sms[f"sms|{person(text['recipient'])}|{content}"] += 1
+    for recipient, content in sms_messages(_lines(platform.sms_file)):
+        without_links = re.sub(r"https?://\S+", "<lien>", content)
+        sms[f"sms|{person(recipient)}|{without_links}"] += 1
     return {"email": dict(distinct), "email_copies": dict(copies), "sms": dict(sms)}
+
+
+def sms_messages(parts: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Whole SMS (recipient, text) from the parts the provider received: the parts of one message share its
+    tag and end in ``(i/n)``; a part sent twice counts twice. Counted per part, the last part of two
+    different messages (often the link alone) would look like one message sent twice."""
+    messages: dict[tuple[str, str], list[list[str]]] = {}
+    for part in parts:
+        found = re.search(r"\s*\((\d+)/(\d+)\)$", part["content"])
+        index = int(found.group(1)) if found else 1
+        text = part["content"][: found.start()] if found else part["content"]
+        copies = messages.setdefault((part["recipient"], part.get("tag") or text), [])
+        if not copies or (index <= len(copies[-1]) and copies[-1][index - 1]):  # that part again: a copy
+            copies.append([])
+        copy = copies[-1]
+        copy.extend([""] * (index - len(copy)))
+        copy[index - 1] = text
+    return [(recipient, " ".join(copy)) for (recipient, _), copies in messages.items() for copy in copies]
 
 
 def offers_stored(platform: Platform) -> int:
