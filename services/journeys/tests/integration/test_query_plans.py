@@ -17,12 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-from pymongo import monitoring
+from pymongo import InsertOne, monitoring
+from pymongo.asynchronous.database import AsyncDatabase
 
 from journeys import handlers, translate
 from journeys.access import POLICY
 from journeys.adapters.memory import FixedClock, MemoryPublisher
-from journeys.adapters.mongo import MongoContacts, MongoJourneys, MongoOffers, MongoTimers
+from journeys.adapters.mongo import MongoContacts, MongoDocuments, MongoJourneys, MongoOffers, MongoTimers
 from journeys.api import install_error_handlers, router
 from journeys.handlers import Ports
 from journeys.main import mongo_read_models
@@ -32,7 +33,7 @@ from tdu_dev.testing.access import guarded_app, session
 from tdu_dev.testing.plans import assert_id_only, query_plan, uses_id_index
 from tdu_shared.contracts import journeys as c
 from tdu_shared.contracts.journeys import Role
-from tdu_shared.mongo import connect
+from tdu_shared.mongo import Document, bulk_write, connect
 
 pytestmark = pytest.mark.integration
 
@@ -278,3 +279,13 @@ async def test_applications_arriving_together_are_each_listed_once_and_counted(
         assert sorted(listed) == sorted(ids)
         by_skip = await ports.read_models.page(query, 53, 7, ports.journeys)
         assert [j.journey_id for j in by_skip.items] == listed[53:60]
+
+
+async def test_a_read_model_larger_than_the_store_binds_at_once_is_replaced(
+    mongo_db: AsyncDatabase[Document],
+) -> None:
+    """``journeys rebuild-read-models`` at 50,000 journeys: the local store's delete of a whole collection
+    bound each id and failed past 32,766 documents (SQL logic error: too many SQL variables)."""
+    await bulk_write(mongo_db.journey_lists, [InsertOne({"_id": f"L|old|{n}"}) for n in range(33_000)])
+    await MongoDocuments(mongo_db, "journey_lists").replace_all([{"_id": "L|new", "n": 1}])
+    assert await mongo_db.journey_lists.find({}).to_list() == [{"_id": "L|new", "n": 1}]

@@ -676,5 +676,7 @@ class MongoDocuments:
         return None
 
     async def replace_all(self, docs: Sequence[dict[str, Any]]) -> None:
-        await self._col.delete_many({})
+        """The collection dropped, then these documents (it has no index to keep): ``delete_many({})`` on
+        the local store binds every id it deletes, and fails past SQLite's 32,766 (50,000 journeys)."""
+        await self._col.drop()
         await bulk_write(self._col, [InsertOne(d) for d in docs])
