@@ -52,7 +52,7 @@ from tdu_shared.contracts.journeys import (
     TrainingStarted,
 )
 from tdu_shared.envelope import Envelope
-from tdu_shared.kafka import INFRASTRUCTURE_ERRORS
+from tdu_shared.kafka import unavailable
 from tdu_shared.mongo import Document
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS
@@ -203,10 +203,11 @@ async def _loop(
             await work()
         except asyncio.CancelledError:
             raise
-        except INFRASTRUCTURE_ERRORS as exc:
-            log.warning(f"{name} loop: infrastructure unavailable, will retry", error=repr(exc))
-        except Exception:
-            log.exception(f"{name} loop failed, will retry")
+        except Exception as exc:
+            if unavailable(exc):
+                log.warning(f"{name} loop: infrastructure unavailable, will retry", error=repr(exc))
+            else:
+                log.exception(f"{name} loop failed, will retry")
         if wake is None:
             await asyncio.sleep(interval_s)
             continue

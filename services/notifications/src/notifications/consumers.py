@@ -19,7 +19,7 @@ from notifications.webhooks.planner import WebhookPlanner
 from notifications.worker import DeliveryLoop
 from tdu_shared.envelope import decode_event
 from tdu_shared.errors import InvalidMessage
-from tdu_shared.kafka import INFRASTRUCTURE_ERRORS, Record, handle_records, records_of, subscriber_options
+from tdu_shared.kafka import Record, handle_records, records_of, subscriber_options, unavailable
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS
 from tdu_shared.tracing import header_value
@@ -99,9 +99,9 @@ def register(runtime: ServiceRuntime, wiring: Wiring) -> None:
                     released = await handlers.on_contacts_upserted(
                         batch, wiring.contacts, wiring.deliveries, wiring.clock
                     )
-                except INFRASTRUCTURE_ERRORS:
-                    raise
-                except Exception:
+                except Exception as exc:
+                    if unavailable(exc):
+                        raise
                     log.exception("contacts batch failed; one by one", size=len(upserts))
                     await handle_records([r for r, _, _ in upserts], handle_contact, contacts_dlq)
                 else:

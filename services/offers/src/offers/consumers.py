@@ -21,13 +21,13 @@ from tdu_shared.contracts.offers import (
 from tdu_shared.envelope import Envelope
 from tdu_shared.errors import InvalidMessage
 from tdu_shared.kafka import (
-    INFRASTRUCTURE_ERRORS,
     DeadLetters,
     Record,
     decode_batch,
     handle_records,
     records_of,
     subscriber_options,
+    unavailable,
 )
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import CONTACTS, OFFERS_STATE, OFFERS_SUBMITTED
@@ -77,9 +77,9 @@ async def _submit(run: list[tuple[Record, Submission]], deps: Deps, dead_letters
         return
     try:
         result = await submit_batch([s for _, s in run], deps)
-    except INFRASTRUCTURE_ERRORS:
-        raise
-    except Exception:
+    except Exception as exc:
+        if unavailable(exc):
+            raise
         log.exception("batch failed: retrying its records one by one", records=len(run))
         await _one_by_one(run, deps, dead_letters)
         return

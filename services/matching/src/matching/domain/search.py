@@ -372,12 +372,13 @@ class SearchIndex:
         km = km_of_chords(np.linalg.norm(self._sessions.xyz[flat] - origin, axis=1)).round(3).tolist()
         offer_km = km_of_chords(np.array([chord for _, chord, _ in page])).round(3).tolist()
         cards, summaries, indices = self._sessions.cards, self._points.summaries, flat.tolist()
+        first_day = self._sessions.start
         hits, start = [], 0
         for (slot, _, sessions), distance in zip(page, offer_km, strict=True):
             end = start + len(sessions)
             nearest = sorted(
                 zip(km[start:end], indices[start:end], strict=True),
-                key=lambda p: (p[0], cards[p[1]].start_date or date.max, cards[p[1]].session_id),
+                key=lambda p: (p[0], int(first_day[p[1]]), cards[p[1]].session_id),
             )[:max_sessions]  # equal distances: the soonest, then by id, whatever order the index got them
             linked = tuple((cards[i], d) for d, i in nearest)
             hits.append(Hit(summaries[slot], distance, linked, len(sessions)))
