@@ -19,6 +19,7 @@ from pathlib import Path
 from tdu_dev.infra.kafka_acl import ADMIN, load_users
 from tdu_dev.infra.paths import Paths
 from tdu_shared.kafka_auth import KafkaAuth, connection
+from tdu_shared.kafka_auth import servers as broker_list
 
 KAFKA_VERSION_RE = re.compile(r"<kafka.version>([^<]+)</kafka.version>")
 
@@ -367,8 +368,8 @@ def kafka_ready(bootstrap: str, expected_brokers: int = 1, auth: KafkaAuth | Non
         finally:
             await admin.close()
 
-    servers = [server.rsplit(":", 1) for server in bootstrap.split(",") if server.strip()]
-    if not all(port_open(host.strip(), int(port)) for host, port in servers):
+    listeners = [server.rsplit(":", 1) for server in broker_list(bootstrap)]
+    if not all(port_open(host, int(port)) for host, port in listeners):
         return False
     return asyncio.run(check())
 
