@@ -12,7 +12,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from tdu_dev.infra.servers import InfraError, parse_unified_diff, replace_hunks
-from tdu_shared.mongo import BulkCounts, Document, bulk_write, connect, insert_new, update_by_ids
+from tdu_dev.testing.plans import query_plan
+from tdu_shared.mongo import (
+    BulkCounts,
+    Document,
+    bulk_write,
+    connect,
+    find_by_ids,
+    insert_new,
+    update_by_ids,
+)
 
 PATCHES = Path(__file__).resolve().parents[2] / "deploy" / "ferretdb" / "patches"
 
@@ -38,7 +47,7 @@ async def test_one_update_of_a_thousand_statements_on_existing_documents_returns
 
 
 def test_the_store_patch_names_the_lines_it_changes_and_applies_once() -> None:
-    [patch] = sorted(PATCHES.glob("*.patch"))
+    patch = PATCHES / "update-closes-each-statement.patch"
     files = parse_unified_diff(patch.read_text())
     assert list(files) == ["internal/handler/msg_update.go"]
     [(first_before, first_after), (second_before, second_after)] = files["internal/handler/msg_update.go"]
@@ -50,10 +59,31 @@ def test_the_store_patch_names_the_lines_it_changes_and_applies_once() -> None:
 
 
 def test_a_patch_whose_lines_are_gone_fails_the_build_by_name() -> None:
-    [patch] = sorted(PATCHES.glob("*.patch"))
+    patch = PATCHES / "update-closes-each-statement.patch"
     hunks = parse_unified_diff(patch.read_text())["internal/handler/msg_update.go"]
     with pytest.raises(InfraError, match="found 0 times"):
         replace_hunks("package handler\n", hunks, what=patch.name)
+
+
+@pytest.mark.integration
+async def test_an_id_in_is_read_from_the_id_index_and_finds_exactly_its_documents(
+    mongo_db: AsyncDatabase[Document],
+) -> None:
+    """Unpatched FerretDB 1.24 read the whole collection for any ``$in`` (id-pushdown.patch)."""
+    documents: list[Document] = [{"_id": f"d{n:04}", "v": n} for n in range(1500)]
+    await mongo_db.items.insert_many([*documents, {"_id": 7, "v": -7}])
+    wanted = [f"d{n:04}" for n in range(0, 1500, 3)] + ["missing", "d0003"]
+    plan = await query_plan(mongo_db.items, {"_id": {"$in": wanted}})
+    assert plan["uses_id_index"], plan["plan"]
+    found = await find_by_ids(mongo_db.items, wanted, {"v": 1})
+    assert found == {f"d{n:04}": {"_id": f"d{n:04}", "v": n} for n in range(0, 1500, 3)}
+    # What the index cannot answer is still answered right, by a scan: other types, too many ids.
+    mixed = {d["_id"] async for d in mongo_db.items.find({"_id": {"$in": [7, "d0001", 8]}})}
+    assert mixed == {7, "d0001"}
+    assert not (await query_plan(mongo_db.items, {"_id": {"$in": [7, "d0001"]}}))["uses_id_index"]
+    many = [f"d{n:04}" for n in range(1001)]
+    assert len(await mongo_db.items.find({"_id": {"$in": many}}).to_list()) == 1001
+    assert not (await query_plan(mongo_db.items, {"_id": {"$in": many}}))["uses_id_index"]
 
 
 @pytest.mark.integration

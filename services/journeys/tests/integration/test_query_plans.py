@@ -155,14 +155,21 @@ async def test_the_helper_rejects_every_filter_the_store_scans(mongo_db: Any) ->
     scans = (
         {"basin": "4410"},
         {"_id": {"$gte": "4410|", "$lt": "4411"}},
-        {"_id": "4410|0001", "basin": "4410"},
+        {"_id": {"$in": ["4410|0001", 7]}},  # a type the store's index does not hold
     )
     for scan in scans:
         plan = await query_plan(collection, scan)
         assert plan["explain"]["filterPushdown"] is False and not uses_id_index(plan["explain"])
         with pytest.raises(AssertionError):
             await assert_id_only(collection, scan)
-    assert (await query_plan(collection, {"_id": "4410|0001"}))["explain"]["filterPushdown"] is True
+    # Served from the index (with our store patch, an $in and an _id beside other conditions too).
+    for served in (
+        {"_id": "4410|0001"},
+        {"_id": {"$in": ["4410|0001", "4410|0150"]}},
+        {"_id": "4410|0001", "basin": "4410"},
+    ):
+        assert (await query_plan(collection, served))["explain"]["filterPushdown"] is True
+        await assert_id_only(collection, served)
 
 
 def test_the_helper_reads_both_stores_plans() -> None:
@@ -289,3 +296,4 @@ async def test_a_read_model_larger_than_the_store_binds_at_once_is_replaced(
     await bulk_write(mongo_db.journey_lists, [InsertOne({"_id": f"L|old|{n}"}) for n in range(33_000)])
     await MongoDocuments(mongo_db, "journey_lists").replace_all([{"_id": "L|new", "n": 1}])
     assert await mongo_db.journey_lists.find({}).to_list() == [{"_id": "L|new", "n": 1}]
+

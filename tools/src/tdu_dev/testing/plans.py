@@ -1,8 +1,10 @@
 """Whether the store serves a query from the ``_id`` index or reads the whole collection, from ``explain``.
 
 The local store (FerretDB 1.24 on SQLite) hands SQLite a filter only when it is exactly one ``_id`` equal
-to a string or an ObjectId (``filterPushdown: true`` in its ``explain``); every other filter, ``_id``
-ranges and ``$in`` included, reads every document of the collection and filters them in Go. Whether
+to a string or an ObjectId, or (our patch, deploy/ferretdb/patches/id-pushdown.patch) an ``_id: {$in:
+[...]}`` of up to 1,000 of them, with or without other conditions beside it (``filterPushdown: true`` in
+its ``explain``); every other filter, ``_id`` ranges included, reads every document of the collection and
+filters them in Go. Whether
 SQLite then uses an index shows in its query plan text (``SEARCH <table> USING INDEX ...`` against
 ``SCAN <table>``); the ``_id`` index the pushdown needs is the one deploy/ferretdb adds. On MongoDB the
 winning plan says it (``IDHACK``, ``EXPRESS_IXSCAN`` or an ``IXSCAN`` of ``_id_`` against ``COLLSCAN``).
@@ -78,7 +80,13 @@ async def assert_id_only(collection: AsyncCollection[Document], filter: Document
 
 
 def _single_id(filter: Document) -> bool:
-    return list(filter) == ["_id"] and isinstance(filter["_id"], str | ObjectId)
+    """A filter FerretDB pushes down: one ``_id``, or an ``$in`` of them (strings or ObjectIds)."""
+    if list(filter) != ["_id"]:
+        return False
+    wanted = filter["_id"]
+    if isinstance(wanted, dict) and list(wanted) == ["$in"] and isinstance(wanted["$in"], list):
+        return 0 < len(wanted["$in"]) <= 1000 and all(isinstance(i, str | ObjectId) for i in wanted["$in"])
+    return isinstance(wanted, str | ObjectId)
 
 
 def _is_ferretdb(explained: dict[str, Any]) -> bool:

@@ -50,10 +50,6 @@ from tdu_shared.mongo import Document, IndexSpec, asc, bulk_write, find_by_ids
 from tdu_shared.topics import CONTACTS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-PAGE_READS = 64
-"""Reads by ``_id`` under way at once for a page (a page of 50 journeys, or its list documents, in one
-round)."""
-
 AUDIT = "audit"
 INDEXES: list[IndexSpec] = [IndexSpec(AUDIT, asc("basins", "at")), IndexSpec(AUDIT, asc("person_id", "at"))]
 """Secondary indexes: the audit log's only (operators query it by basin or person). Every query of the
@@ -100,8 +96,8 @@ class MongoJourneys:
         return journey_from_doc(doc) if doc else None
 
     async def get_many(self, journey_ids: Sequence[str]) -> dict[str, Journey]:
-        """One ``find_one`` by ``_id`` each, a page's worth at once (a page of 50 in one round)."""
-        docs = await find_by_ids(self._col, journey_ids, concurrency=PAGE_READS)
+        """A page of journeys in one read (``_id: {$in}``)."""
+        docs = await find_by_ids(self._col, journey_ids)
         return {i: journey_from_doc(d) for i, d in docs.items()}
 
     async def all(self, basin: str | None = None) -> list[Journey]:
@@ -640,9 +636,9 @@ class MongoDocuments:
     async def get_many(
         self, doc_ids: Sequence[str], fields: Sequence[str] | None = None
     ) -> dict[str, dict[str, Any]]:
-        """One ``find_one`` by ``_id`` each, ``PAGE_READS`` at once: a page's documents in one round."""
+        """A page's documents in one read (``_id: {$in}``)."""
         projection = {f: 1 for f in fields} if fields else None
-        return await find_by_ids(self._col, doc_ids, projection, concurrency=PAGE_READS)
+        return await find_by_ids(self._col, doc_ids, projection)
 
     async def change(
         self,

@@ -62,12 +62,7 @@ STOP): the delivery path reads and writes by ``_id`` only. A delivery key is the
 ``delivery_keys``: the unique index that makes a replay a no-op."""
 
 PARALLEL = 4
-"""Reads by ``_id`` and delete commands under way at once (each read is one ``find_one``, each delete
-command at most ``BULK_CHUNK`` statements)."""
-UPDATE_CHUNK = 8
-"""Statements per update command, one command at a time: FerretDB 1.24 holds a pooled connection per
-statement matching a document until its command ends, and hangs when its 100 are taken (several update
-commands from the consumers and the delivery loop can be under way together)."""
+"""Delete commands under way at once (each at most ``BULK_CHUNK`` statements)."""
 FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED)
 HINT_GRACE = timedelta(minutes=5)
 """A ``due`` entry no outbox entry points to is dropped once it is this old: younger, it may be one a
@@ -201,7 +196,7 @@ class MongoDeliveryStore:
         )
         if not entries:
             return []
-        outbox = await _find(self._outbox, [e["key"] for e in entries])
+        outbox = await find_by_ids(self._outbox, [e["key"] for e in entries])
         due, dropped = [], []
         young = datetime.now(UTC) - HINT_GRACE
         for entry in entries:
@@ -219,7 +214,7 @@ class MongoDeliveryStore:
             [d["_id"] for d in due if d["_id"] not in ours], now, lease_until
         )
         # read again: a delivery recorded (and its lease released) since the first read is not sent again
-        current = await _find(self._outbox, [*ours, *taken])
+        current = await find_by_ids(self._outbox, [*ours, *taken])
         won = [d["_id"] for d in due if d["_id"] in ours or d["_id"] in taken]
         gone = [k for k in won if k not in current or current[k]["due_at"] > now]
         await _delete(self._in_flight, [*gone, *(taken[k] for k in gone if k in taken)])
@@ -233,7 +228,7 @@ class MongoDeliveryStore:
     ) -> dict[str, str]:
         """Take the deliveries whose lease ran out (their process died, or outlived its lease); for each
         one taken, the marker that made the taking exclusive."""
-        leases = await _find(self._in_flight, keys)
+        leases = await find_by_ids(self._in_flight, keys)
         run_out = [lease for lease in leases.values() if lease["lease_until"] <= now]
         markers = {f"{lease['_id']}#{lease.get('claim')}": lease["_id"] for lease in run_out}
         won = await _insert_new(self._in_flight, [{"_id": m, "key": k} for m, k in markers.items()])
@@ -253,7 +248,7 @@ class MongoDeliveryStore:
         ambiguous = [d.key for d in claimed if d.was_in_flight]
         if not ambiguous:
             return claimed
-        logged = await _find(self._log, ambiguous)
+        logged = await find_by_ids(self._log, ambiguous)
         if logged:
             await _insert_new(self._unreported, [_report_of_logged(doc) for doc in logged.values()])
             await self._count_sent(
@@ -270,7 +265,7 @@ class MongoDeliveryStore:
         there under the same due entry is not final, as a release deletes the entry before the lease)."""
         token = uuid.uuid4().hex
         ours = await _insert_new(self._in_flight, [_lease_doc(d.key, lease_until, token) for d in deliveries])
-        current = await _find(self._outbox, list(ours))
+        current = await find_by_ids(self._outbox, list(ours))
         still = {
             d.key
             for d in deliveries
@@ -329,12 +324,12 @@ class MongoDeliveryStore:
         now = datetime.now(UTC)
         entries = {o.delivery.key: due_id(o.due_at or now, o.delivery.key) for o in outcomes}
         await _insert_new(self._due, [_due_doc(e, k) for k, e in entries.items()])
-        await _update(self._outbox, [_outcome_update(o, entries[o.delivery.key]) for o in outcomes])
+        await bulk_write(self._outbox, [_outcome_update(o, entries[o.delivery.key]) for o in outcomes])
         waiting = [o for o in outcomes if o.reason == WAITING_FOR_CONTACT]
         by_person: dict[str, list[str]] = {}
         for o in waiting:
             by_person.setdefault(o.delivery.recipient_id, []).append(o.delivery.key)
-        await _update(
+        await bulk_write(
             self._waiting,
             [
                 UpdateOne({"_id": person}, {"$addToSet": {"keys": {"$each": keys}}}, upsert=True)
@@ -356,7 +351,7 @@ class MongoDeliveryStore:
         )
 
     async def _count_sent(self, counts: Mapping[tuple[str, str], int]) -> None:
-        await _update(
+        await bulk_write(
             self._daily,
             [
                 UpdateOne(
@@ -389,7 +384,7 @@ class MongoDeliveryStore:
     async def sent_on(self, recipient_ids: Sequence[str], day: str) -> dict[str, int]:
         """One counter document per person and day, read by ``_id``."""
         ids = {daily_count_id(r, day): r for r in recipient_ids}
-        found = await _find(self._daily, ids, {"sent": 1})
+        found = await find_by_ids(self._daily, ids, {"sent": 1})
         return {ids[i]: int(doc.get("sent", 0)) for i, doc in found.items() if doc.get("sent", 0) > 0}
 
     async def wake(self, recipient_id: str, now: datetime) -> int:
@@ -399,11 +394,11 @@ class MongoDeliveryStore:
         """The deliveries waiting for these people's contacts become due now: a new due entry each, which
         the outbox entry then names (the old one goes). A delivery noted as waiting while this runs may be
         missed: it goes at its own due time (``CONTACT_RETRY_S``), not lost."""
-        waiting = await _find(self._waiting, recipient_ids)
+        waiting = await find_by_ids(self._waiting, recipient_ids)
         if not waiting:
             return 0
         await _delete(self._waiting, list(waiting))
-        docs = await _find(self._outbox, [k for w in waiting.values() for k in w.get("keys", [])])
+        docs = await find_by_ids(self._outbox, [k for w in waiting.values() for k in w.get("keys", [])])
         woken = [
             d
             for d in docs.values()
@@ -415,7 +410,7 @@ class MongoDeliveryStore:
             return 0
         entries = {d["_id"]: due_id(now, d["_id"]) for d in woken}
         await _insert_new(self._due, [_due_doc(e, k) for k, e in entries.items()])
-        await _update(
+        await bulk_write(
             self._outbox,
             [UpdateOne({"_id": k}, {"$set": {"due_at": now, "due_id": e}}) for k, e in entries.items()],
         )
@@ -448,27 +443,9 @@ class MongoDeliveryStore:
         return sorted(docs, key=lambda d: d["created_at"], reverse=True)[:limit]
 
 
-async def _find(
-    col: AsyncCollection[Document], ids: Iterable[str], projection: Document | None = None
-) -> dict[str, Document]:
-    """The documents of these ids that exist, by id: ``find_one`` by ``_id``, many under way at once."""
-    wanted = list(dict.fromkeys(ids))
-    parts = [wanted[i::PARALLEL] for i in range(PARALLEL) if wanted[i::PARALLEL]]
-    found: dict[str, Document] = {}
-    for part in await asyncio.gather(*(find_by_ids(col, p, projection) for p in parts)):
-        found.update(part)
-    return found
-
-
 async def _delete(col: AsyncCollection[Document], ids: Iterable[str]) -> None:
     """Delete these ids, one statement each; several delete commands under way at once."""
     await delete_by_ids(col, ids, parallel=PARALLEL)
-
-
-async def _update(col: AsyncCollection[Document], operations: Sequence[UpdateOne]) -> None:
-    """Update statements in small commands, one after the other (see ``UPDATE_CHUNK``)."""
-    for start in range(0, len(operations), UPDATE_CHUNK):
-        await bulk_write(col, operations[start : start + UPDATE_CHUNK])
 
 
 async def _insert_new(col: AsyncCollection[Document], docs: list[Document]) -> set[str]:
@@ -542,7 +519,7 @@ class MongoContactStore:
         self._sign_ins = db[SIGN_INS]
 
     async def get_many(self, person_ids: Sequence[str]) -> dict[str, Contact]:
-        found = await _find(self._col, person_ids)
+        found = await find_by_ids(self._col, person_ids)
         return {i: _contact(d) for i, d in found.items() if not _erased(d)}
 
     async def by_email(self, address: str) -> list[Contact]:
@@ -559,18 +536,18 @@ class MongoContactStore:
         for contact, as_of in contacts:
             if contact.person_id not in newest or newest[contact.person_id][1] <= as_of:
                 newest[contact.person_id] = (contact, as_of)
-        stored = await _find(self._col, newest, {"as_of": 1, "erased_at": 1})
+        stored = await find_by_ids(self._col, newest, {"as_of": 1, "erased_at": 1})
         updates = [
             UpdateOne({"_id": person_id}, {"$set": _contact_fields(contact, as_of)}, upsert=True)
             for person_id, (contact, as_of) in newest.items()
             if _newer(stored.get(person_id) or {}, as_of)
         ]
         try:
-            await _update(self._col, updates)
+            await bulk_write(self._col, updates)
         except BulkWriteError as exc:  # a person inserted meanwhile by another instance: once more
             if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
                 raise
-            await _update(self._col, updates)
+            await bulk_write(self._col, updates)
 
     async def erase(self, person_id: str, erased_at: datetime) -> None:
         """The contact and the sign-in links sent to them. What stays is the person's id and when they were

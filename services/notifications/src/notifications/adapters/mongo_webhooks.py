@@ -31,7 +31,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from notifications.adapters.mongo import due_id
@@ -55,8 +54,6 @@ IN_FLIGHT = "webhook_in_flight"
 PARKED = "webhook_parked"
 EVERY_BASIN = "*"
 
-UPDATE_CHUNK = 8
-"""Statements per update command, one command at a time (see ``mongo.UPDATE_CHUNK``)."""
 PARALLEL = 4
 """``findAndModify`` commands under way at once (one per queue)."""
 HINT_GRACE = timedelta(minutes=5)
@@ -189,7 +186,7 @@ class MongoWebhookStore:
             raise TooManySubscriptions(f"au plus {max_per_partner} abonnements par partenaire")
         await self._subs.insert_one(subscription_doc(sub))
         await self._partners.update_one({"_id": partner_id}, {"$addToSet": {"subs": sub.id}}, upsert=True)
-        await self._write(
+        await bulk_write(
             self._routes,
             [
                 UpdateOne({"_id": basin}, {"$set": {f"subs.{sub.id}": list(sub.event_types)}}, upsert=True)
@@ -213,7 +210,7 @@ class MongoWebhookStore:
     async def delete(self, sub: Subscription) -> None:
         """Unrouted first (no event is planned for it any more), then forgotten. Its queues are dropped by
         the dispatcher when it finds them; its delivery log stays, unreachable."""
-        await self._write(
+        await bulk_write(
             self._routes,
             [
                 UpdateOne({"_id": basin}, {"$unset": {f"subs.{sub.id}": ""}})
@@ -419,7 +416,3 @@ class MongoWebhookStore:
         items = [found[i] for i in (delivery_id(sub_id, n) for n in numbers) if i in found]
         last = numbers[-1] if numbers else 0
         return items, (last if last > 1 else None)
-
-    async def _write(self, col: AsyncCollection[Document], operations: Sequence[UpdateOne]) -> None:
-        for start in range(0, len(operations), UPDATE_CHUNK):
-            await bulk_write(col, operations[start : start + UPDATE_CHUNK])

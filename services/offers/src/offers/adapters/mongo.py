@@ -10,9 +10,9 @@ Collections:
 - ``outbox``: one document per batch holding the events it owes (one JSON text), deleted once Kafka
   acknowledged them.
 
-Ingest reads nothing but documents by ``_id``, one at a time (:func:`tdu_shared.mongo.find_by_ids`):
-the development store (FerretDB 1.24 on SQLite) serves only those from an index and answers ``$in`` with
-a scan of the whole collection. Its cost is per stored field and per statement (about 0.3 ms of store
+Ingest reads nothing but documents by ``_id`` (:func:`tdu_shared.mongo.find_by_ids`, an ``_id: {$in}``
+per 500 ids): the development store (FerretDB 1.24 on SQLite) serves only those from an index, with our
+patch, and any other filter with a scan of the whole collection. Its cost is per stored field and per statement (about 0.3 ms of store
 CPU to insert an offer, 1.2 ms to read one by ``_id``, 1.5 ms to replace one; see the README), hence the
 public state and the outbox events stored as one text each, and what this process already knows kept
 here: the ids it has seen stored (others are presumed new and inserted at once), the employer contacts
@@ -139,7 +139,7 @@ class MongoOfferStore:
             await self.outbox.replace_one({"_id": outbox_id}, doc, upsert=True)
 
     async def insert_new_offers(self, docs: list[Doc]) -> set[str]:
-        """Inserted at once (on FerretDB an upsert or an ``$in`` read is a scan); the ids stored already."""
+        """Inserted at once (on FerretDB an upsert is a scan); the ids stored already."""
         try:
             return await insert_new(self.offers, [to_stored(d) for d in docs])
         finally:
