@@ -177,6 +177,7 @@ def mongo_read_models(db: AsyncDatabase[Document], kpi_cache_s: float = 0.0) -> 
         MongoDocuments(db, "journey_kpis"),
         MongoDocuments(db, "journey_projections"),
         kpi_cache_s,
+        views=MongoDocuments(db, "journey_views"),
     )
 
 

@@ -230,6 +230,15 @@ class Documents(Protocol):
         """Apply ``$set``/``$unset``/``$inc`` to one document; with ``after``, return it as changed."""
         ...
 
+    async def swap(self, doc_id: str, seen: Mapping[str, Any] | None, set: Mapping[str, Any]) -> bool:
+        """Apply ``$set`` only if the document is still as ``seen`` (its ``v`` unchanged; ``seen`` None:
+        it did not exist), counting ``v`` up; False when another writer changed it first (read it again)."""
+        ...
+
+    async def set_if_newer(self, doc_id: str, revision: int, set: Mapping[str, Any]) -> None:
+        """Apply ``$set`` (creating the document) unless it holds this revision or a newer one (``r``)."""
+        ...
+
     async def replace_all(self, docs: Sequence[dict[str, Any]]) -> None:
         """Drop every document, then store these (a rebuild)."""
         ...

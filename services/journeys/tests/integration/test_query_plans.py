@@ -297,3 +297,35 @@ async def test_a_read_model_larger_than_the_store_binds_at_once_is_replaced(
     await MongoDocuments(mongo_db, "journey_lists").replace_all([{"_id": "L|new", "n": 1}])
     assert await mongo_db.journey_lists.find({}).to_list() == [{"_id": "L|new", "n": 1}]
 
+
+async def test_a_month_is_written_only_by_who_read_its_current_version(
+    mongo_db: AsyncDatabase[Document],
+) -> None:
+    docs = MongoDocuments(mongo_db, "journey_kpis")
+    assert await docs.swap("K|4410|2027-01", None, {"d": "{}", "j.J1": 1})
+    assert not await docs.swap("K|4410|2027-01", None, {"d": "{}"})  # created meanwhile by another
+    seen = await docs.get("K|4410|2027-01")
+    assert seen == {"_id": "K|4410|2027-01", "v": 1, "d": "{}", "j": {"J1": 1}}
+    assert await docs.swap("K|4410|2027-01", seen, {"d": '{"n":1}', "j.J2": 3})
+    assert not await docs.swap("K|4410|2027-01", seen, {"d": '{"n":9}'})  # a stale read: nothing written
+    assert await docs.get("K|4410|2027-01") == {
+        "_id": "K|4410|2027-01",
+        "v": 2,
+        "d": '{"n":1}',
+        "j": {"J1": 1, "J2": 3},
+    }
+    older = {"_id": "K|4410|2026-12", "d": {"2026-12-01": {"n": 2}}}  # as an older version left it: no "v"
+    await mongo_db.journey_kpis.insert_one(older)
+    assert await docs.swap("K|4410|2026-12", older, {"d": '{"2026-12-01|n":3}'})
+    assert (await docs.get("K|4410|2026-12") or {})["v"] == 1
+
+
+async def test_a_view_never_goes_back_to_an_older_revision(mongo_db: AsyncDatabase[Document]) -> None:
+    views = MongoDocuments(mongo_db, "journey_views")
+    await views.set_if_newer("J1", 2, {"j": "second"})
+    await views.set_if_newer("J1", 1, {"j": "first, late"})
+    await views.set_if_newer("J1", 2, {"j": "second, again"})
+    assert await views.get("J1") == {"_id": "J1", "j": "second", "r": 2}
+    await views.set_if_newer("J1", 3, {"j": "third"})
+    assert await views.get("J1") == {"_id": "J1", "j": "third", "r": 3}
+    await assert_id_only(mongo_db.journey_views, {"_id": "J1", "r": {"$lt": 4}})

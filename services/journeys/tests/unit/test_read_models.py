@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import json
 import random
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -130,6 +131,33 @@ async def test_incremental_kpis_equal_the_recomputation_over_all_journeys(seed: 
             assert await models.kpis(period, "44", basin) == kpis(only, period, "44")
 
 
+async def test_months_stored_by_an_older_version_as_nested_counters_are_read_and_carried_on() -> None:
+    latest = [versions[-1] for versions in random_evolutions(80, 12, spread_s=20 * 86_400)]
+    kpi_docs = MemoryDocuments()
+    models = ReadModels(MemoryDocuments(), kpi_docs, MemoryDocuments())
+    for journey in latest[:50]:
+        await models.project(journey)
+    for doc in kpi_docs.dump():  # as the older version left them: nested counters changed by $inc, no "v"
+        if doc["_id"] == "K|basins":
+            continue
+        nested: dict[str, Any] = {"_id": doc["_id"], "j": {}}
+        for key, n in json.loads(doc["d"]).items():
+            day, path = key.split("|", 1)
+            node = nested.setdefault("d", {}).setdefault(day, {})
+            *parents, name = path.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[name] = n
+        kpi_docs.docs[doc["_id"]] = nested
+    whole = Period(datetime(2026, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC))
+    fresh = ReadModels(MemoryDocuments(), kpi_docs, MemoryDocuments())  # a process started on them
+    assert await fresh.kpis(whole, "44") == kpis(latest[:50], whole, "44")
+    for journey in latest[50:]:
+        await models.project(journey)
+    assert await models.kpis(whole, "44") == kpis(latest, whole, "44")
+    assert any(isinstance(d.get("d"), str) for d in kpi_docs.dump())  # the months changed since: text
+
+
 class Interrupted(Exception):
     pass
 
@@ -141,13 +169,24 @@ class Crashing(MemoryDocuments):
         super().__init__()
         self.countdown: int | None = None
 
-    async def change(self, doc_id: str, **changes: Any) -> dict[str, Any] | None:
+    def _tick(self, doc_id: str) -> None:
         if self.countdown is not None:
             self.countdown -= 1
             if self.countdown < 0:
                 self.countdown = None
                 raise Interrupted(doc_id)
+
+    async def change(self, doc_id: str, **changes: Any) -> dict[str, Any] | None:
+        self._tick(doc_id)
         return await super().change(doc_id, **changes)
+
+    async def swap(self, doc_id: str, seen: Mapping[str, Any] | None, set: Mapping[str, Any]) -> bool:
+        self._tick(doc_id)
+        return await super().swap(doc_id, seen, set)
+
+    async def set_if_newer(self, doc_id: str, revision: int, set: Mapping[str, Any]) -> None:
+        self._tick(doc_id)
+        await super().set_if_newer(doc_id, revision, set)
 
 
 async def test_a_projection_cut_short_anywhere_is_finished_by_the_next_one_without_counting_twice() -> None:

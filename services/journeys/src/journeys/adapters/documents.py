@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+
+from bson import json_util
 
 from journeys.domain.model import Journey, SessionOption, Step
 from journeys.domain.timers import Timer
@@ -49,6 +51,19 @@ def journey_to_doc(journey: Journey) -> dict[str, Any]:
         doc[f.name] = value
     doc["_id"] = journey.journey_id
     return doc
+
+
+_TEXT = json_util.JSONOptions(tz_aware=True, tzinfo=UTC, json_mode=json_util.JSONMode.RELAXED)
+
+
+def journey_to_text(journey: Journey) -> str:
+    """A journey as one JSON text (the development store reads one text field far faster than the same
+    data as fields: a list page reads 50 of them)."""
+    return json_util.dumps(journey_to_doc(journey), json_options=_TEXT, separators=(",", ":"))
+
+
+def journey_from_text(text: str) -> Journey:
+    return journey_from_doc(json_util.loads(text, json_options=_TEXT))
 
 
 def step_to_doc(step: Step) -> dict[str, Any]:

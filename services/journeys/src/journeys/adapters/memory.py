@@ -263,6 +263,17 @@ class MemoryDocuments:
             parent[name] = parent.get(name, 0) + delta
         return copy.deepcopy(doc) if after else None
 
+    async def swap(self, doc_id: str, seen: Mapping[str, Any] | None, set: Mapping[str, Any]) -> bool:
+        current = self.docs.get(doc_id)
+        if (current is None) != (seen is None) or (current or {}).get("v") != (seen or {}).get("v"):
+            return False
+        await self.change(doc_id, set={**set, "v": int((current or {}).get("v") or 0) + 1})
+        return True
+
+    async def set_if_newer(self, doc_id: str, revision: int, set: Mapping[str, Any]) -> None:
+        if int(self.docs.get(doc_id, {}).get("r", 0)) < revision:
+            await self.change(doc_id, set={**set, "r": revision})
+
     async def replace_all(self, docs: Sequence[dict[str, Any]]) -> None:
         self.docs = {d["_id"]: copy.deepcopy(d) for d in docs}
 

@@ -25,6 +25,7 @@ What used to be a filter is kept in a small collection keyed by ``_id`` instead:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -670,6 +671,33 @@ class MongoDocuments:
             )
         await self._col.update_one({"_id": doc_id}, update, upsert=True)
         return None
+
+    async def swap(self, doc_id: str, seen: Mapping[str, Any] | None, set: Mapping[str, Any]) -> bool:
+        """A write under the fence of ``v``: on MongoDB the filter and the change are one atomic step."""
+        if seen is None:
+            doc: dict[str, Any] = {"_id": doc_id, "v": 1}
+            for path, value in set.items():
+                *parents, name = path.split(".")
+                node = doc
+                for part in parents:
+                    node = node.setdefault(part, {})
+                node[name] = value
+            try:
+                await self._col.insert_one(doc)
+            except DuplicateKeyError:
+                return False
+            return True
+        version = seen.get("v")
+        changed = {**set, "v": int(version or 0) + 1}
+        result = await self._col.update_one({"_id": doc_id, "v": version}, {"$set": changed})
+        return result.matched_count == 1
+
+    async def set_if_newer(self, doc_id: str, revision: int, set: Mapping[str, Any]) -> None:
+        # When the document holds this revision or a newer one, the filter leaves it and the upsert fails.
+        with contextlib.suppress(DuplicateKeyError):
+            await self._col.update_one(
+                {"_id": doc_id, "r": {"$lt": revision}}, {"$set": {**set, "r": revision}}, upsert=True
+            )
 
     async def replace_all(self, docs: Sequence[dict[str, Any]]) -> None:
         """The collection dropped, then these documents (it has no index to keep): ``delete_many({})`` on
