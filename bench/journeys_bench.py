@@ -21,12 +21,13 @@ from typing import Any
 import typer
 
 from journeys import handlers
-from journeys.adapters.memory import FixedClock, MemoryPublisher
+from journeys.adapters.memory import MemoryPublisher
 from journeys.adapters.mongo import MongoContacts, MongoJourneys, MongoOffers, MongoTimers, ensure_indexes
 from journeys.domain.kpis import Period, kpis
 from journeys.domain.model import Journey, Step
 from journeys.handlers import Ports
 from journeys.testing import EMPLOYER_ID, application, eligibility
+from tdu_shared.clock import FixedClock
 from tdu_shared.contracts import journeys as c
 from tdu_shared.contracts.journeys import JourneyState, Role
 from tdu_shared.logs import configure_logging

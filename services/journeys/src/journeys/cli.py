@@ -21,10 +21,10 @@ from journeys.adapters.mongo import (
     ensure_indexes,
 )
 from journeys.api import period_of
-from journeys.handlers import Ports, SystemClock
+from journeys.handlers import Ports
 from journeys.main import build, mongo_read_models
-from journeys.ports import Clock
 from journeys.settings import Settings
+from tdu_shared.clock import Clock, FixedClock, SystemClock
 from tdu_shared.logs import configure_logging
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.runtime import serve as serve_app
@@ -34,16 +34,8 @@ app = typer.Typer(
 )
 
 
-class AsOf:
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def now(self) -> datetime:
-        return self.moment
-
-
 def _clock(as_of: date | None) -> Clock:
-    return AsOf(datetime.combine(as_of, time(12, tzinfo=UTC))) if as_of else SystemClock()
+    return FixedClock(datetime.combine(as_of, time(12, tzinfo=UTC))) if as_of else SystemClock()
 
 
 async def _with_ports(settings: Settings, clock: Clock, work: Any) -> Any:

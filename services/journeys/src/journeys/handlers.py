@@ -24,7 +24,6 @@ from journeys.domain.timers import add_months, still_due, timers_after_change
 from journeys.domain.transitions import Action, Fact
 from journeys.ports import (
     AuditLog,
-    Clock,
     Conflict,
     Contact,
     Contacts,
@@ -39,6 +38,7 @@ from journeys.ports import (
 )
 from journeys.readmodels import ReadModels
 from journeys.translate import contact_item, event_item, offer_view
+from tdu_shared.clock import Clock
 from tdu_shared.contracts.journeys import (
     JourneyCommand,
     JourneyReminderDue,
@@ -65,11 +65,6 @@ def memory_read_models() -> ReadModels:
     from journeys.adapters.memory import MemoryDocuments
 
     return ReadModels(MemoryDocuments(), MemoryDocuments(), MemoryDocuments())
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 @dataclass

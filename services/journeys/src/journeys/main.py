@@ -26,13 +26,13 @@ from journeys.adapters.mongo import (
 from journeys.adapters.opendata import MongoOpenData
 from journeys.api import install_error_handlers, partner_keys_router, period_of, router
 from journeys.consumers import register_consumers
-from journeys.handlers import Ports, SystemClock
+from journeys.handlers import Ports
 from journeys.metrics import publish_gauges
 from journeys.opendata import open_data_router
 from journeys.partners import OPERATIONS
-from journeys.ports import Clock
 from journeys.readmodels import ReadModels
 from journeys.settings import Settings
+from tdu_shared.clock import Clock, SystemClock
 from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.contracts.journeys import (
     ApplicationDeclined,

@@ -33,10 +33,11 @@ from journeys.domain.opendata import (
     previous_month,
     table_schema,
 )
-from journeys.handlers import Ports, SystemClock
+from journeys.handlers import Ports
 from journeys.ports import JourneyQuery
 from journeys.readmodels import encode_cursor
 from journeys.settings import Settings
+from tdu_shared.clock import SystemClock
 from tdu_shared.geo import load_basins
 from tdu_shared.mongo import connect
 

@@ -16,10 +16,6 @@ class Conflict(Exception):
     """The journey kept changing under us, or is being published; the caller may retry (409)."""
 
 
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-
 @dataclass(frozen=True)
 class OfferView:
     """What journeys keeps of ``matching.eligibility``: enough to accept an application."""

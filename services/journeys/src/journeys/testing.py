@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from journeys.adapters.memory import (
-    FixedClock,
     MemoryContacts,
     MemoryJourneys,
     MemoryOffers,
@@ -14,6 +13,7 @@ from journeys.adapters.memory import (
     MemoryTimers,
 )
 from journeys.handlers import Ports
+from tdu_shared.clock import FixedClock
 from tdu_shared.contracts.journeys import Role, SubmitApplication
 from tdu_shared.contracts.matching import LinkedSession, OfferEligibilityChanged, OfferSummary
 

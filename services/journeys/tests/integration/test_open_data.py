@@ -17,12 +17,12 @@ import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from journeys.adapters.memory import FixedClock
 from journeys.domain.opendata import read_csv
 from journeys.main import build
 from journeys.settings import Settings
 from journeys.testing import eligibility
 from tdu_dev.testing.access import session
+from tdu_shared.clock import FixedClock
 from tdu_shared.contracts.matching import OfferEligibilityChanged
 from tdu_shared.envelope import new_envelope
 from tdu_shared.kafka import EventPublisher

@@ -22,7 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from journeys import handlers, translate
 from journeys.access import POLICY
-from journeys.adapters.memory import FixedClock, MemoryPublisher
+from journeys.adapters.memory import MemoryPublisher
 from journeys.adapters.mongo import MongoContacts, MongoDocuments, MongoJourneys, MongoOffers, MongoTimers
 from journeys.api import install_error_handlers, router
 from journeys.handlers import Ports
@@ -31,6 +31,7 @@ from journeys.ports import JourneyQuery
 from journeys.testing import EMPLOYER_ID, application, eligibility
 from tdu_dev.testing.access import guarded_app, session
 from tdu_dev.testing.plans import assert_id_only, query_plan, uses_id_index
+from tdu_shared.clock import FixedClock
 from tdu_shared.contracts import journeys as c
 from tdu_shared.contracts.journeys import Role
 from tdu_shared.mongo import Document, bulk_write, connect

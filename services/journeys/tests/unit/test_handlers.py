@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime
 import pytest
 
 from journeys import handlers
-from journeys.adapters.memory import FixedClock, MemoryJourneys, MemoryPublisher
+from journeys.adapters.memory import MemoryJourneys, MemoryPublisher
 from journeys.api import period_of
 from journeys.domain.transitions import RoleRefused
 from journeys.handlers import OfferNotEligible, Ports
 from journeys.testing import EMPLOYER_ID, SEEKER_ID, application, eligibility, memory_ports
+from tdu_shared.clock import FixedClock
 from tdu_shared.contracts.journeys import DeclineApplication, JourneyState, Role, ScheduleImmersion
 from tdu_shared.envelope import decode_event
 

@@ -9,11 +9,11 @@ import pytest
 from prometheus_client import REGISTRY
 
 from journeys import handlers
-from journeys.adapters.memory import FixedClock
 from journeys.domain.kpis import Period
 from journeys.handlers import Ports
 from journeys.metrics import publish_gauges
 from journeys.testing import application, eligibility, memory_ports
+from tdu_shared.clock import FixedClock
 from tdu_shared.contracts import journeys as c
 from tdu_shared.contracts.journeys import Role
 

@@ -23,13 +23,13 @@ from hypothesis import strategies as st
 
 from journeys import handlers, opendata
 from journeys.access import POLICY
-from journeys.adapters.memory import FixedClock
 from journeys.adapters.opendata import MemoryOpenData
 from journeys.domain import opendata as od
 from journeys.domain.disclosure import Relation, determined_unknowns, suppress
 from journeys.handlers import Ports
 from journeys.testing import application, eligibility, memory_ports
 from tdu_dev.testing.access import guarded_app, session
+from tdu_shared.clock import FixedClock
 from tdu_shared.contracts import journeys as c
 from tdu_shared.contracts.journeys import Role
 

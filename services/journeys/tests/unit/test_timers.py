@@ -7,10 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from journeys import handlers
-from journeys.adapters.memory import FixedClock, MemoryPublisher
+from journeys.adapters.memory import MemoryPublisher
 from journeys.domain.timers import add_months
 from journeys.handlers import Ports
 from journeys.testing import EMPLOYER_ID, PROVIDER_ID, SEEKER_ID, application, eligibility, memory_ports
+from tdu_shared.clock import FixedClock
 from tdu_shared.contracts import journeys as c
 from tdu_shared.contracts.journeys import ReminderKind, Role
 

@@ -19,8 +19,9 @@ from matching.domain.matcher import Matcher
 from matching.domain.model import Eligibility, Offer
 from matching.domain.rules import window_from
 from matching.domain.search import SearchIndex
-from matching.ports import Clock, EligibilityLedger, Publisher
+from matching.ports import EligibilityLedger, Publisher
 from matching.translate import eligibility_changed, fingerprint, listing_of, offer_of, session_of, withdrawal
+from tdu_shared.clock import Clock
 from tdu_shared.contracts.matching import OfferEligibilityChanged
 from tdu_shared.contracts.offers import OfferPublished, OfferUpdated, OfferWithdrawn
 from tdu_shared.contracts.trainings import SessionPublished, SessionUpdated, SessionWithdrawn
@@ -100,7 +101,7 @@ class MatchingService:
     async def on_new_day(self) -> int:
         """Re-evaluate every held offer when the clock's day changed since the last run: the window slides,
         sessions that started drop out, later ones come in. Returns the number of events published."""
-        today = self.clock.today()
+        today = self.clock.now().date()
         if today == self._evaluated_day:
             return 0
         first_run, self._evaluated_day = self._evaluated_day is None, today
@@ -118,7 +119,7 @@ class MatchingService:
         if not touched and not withdrawn:
             return 0
         async with self._lock:
-            now, window = self.clock.now(), window_from(self.clock.today(), self.window_months)
+            now, window = self.clock.now(), window_from(self.clock.now().date(), self.window_months)
             results = self.matcher.evaluate_many(touched, window)
             candidates: list[tuple[OfferEligibilityChanged, str | None, Cause]] = [
                 (eligibility_changed(r, now), r.offer.basin, touched[r.offer.offer_id]) for r in results
@@ -150,7 +151,7 @@ class MatchingService:
 
 def evaluate_all(matcher: Matcher, clock: Clock, window_months: int = 12) -> list[Eligibility]:
     """Every held offer's verdict as of the clock's day (the CLI's and the benchmark's full run)."""
-    return matcher.evaluate_many(list(matcher.offers), window_from(clock.today(), window_months))
+    return matcher.evaluate_many(list(matcher.offers), window_from(clock.now().date(), window_months))
 
 
 def apply_eligibility(index: SearchIndex, events: Iterable[Envelope[Any]]) -> int:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
 
 import structlog
 from fastapi import APIRouter, FastAPI
 
 from matching.access import POLICY
-from matching.adapters.clock import FixedClock, SystemClock
 from matching.adapters.kafka import CatchUp, end_offsets
 from matching.adapters.mongo import INDEXES, MongoEligibilityLedger
 from matching.api import search_router
@@ -18,8 +18,8 @@ from matching.domain.matcher import Matcher
 from matching.domain.search import SearchIndex
 from matching.handlers import MatchingService
 from matching.partners import OPERATIONS
-from matching.ports import Clock
 from matching.settings import Settings
+from tdu_shared.clock import Clock, FixedClock, SystemClock
 from tdu_shared.geo import BasinConfig, load_basins
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import MATCHING_ELIGIBILITY, TRAININGS_SESSIONS
@@ -71,7 +71,12 @@ class DailyReevaluation:
 
 
 def clock_of(settings: Settings) -> Clock:
-    return FixedClock(settings.as_of) if settings.as_of else SystemClock()
+    """The system clock, or noon UTC of ``as_of`` (a run as of a date is reproducible)."""
+    return (
+        FixedClock(datetime.combine(settings.as_of, time(12), tzinfo=UTC))
+        if settings.as_of
+        else SystemClock()
+    )
 
 
 def matcher_of(basins: BasinConfig, max_links: int) -> Matcher:

@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
 from typing import Protocol
 
 from tdu_shared.kafka import Outgoing
-
-
-class Clock(Protocol):
-    """Matching runs as of a date: the system clock in production, a fixed one for 'as of' runs and tests."""
-
-    def now(self) -> datetime: ...
-
-    def today(self) -> date: ...
 
 
 class EligibilityLedger(Protocol):

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from matching.adapters.clock import FixedClock
 from matching.adapters.memory import CollectingPublisher, InMemoryLedger
 from matching.domain.matcher import Matcher
 from matching.handlers import MatchingService
+from tdu_shared.clock import FixedClock
 from tdu_shared.contracts.common import Place, Precision
 from tdu_shared.contracts.offers import OfferPublished, OfferState, OfferUpdated, OfferWithdrawn
 from tdu_shared.contracts.trainings import Provider, SessionPublished, SessionState, SessionWithdrawn
 from tdu_shared.envelope import Envelope, new_envelope
 
 TODAY = date(2026, 11, 22)
+NOON = datetime.combine(TODAY, time(12), tzinfo=UTC)
 METZ = (49.1193, 6.1757)
 
 
@@ -57,7 +58,7 @@ def session_event(session_id: str = "S1", funders: tuple[str, ...] = ("2",)) -> 
 def service() -> tuple[MatchingService, CollectingPublisher]:
     publisher = CollectingPublisher()
     matcher = Matcher(lambda basin: 30.0, max_radius_km=30.0)
-    return MatchingService(matcher, InMemoryLedger(), publisher, FixedClock(TODAY), region="44"), publisher
+    return MatchingService(matcher, InMemoryLedger(), publisher, FixedClock(NOON), region="44"), publisher
 
 
 async def test_result_is_published_keyed_by_offer_with_its_basin_and_cause() -> None:
@@ -70,7 +71,7 @@ async def test_result_is_published_keyed_by_offer_with_its_basin_and_cause() -> 
     payload = sent.envelope.payload
     assert payload.eligible and payload.offer.employer_contact_id == "emp-1"
     assert payload.linked_sessions[0].provider_contact_id == "prov-1"
-    assert payload.evaluated_at == FixedClock(TODAY).now()
+    assert payload.evaluated_at == FixedClock(NOON).now()
 
 
 async def test_redelivered_event_publishes_nothing() -> None:
@@ -121,26 +122,19 @@ async def test_withdrawal_of_an_offer_never_published_publishes_nothing() -> Non
     assert await svc.on_offer_events([new_envelope(gone, producer="offers", region="44", basin="4410")]) == 0
 
 
-class MovableClock:
-    def __init__(self, day: date) -> None:
-        self.day = day
-
-    def now(self) -> datetime:
-        return datetime.combine(self.day, datetime.min.time(), tzinfo=UTC)
-
-    def today(self) -> date:
-        return self.day
+def midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
 
 
 async def test_offers_are_re_evaluated_when_the_day_changes_and_started_sessions_drop_out() -> None:
-    clock = MovableClock(TODAY)
+    clock = FixedClock(midnight(TODAY))
     publisher = CollectingPublisher()
     svc = MatchingService(Matcher(lambda b: 30.0, 30.0), InMemoryLedger(), publisher, clock, region="44")
     await svc.on_session_events([session_event()])  # starts on day 40
     await svc.on_offer_events([offer_event()])
     assert await svc.on_new_day() == 0
-    clock.day = TODAY + timedelta(days=10)
+    clock.moment = midnight(TODAY + timedelta(days=10))
     assert await svc.on_new_day() == 0  # still in the window: nothing changed
-    clock.day = TODAY + timedelta(days=41)
+    clock.moment = midnight(TODAY + timedelta(days=41))
     assert await svc.on_new_day() == 1
     assert publisher.sent[-1].envelope.payload.eligible is False

@@ -12,11 +12,12 @@ from faststream.kafka import KafkaMessage
 
 from notifications import handlers
 from notifications.domain.model import Contact
-from notifications.ports import Clock, ContactStore, DeliveryStore
+from notifications.ports import ContactStore, DeliveryStore
 from notifications.translate import contact_of, facts_of
 from notifications.webhooks.dispatcher import WebhookLoop
 from notifications.webhooks.planner import WebhookPlanner
 from notifications.worker import DeliveryLoop
+from tdu_shared.clock import Clock
 from tdu_shared.envelope import decode_event
 from tdu_shared.errors import InvalidMessage
 from tdu_shared.kafka import Record, handle_records, records_of, subscriber_options, unavailable

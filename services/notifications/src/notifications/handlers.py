@@ -18,7 +18,6 @@ from notifications.domain.policy import Decision, Defer, Fail, Rules, Send, Skip
 from notifications.domain.routing import plan
 from notifications.domain.sms import split_sms
 from notifications.ports import (
-    Clock,
     ContactStore,
     DeliveryStore,
     EmailMessage,
@@ -31,6 +30,7 @@ from notifications.ports import (
     SmsSender,
     TransientFailure,
 )
+from tdu_shared.clock import Clock
 from tdu_shared.tracing import TRACE_ID_HEADER, span_from, trace_id_of
 
 log = structlog.get_logger(__name__)

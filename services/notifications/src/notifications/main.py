@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import time, timedelta
 from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ from notifications.webhooks.model import Retry as WebhookRetry
 from notifications.webhooks.planner import PartnerKeys, WebhookPlanner
 from notifications.webhooks.urls import system_resolver
 from notifications.worker import DeliveryLoop
+from tdu_shared.clock import SystemClock
 from tdu_shared.contracts.notifications import DeliveryRecorded
 from tdu_shared.envelope import Envelope
 from tdu_shared.mongo import ensure_indexes
@@ -38,11 +39,6 @@ from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import NOTIFICATIONS_DELIVERIES
 
 DESCRIPTION = "E-mails and SMS to seekers, employers, training providers and operators, never twice."
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 def rules_of(settings: Settings) -> Rules:

@@ -21,9 +21,10 @@ from urllib.parse import urlencode
 import httpx
 import jwt
 
-from notifications.ports import Clock, SignIn, SignInStore
+from notifications.ports import SignIn, SignInStore
 from notifications.signin import digest
 from tdu_shared.access.tokens import issue_session
+from tdu_shared.clock import Clock
 from tdu_shared.contracts.journeys import Role
 
 STATE_TTL = timedelta(minutes=10)

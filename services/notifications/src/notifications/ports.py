@@ -47,10 +47,6 @@ class Outcome:
         return self.delivery.key
 
 
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-
 class DeliveryStore(Protocol):
     async def add(self, deliveries: Sequence[Delivery]) -> list[str]:
         """Store new deliveries as pending; those already known (same key) are left alone. New keys back."""

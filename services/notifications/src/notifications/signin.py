@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 import structlog
 
 from notifications.ports import (
-    Clock,
     ContactStore,
     EmailMessage,
     EmailSender,
@@ -29,6 +28,7 @@ from notifications.ports import (
     SignInStore,
 )
 from tdu_shared.access.tokens import issue_session
+from tdu_shared.clock import Clock
 from tdu_shared.contracts.journeys import Role
 
 log = structlog.get_logger(__name__)

@@ -10,7 +10,6 @@ import pytest
 
 from notifications import handlers
 from notifications.adapters.memory import (
-    FixedClock,
     MemoryContactStore,
     MemoryDeliveryStore,
     RecordingEmail,
@@ -23,6 +22,7 @@ from notifications.domain.model import Channel, Contact, JourneyFacts, Status
 from notifications.domain.policy import Rules
 from notifications.handlers import Dispatcher, Links, Retry
 from notifications.ports import PermanentFailure, TransientFailure
+from tdu_shared.clock import FixedClock
 
 NOON = datetime(2026, 3, 10, 11, 0, tzinfo=UTC)
 EVENT_ID = "5d6f3c1e-0000-4000-8000-000000000001"
@@ -139,7 +139,7 @@ async def test_transient_failure_is_retried_with_backoff_then_sent() -> None:
     assert world.deliveries.status(key) is Status.PENDING
     assert world.deliveries.items[key].delivery.due_at == NOON + timedelta(seconds=2)
     assert await world.dispatcher.run_once() == 0  # not due yet
-    world.clock.at += timedelta(seconds=2)
+    world.clock.moment += timedelta(seconds=2)
     await world.dispatcher.run_once()
     assert world.deliveries.status(key) is Status.SENT
     assert len(world.email.sent) == 1
@@ -152,7 +152,7 @@ async def test_transient_failures_become_final_after_the_last_attempt() -> None:
     [key, _] = await world.event()
     for _ in range(3):
         await world.dispatcher.run_once()
-        world.clock.at += timedelta(minutes=1)
+        world.clock.moment += timedelta(minutes=1)
     assert world.deliveries.status(key) is Status.FAILED
     assert [o.published for o in world.published.published if o.delivery.key == key] == ["failed"]
 
@@ -184,7 +184,7 @@ async def test_sms_at_night_is_deferred_once_and_sent_at_eight() -> None:
     await world.dispatcher.run_once()
     assert world.sms.sent == []
     assert world.statuses() == ["deferred", "skipped"]
-    world.clock.at = datetime(2026, 3, 11, 7, 0, tzinfo=UTC)  # 08:00 in Paris
+    world.clock.moment = datetime(2026, 3, 11, 7, 0, tzinfo=UTC)  # 08:00 in Paris
     await world.dispatcher.run_once()
     assert len(world.sms.sent) == 1
     assert world.statuses() == ["deferred", "sent", "skipped"]
@@ -288,7 +288,7 @@ async def test_sms_in_flight_at_a_crash_resumes_with_the_parts_the_provider_did_
     [_, sms_key] = await world.event()
     await world.deliveries.claim(NOON, NOON + timedelta(seconds=60), 10)  # a process claims, then dies
     await world.sms.send("+33612345678", "already sent", sms_key)  # ... after the provider accepted it
-    world.clock.at += timedelta(seconds=61)
+    world.clock.moment += timedelta(seconds=61)
     await world.dispatcher.run_once()
     assert len(world.sms.sent) == 1
     assert world.deliveries.status(sms_key) is Status.SENT

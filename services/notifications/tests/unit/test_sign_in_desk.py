@@ -17,26 +17,19 @@ from notifications.domain.model import Contact
 from notifications.ports import PermanentFailure, TransientFailure
 from notifications.signin import LinkRefused, SignInDesk
 from tdu_dev.testing.access import guarded_app, secret
+from tdu_shared.clock import FixedClock
 from tdu_shared.contracts.journeys import Role
 
 NOW = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.moment = NOW
-
-    def now(self) -> datetime:
-        return self.moment
-
-
-def desk(email: RecordingEmail, clock: Clock | None = None) -> SignInDesk:
+def desk(email: RecordingEmail, clock: FixedClock | None = None) -> SignInDesk:
     return SignInDesk(
         contacts=MemoryContactStore(),
         links=MemorySignInStore(),
         email=email,
         renderer=JinjaRenderer(),
-        clock=clock or Clock(),
+        clock=clock or FixedClock(NOW),
         frontend_base_url="https://app.test",
         mail_domain="traitdunion.test",
         token_secret=secret(),
@@ -49,7 +42,7 @@ def app_of(signin: SignInDesk) -> FastAPI:
 
 
 async def test_a_person_holds_three_links_at_most_and_a_link_expires() -> None:
-    email, clock = RecordingEmail(), Clock()
+    email, clock = RecordingEmail(), FixedClock(NOW)
     signin = desk(email, clock)
     await signin.contacts.upsert(Contact("E-1", "employer", None, "rh@acme.fr", None, True, False), NOW)
     sent = [await signin.request("RH@acme.fr", Role.EMPLOYER) for _ in range(5)]

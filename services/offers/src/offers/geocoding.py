@@ -21,7 +21,8 @@ import structlog
 from offers.domain.location import AddressPoint, address_query
 from offers.domain.model import Offer
 from offers.domain.normalise import needs_geocoding
-from offers.ports import AddressGeocoder, Clock, GeocoderUnavailable, GeocodingStore
+from offers.ports import AddressGeocoder, GeocoderUnavailable, GeocodingStore
+from tdu_shared.clock import Clock
 
 log = structlog.get_logger(__name__)
 
@@ -51,7 +52,7 @@ class GeocodedAddresses:
             source = offer.source
             query = address_query(source.address or "", source.postal_code, offer.location.commune_name)
             submission = {"source": item.source, "record": item.record, "partner": item.partner}
-            await self.store.add_pending(key, query, submission, self.clock())
+            await self.store.add_pending(key, query, submission, self.clock.now())
 
 
 class Geocoding:
@@ -73,7 +74,7 @@ class Geocoding:
 
     async def run_once(self) -> dict[str, int]:
         """One pass over the addresses due now: counts of geocoded, not found and postponed ones."""
-        store, now = self.addresses.store, self.addresses.clock()
+        store, now = self.addresses.store, self.addresses.clock.now()
         counts = {"geocoded": 0, "not_found": 0, "postponed": 0}
         for pending in await store.due(now, self.batch):
             try:

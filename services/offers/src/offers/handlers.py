@@ -22,7 +22,7 @@ from offers.domain.model import InvalidRecord
 from offers.domain.refresh import Refresh, refresh_complete
 from offers.domain.rome import RomeLookup
 from offers.domain.versions import Outcome, decide
-from offers.ports import AddressBook, Clock, Doc, Effects, Entry, OfferStore, Publisher
+from offers.ports import AddressBook, Doc, Effects, Entry, OfferStore, Publisher
 from offers.translate import (
     ContactCard,
     Prepared,
@@ -32,6 +32,7 @@ from offers.translate import (
     stored_of,
     with_person_id,
 )
+from tdu_shared.clock import Clock
 from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.contracts.offers import OfferPublished, OfferUpdated, OfferWithdrawn
 from tdu_shared.envelope import Envelope, Payload, new_envelope
@@ -91,7 +92,7 @@ def _envelope(
         region=deps.region,
         basin=basin,
         event_id=eid,
-        occurred_at=deps.clock(),
+        occurred_at=deps.clock.now(),
         correlation_id=sub.correlation_id if sub else None,
         causation_id=sub.causation_id if sub else None,
     )
@@ -278,7 +279,7 @@ def _apply(item: Submission, p: Prepared, batch: _Batch, deps: Deps) -> Outcome:
     banned = offer_id in batch.blacklist or (p.contact is not None and p.contact.person_id in batch.blacklist)
     outcome, revision = decide(stored_of(doc) if doc else None, p.state.updated_at, p.fingerprint, banned)
     if outcome is Outcome.BLACKLISTED and doc is not None and doc["status"] == "published":
-        gone, entry = withdrawn(doc, "blacklisted", deps.clock(), deps, item)
+        gone, entry = withdrawn(doc, "blacklisted", deps.clock.now(), deps, item)
         batch.written[offer_id] = batch.stored[offer_id] = gone
         batch.outbox.append(entry)
     if outcome not in (Outcome.PUBLISHED, Outcome.UPDATED):
@@ -382,7 +383,7 @@ async def complete_refresh_if_done(refresh_id: str, deps: Deps) -> int:
     refresh = await deps.store.open_refresh(refresh_id)
     if refresh is None or not refresh_complete(refresh, await deps.store.refresh_seen(refresh_id)):
         return 0
-    now = deps.clock()
+    now = deps.clock.now()
     changes = [
         withdrawn(d, "missing_from_refresh", now, deps)
         for d in await deps.store.missing_from_refresh(refresh)
@@ -399,7 +400,7 @@ async def blacklist(offer_id: str | None, employer_email: str | None, deps: Deps
     """Keep an offer or an employer out: withdraw what is published now. Returns the withdrawn offer ids."""
     key = address_key(employer_email) if employer_email else None
     person_id = (await deps.store.employer_ids([key]))[key] if key else None
-    now = deps.clock()
+    now = deps.clock.now()
     await deps.store.add_to_blacklist(offer_id, person_id, now)
     changes = [
         withdrawn(d, "blacklisted", now, deps)

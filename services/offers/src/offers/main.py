@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
@@ -17,6 +16,7 @@ from offers.geocoding import GeocodedAddresses, Geocoding, resubmitter
 from offers.handlers import Deps, publish_outbox
 from offers.partners import OPERATIONS
 from offers.settings import Settings
+from tdu_shared.clock import SystemClock
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.v1 import mirror
 
@@ -26,10 +26,6 @@ DESCRIPTION = (
 )
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def build_runtime(settings: Settings) -> tuple[ServiceRuntime, Deps]:
     runtime = ServiceRuntime("offers", settings, description=DESCRIPTION, indexes=INDEXES)
     deps = Deps(
@@ -37,7 +33,7 @@ def build_runtime(settings: Settings) -> tuple[ServiceRuntime, Deps]:
         publisher=runtime.publisher,
         geo=default_geography(settings.basins_file),
         rome=RomeReference(),
-        clock=utc_now,
+        clock=SystemClock(),
         region=settings.region,
     )
     return runtime, deps
@@ -63,7 +59,7 @@ def build(settings: Settings | None = None) -> FastAPI:
 
     runtime.on_started.append(republish_outbox)
     if settings.geocoder_url:
-        addresses = GeocodedAddresses(MongoGeocodingStore(runtime.db), utc_now)
+        addresses = GeocodedAddresses(MongoGeocodingStore(runtime.db), SystemClock())
         deps.addresses = addresses
         geocoding = Geocoding(addresses, BanGeocoder(settings.geocoder_url), resubmitter(deps))
 

@@ -125,10 +125,6 @@ class Publisher(Protocol):
     async def publish_many(self, items: Sequence[Outgoing]) -> None: ...
 
 
-class Clock(Protocol):
-    def __call__(self) -> datetime: ...
-
-
 # ---------------------------------------------------------------- street addresses
 
 

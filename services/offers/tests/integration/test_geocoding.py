@@ -22,6 +22,7 @@ from offers.geocoding import GeocodedAddresses, Geocoding, resubmitter
 from offers.handlers import Submission, submit_batch
 from offers.standins import ban_standin_app
 from tdu_dev.testing.processes import free_port
+from tdu_shared.clock import FixedClock
 from tdu_shared.geo import distance_km
 from tdu_shared.mongo import Document
 
@@ -60,19 +61,11 @@ def partner(offer_id: str, address: str, postal_code: str, commune: str) -> Subm
     return Submission("partner", record, "acme")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 async def test_a_street_address_is_geocoded_through_the_address_base_and_the_offer_moves_there(
     ban: str, mongo_db: AsyncDatabase[Document]
 ) -> None:
     deps, store, publisher = fake_deps()
-    clock = Clock()
+    clock = FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     addresses = GeocodedAddresses(MongoGeocodingStore(mongo_db), clock)
     deps.addresses = addresses
     geocoding = Geocoding(addresses, BanGeocoder(ban), resubmitter(deps))
@@ -102,7 +95,9 @@ async def test_a_street_address_is_geocoded_through_the_address_base_and_the_off
 
 async def test_a_street_found_only_as_a_street_says_so(ban: str, mongo_db: AsyncDatabase[Document]) -> None:
     deps, store, _ = fake_deps()
-    addresses = GeocodedAddresses(MongoGeocodingStore(mongo_db), Clock())
+    addresses = GeocodedAddresses(
+        MongoGeocodingStore(mongo_db), FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    )
     deps.addresses = addresses
     await submit_batch([partner("P-3", "boulevard d'Austrasie", "54000", "54395")], deps)
     await Geocoding(addresses, BanGeocoder(ban), resubmitter(deps)).run_once()
@@ -115,7 +110,7 @@ async def test_without_the_address_base_the_offer_stays_at_its_commune_centre_an
     mongo_db: AsyncDatabase[Document],
 ) -> None:
     deps, store, publisher = fake_deps()
-    clock = Clock()
+    clock = FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     geo_store = MongoGeocodingStore(mongo_db)
     addresses = GeocodedAddresses(geo_store, clock)
     deps.addresses = addresses
@@ -132,7 +127,7 @@ async def test_without_the_address_base_the_offer_stays_at_its_commune_centre_an
         "OfferPublished"
     ]
 
-    assert await geo_store.due(clock.now, 10) == []  # postponed, not dropped
-    clock.now += timedelta(minutes=2)
-    [waiting] = await geo_store.due(clock.now, 10)
+    assert await geo_store.due(clock.moment, 10) == []  # postponed, not dropped
+    clock.moment += timedelta(minutes=2)
+    [waiting] = await geo_store.due(clock.moment, 10)
     assert waiting.attempts == 1 and waiting.submissions[0]["record"]["id"] == "P-4"

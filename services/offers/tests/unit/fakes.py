@@ -11,6 +11,7 @@ from typing import Any
 from offers.adapters.memory import InMemoryOfferStore
 from offers.adapters.reference import RomeReference, default_geography
 from offers.handlers import Deps
+from tdu_shared.clock import FixedClock
 from tdu_shared.kafka import Outgoing
 
 SAMPLE = Path(__file__).parent.parent / "fixtures" / "france_travail_grand_est_sample.json"
@@ -42,16 +43,13 @@ class FakePublisher:
         self.sent.clear()
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2024, 12, 1, 8, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
 def fake_deps() -> tuple[Deps, InMemoryOfferStore, FakePublisher]:
     store, publisher = InMemoryOfferStore(), FakePublisher()
-    deps = Deps(store, publisher, default_geography(), RomeReference(), FakeClock())
+    deps = Deps(
+        store,
+        publisher,
+        default_geography(),
+        RomeReference(),
+        FixedClock(datetime(2024, 12, 1, 8, 0, tzinfo=UTC), tick=timedelta(seconds=1)),
+    )
     return deps, store, publisher

@@ -9,6 +9,7 @@ from offers.adapters.reference import default_geography
 from offers.domain.location import AddressPoint, address_key, locate
 from offers.geocoding import GeocodedAddresses
 from offers.handlers import Submission, submit_batch
+from tdu_shared.clock import FixedClock
 
 from .fakes import fake_deps
 
@@ -48,7 +49,7 @@ def test_address_keys_ignore_case_accents_and_punctuation() -> None:
 async def test_only_offers_with_a_street_address_and_no_coordinates_wait_for_the_geocoder() -> None:
     deps, store, _ = fake_deps()
     waiting = MemoryGeocodingStore()
-    deps.addresses = GeocodedAddresses(waiting, lambda: datetime(2026, 12, 1, tzinfo=UTC))
+    deps.addresses = GeocodedAddresses(waiting, FixedClock(datetime(2026, 12, 1, tzinfo=UTC)))
     base = {
         "title": "Agent de propreté",
         "contract_type": "CDI",

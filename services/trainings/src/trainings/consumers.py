@@ -6,6 +6,7 @@ from typing import Union
 
 from faststream.kafka import KafkaMessage
 
+from tdu_shared.clock import SystemClock
 from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.contracts.trainings import (
     SessionPublished,
@@ -18,7 +19,7 @@ from tdu_shared.kafka import Record, handle_records, records_of, subscriber_opti
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import CONTACTS, TRAININGS_SESSIONS, TRAININGS_SUBMITTED
 from trainings.domain.normalise import Reference
-from trainings.handlers import CatalogueSync, SystemClock, on_session_submitted
+from trainings.handlers import CatalogueSync, on_session_submitted
 from trainings.ports import SessionRepository
 
 

@@ -8,11 +8,12 @@ of losing an event. A redelivered or re-imported unchanged session changes nothi
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import structlog
 
+from tdu_shared.clock import Clock
 from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.contracts.journeys import Role
 from tdu_shared.contracts.trainings import (
@@ -36,16 +37,11 @@ from trainings.domain.sync import (
     missing_from_snapshot,
     next_revision,
 )
-from trainings.ports import Clock, Publisher, SessionRecord, SessionRepository, SessionSink
+from trainings.ports import Publisher, SessionRecord, SessionRepository, SessionSink
 from trainings.translate import raw_of_submitted, to_state
 
 PRODUCER = "trainings"
 log = structlog.get_logger(__name__)
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 def event_id(session_id: str, revision: int, event_type: str) -> UUID:

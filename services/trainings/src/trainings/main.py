@@ -11,6 +11,7 @@ from uuid import uuid4
 
 from fastapi import FastAPI
 
+from tdu_shared.clock import SystemClock
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.v1 import PREFIX, mirror
 from trainings.access import POLICY
@@ -19,7 +20,7 @@ from trainings.api import build_router
 from trainings.consumers import declare_publishers, register_consumers
 from trainings.domain.normalise import Reference
 from trainings.domain.report import ImportReport
-from trainings.handlers import CatalogueSync, SystemClock
+from trainings.handlers import CatalogueSync
 from trainings.importer import reference, run_import
 from trainings.partners import IMPORTS, OPERATIONS, PUBLIC_IMPORTS
 from trainings.settings import Settings

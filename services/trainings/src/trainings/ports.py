@@ -50,10 +50,6 @@ class Publisher(Protocol):
     async def publish_many(self, items: Sequence[Outgoing]) -> None: ...
 
 
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-
 class SessionSink(Protocol):
     """Where normalised sessions of an import go: the catalogue, or nowhere for a dry run."""
 

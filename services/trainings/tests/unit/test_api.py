@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -12,6 +11,7 @@ import pytest
 
 from tdu_dev.testing.access import guarded_app, partner_key
 from tdu_shared.access.keys import KeyRing
+from tdu_shared.clock import SystemClock
 from trainings.access import POLICY
 from trainings.adapters.memory import InMemorySessionRepository
 from trainings.api import build_router
@@ -27,11 +27,6 @@ class NoPublisher:
         return None
 
 
-class Clock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
 RING = KeyRing()
 _, CR_KEY = partner_key(RING, "carif-oref", ["catalogue:write:cr"])
 
@@ -42,7 +37,10 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
     async def importer(stream: IO[bytes], source: str, validate: bool) -> ImportReport:
         return await run_import(
-            stream, source, CatalogueSync(repository, NoPublisher(), Clock(), region="44"), validate=validate
+            stream,
+            source,
+            CatalogueSync(repository, NoPublisher(), SystemClock(), region="44"),
+            validate=validate,
         )
 
     app = guarded_app([build_router(repository, importer, max_upload_mb=1)], POLICY, RING)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tdu_shared.clock import FixedClock
 from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.contracts.trainings import (
     SessionPublished,
@@ -42,11 +43,6 @@ class RecordingPublisher:
         return [o.envelope.type for o in self.sessions()]
 
 
-class FixedClock:
-    def now(self) -> datetime:
-        return NOW
-
-
 @pytest.fixture
 def repository() -> InMemorySessionRepository:
     return InMemorySessionRepository()
@@ -63,7 +59,7 @@ async def import_(
     publisher: RecordingPublisher,
     source: str = "cr",
 ) -> ImportReport:
-    sync = CatalogueSync(repository, publisher, FixedClock(), region="44")
+    sync = CatalogueSync(repository, publisher, FixedClock(NOW), region="44")
     stream = str(FIXTURES / data) if isinstance(data, str) else io.BytesIO(data)
     return await run_import(stream, source, sync, batch_size=2)
 
@@ -202,7 +198,7 @@ def submitted(**changes: object) -> SessionSubmitted:
 async def test_a_partner_session_is_published_once_and_a_redelivery_changes_nothing(
     repository, publisher
 ) -> None:
-    sync = CatalogueSync(repository, publisher, FixedClock(), region="44")
+    sync = CatalogueSync(repository, publisher, FixedClock(NOW), region="44")
     await on_session_submitted(submitted(), reference(), sync)
     await on_session_submitted(submitted(), reference(), sync)
     [event] = publisher.sessions()
@@ -215,7 +211,7 @@ async def test_a_partner_session_is_published_once_and_a_redelivery_changes_noth
 async def test_a_partner_session_ending_before_it_starts_is_refused_with_the_reason(
     repository, publisher
 ) -> None:
-    sync = CatalogueSync(repository, publisher, FixedClock(), region="44")
+    sync = CatalogueSync(repository, publisher, FixedClock(NOW), region="44")
     with pytest.raises(InvalidMessage, match="end_before_start"):
         await on_session_submitted(submitted(end_date=date(2026, 1, 1)), reference(), sync)
     assert publisher.sent == []

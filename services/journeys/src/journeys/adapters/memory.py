@@ -201,19 +201,6 @@ class MemoryPublisher:
         self.tombstones.append((person_id, basin))
 
 
-class FixedClock:
-    """A clock tests move by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.moment = now
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def advance(self, **delta: float) -> None:
-        self.moment += timedelta(**delta)
-
-
 class MemoryDocuments:
     """Read-model documents in a dict, changed by dotted paths as the store does."""
 

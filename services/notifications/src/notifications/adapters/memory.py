@@ -4,20 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from notifications.domain.model import Channel, Contact, Delivery, Status
 from notifications.domain.policy import WAITING_FOR_CONTACT, normalise_phone
 from notifications.ports import EmailMessage, Outcome, PublishedStatus, SignIn
-
-
-@dataclass
-class FixedClock:
-    at: datetime = field(default_factory=lambda: datetime(2026, 3, 10, 9, 0, tzinfo=UTC))
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @dataclass

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from notifications.adapters.mongo_webhooks import MongoWebhookStore, TooManySubscriptions
-from notifications.ports import Clock
 from notifications.webhooks.model import (
     Subscription,
     WebhookDelivery,
@@ -29,6 +28,7 @@ from notifications.webhooks.signing import new_secret
 from notifications.webhooks.urls import Resolver, UrlRefused, check_callback_url
 from tdu_shared.access import Principal
 from tdu_shared.access.policy import Caller
+from tdu_shared.clock import Clock
 from tdu_shared.problems import Problem, field_error, problem_responses
 from tdu_shared.topics import JOURNEYS_EVENTS
 

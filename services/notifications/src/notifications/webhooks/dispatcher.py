@@ -37,7 +37,7 @@ from notifications.domain.model import (
     delivery_key,
 )
 from notifications.domain.model import operator_id as operator_of
-from notifications.ports import Clock, DeliveryStore
+from notifications.ports import DeliveryStore
 from notifications.webhooks.model import (
     Retry,
     Subscription,
@@ -53,6 +53,7 @@ from notifications.webhooks.planner import PartnerKeys
 from notifications.webhooks.signing import signature_header
 from notifications.webhooks.urls import Resolver, Target, UrlRefused, check_callback_url
 from notifications.worker import WakeLoop
+from tdu_shared.clock import Clock
 
 log = structlog.get_logger(__name__)
 

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from notifications.adapters.mongo_webhooks import EVERY_BASIN, MongoWebhookStore
-from notifications.ports import Clock
 from notifications.webhooks.model import (
     Planned,
     Subscription,
@@ -21,6 +20,7 @@ from notifications.webhooks.model import (
     pair_id,
 )
 from tdu_shared.access.keys import KeyRing
+from tdu_shared.clock import Clock
 from tdu_shared.envelope import Envelope
 
 CAPABILITY = "webhooks:write"

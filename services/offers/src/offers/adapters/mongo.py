@@ -12,8 +12,8 @@ Collections:
 
 Ingest reads nothing but documents by ``_id`` (:func:`tdu_shared.mongo.find_by_ids`, an ``_id: {$in}``
 per 500 ids): the development store (FerretDB 1.24 on SQLite) serves only those from an index, with our
-patch, and any other filter with a scan of the whole collection. Its cost is per stored field and per statement (about 0.3 ms of store
-CPU to insert an offer, 1.2 ms to read one by ``_id``, 1.5 ms to replace one; see the README), hence the
+patch, and any other filter with a scan of the whole collection. Its cost is per stored field and per
+statement (about 0.3 ms of store CPU to insert an offer, 1.5 ms to replace one; see the README), hence the
 public state and the outbox events stored as one text each, and what this process already knows kept
 here: the ids it has seen stored (others are presumed new and inserted at once), the employer contacts
 it has read or written, and the blacklist until its version changes.
