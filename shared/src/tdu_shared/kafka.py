@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
@@ -390,6 +390,8 @@ class DeadLetters:
 
 
 Handler = Callable[[Record], Awaitable[None]]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 async def handle_records(
@@ -433,6 +435,38 @@ async def _handle_one(
                 )
                 return
             await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
+
+
+async def apply_batch(
+    items: Sequence[tuple[Record, T]],
+    apply: Callable[[list[T]], Awaitable[R]],
+    dead_letters: DeadLetters,
+    one: Callable[[Record, T], Awaitable[Any]] | None = None,
+) -> R | None:
+    """Apply a batch's decoded items in one go (a store round trip per batch, not per record).
+
+    When that fails for a reason other than the infrastructure, the items are taken one at a time with
+    :func:`handle_records`' rules (``one``, by default ``apply`` of that item alone): only the culprits
+    are dead-lettered, with their reason. Infrastructure errors (:func:`unavailable`) are re-raised, so the
+    batch comes back. Returns what ``apply`` returned for the whole batch; None when it went one by one
+    (or had nothing to apply).
+    """
+    if not items:
+        return None
+    try:
+        return await apply([item for _, item in items])
+    except Exception as exc:
+        if unavailable(exc):
+            raise
+        log.exception("batch failed; taking its records one at a time", records=len(items))
+    by_record = {id(record): item for record, item in items}
+
+    async def handle(record: Record) -> None:
+        item = by_record[id(record)]
+        await (one(record, item) if one is not None else apply([item]))
+
+    await handle_records([record for record, _ in items], handle, dead_letters)
+    return None
 
 
 async def kafka_reachable(bootstrap: str) -> bool:

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
@@ -22,12 +21,10 @@ from tdu_shared.contracts.matching import OfferEligibilityChanged
 from tdu_shared.envelope import Envelope, decode_event
 from tdu_shared.errors import InvalidMessage
 from tdu_shared.kafka import (
-    DeadLetters,
-    Record,
+    apply_batch,
     decode_batch,
     records_of,
     subscriber_options,
-    unavailable,
 )
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import (
@@ -37,28 +34,6 @@ from tdu_shared.topics import (
 )
 
 log = structlog.get_logger(__name__)
-
-
-async def apply_or_dead_letter(
-    decoded: Sequence[tuple[Record, Envelope[Any]]],
-    apply: Callable[[list[Envelope[Any]]], Awaitable[Any]],
-    dead_letters: DeadLetters,
-) -> None:
-    """Apply the batch; when it fails for a reason other than the infrastructure, retry event by event so
-    only the culprit is dead-lettered (``handle_records``'s rules)."""
-    try:
-        await apply([event for _, event in decoded])
-    except Exception as exc:
-        if unavailable(exc):
-            raise
-        log.exception("batch failed; retrying one event at a time")
-        for record, event in decoded:
-            try:
-                await apply([event])
-            except Exception as one:
-                if unavailable(one):  # the store busy or away: the batch comes back, nothing dead-lettered
-                    raise
-                await dead_letters.send(record, f"handler failed: {one!r}", type(one).__name__)
 
 
 class OfferPartitions(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -124,7 +99,7 @@ def register_matcher(
     async def on_offers(message: KafkaMessage) -> None:
         decoded = await decode_batch(records_of(message), OFFERS_STATE, offers_dead_letters)
         await catalogue.ready.wait()
-        await apply_or_dead_letter(decoded, service.on_offer_events, offers_dead_letters)
+        await apply_batch(decoded, service.on_offer_events, offers_dead_letters)
 
     catalogue_group = runtime.group_id(f"catalogue-{instance}")
     catalogue_dead_letters = runtime.dead_letters(catalogue_group)
@@ -139,7 +114,7 @@ def register_matcher(
     async def on_sessions(message: KafkaMessage) -> None:
         records = records_of(message)
         decoded = await decode_batch(records, TRAININGS_SESSIONS, catalogue_dead_letters)
-        await apply_or_dead_letter(decoded, service.on_session_events, catalogue_dead_letters)
+        await apply_batch(decoded, service.on_session_events, catalogue_dead_letters)
         catalogue.observe(records)
 
     runtime.broker.publisher(
@@ -168,7 +143,7 @@ def register_search(runtime: ServiceRuntime, index: SearchIndex, loaded: CatchUp
     async def on_eligibility(message: KafkaMessage) -> None:
         records = records_of(message)
         decoded = await decode_batch(records, MATCHING_ELIGIBILITY, dead_letters)
-        await apply_or_dead_letter(decoded, apply, dead_letters)
+        await apply_batch(decoded, apply, dead_letters)
         was_ready = loaded.ready.is_set()
         loaded.observe(records)
         if loaded.ready.is_set() and not was_ready:

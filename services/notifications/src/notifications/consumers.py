@@ -20,7 +20,7 @@ from notifications.worker import DeliveryLoop
 from tdu_shared.clock import Clock
 from tdu_shared.envelope import decode_event
 from tdu_shared.errors import InvalidMessage
-from tdu_shared.kafka import Record, handle_records, records_of, subscriber_options, unavailable
+from tdu_shared.kafka import Record, apply_batch, handle_records, records_of, subscriber_options
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS
 from tdu_shared.tracing import header_value
@@ -81,10 +81,13 @@ def register(runtime: ServiceRuntime, wiring: Wiring) -> None:
         if released:
             wiring.loop.wake()
 
+    async def upsert_contacts(batch: list[tuple[Contact, datetime]]) -> int:
+        return await handlers.on_contacts_upserted(batch, wiring.contacts, wiring.deliveries, wiring.clock)
+
     async def handle_contacts(records: Sequence[Record]) -> None:
         """Upserts in one go (a store round trip per batch, not per contact), tombstones in their place.
         A batch that fails as a whole is handled record by record, with the DLQ rules of each."""
-        upserts: list[tuple[Record, Contact, datetime]] = []
+        upserts: list[tuple[Record, tuple[Contact, datetime]]] = []
         for record in [*records, None]:
             if record is not None and record.value is not None:
                 try:
@@ -92,23 +95,11 @@ def register(runtime: ServiceRuntime, wiring: Wiring) -> None:
                 except InvalidMessage as exc:
                     await contacts_dlq.send(record, exc.reason, type(exc).__name__)
                     continue
-                upserts.append((record, contact_of(envelope.payload), envelope.occurred_at))
+                upserts.append((record, (contact_of(envelope.payload), envelope.occurred_at)))
                 continue
-            if upserts:
-                try:
-                    batch = [(contact, as_of) for _, contact, as_of in upserts]
-                    released = await handlers.on_contacts_upserted(
-                        batch, wiring.contacts, wiring.deliveries, wiring.clock
-                    )
-                except Exception as exc:
-                    if unavailable(exc):
-                        raise
-                    log.exception("contacts batch failed; one by one", size=len(upserts))
-                    await handle_records([r for r, _, _ in upserts], handle_contact, contacts_dlq)
-                else:
-                    if released:
-                        wiring.loop.wake()
-                upserts = []
+            if await apply_batch(upserts, upsert_contacts, contacts_dlq, lambda r, _: handle_contact(r)):
+                wiring.loop.wake()
+            upserts = []
             if record is not None:  # a tombstone, after the upserts before it
                 await handle_records([record], handle_contact, contacts_dlq)
 

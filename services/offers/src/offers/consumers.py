@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import structlog
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage
 
 from offers.domain.refresh import Refresh
-from offers.handlers import Deps, Submission, erase_contact, refresh_completed, submit_batch
+from offers.handlers import BatchResult, Deps, Submission, erase_contact, refresh_completed, submit_batch
 from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.contracts.offers import (
     OfferPublished,
@@ -23,16 +22,13 @@ from tdu_shared.errors import InvalidMessage
 from tdu_shared.kafka import (
     DeadLetters,
     Record,
+    apply_batch,
     decode_batch,
-    handle_records,
     records_of,
     subscriber_options,
-    unavailable,
 )
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import CONTACTS, OFFERS_STATE, OFFERS_SUBMITTED
-
-log = structlog.get_logger(__name__)
 
 
 def submission_of(envelope: Envelope[OfferSubmitted], record: Record) -> Submission:
@@ -73,29 +69,20 @@ async def consume_submissions(records: Sequence[Record], deps: Deps, dead_letter
 
 
 async def _submit(run: list[tuple[Record, Submission]], deps: Deps, dead_letters: DeadLetters) -> None:
-    if not run:
-        return
-    try:
-        result = await submit_batch([s for _, s in run], deps)
-    except Exception as exc:
-        if unavailable(exc):
-            raise
-        log.exception("batch failed: retrying its records one by one", records=len(run))
-        await _one_by_one(run, deps, dead_letters)
-        return
-    for position, reason in result.rejected.items():
-        await dead_letters.send(run[position][0], reason, "InvalidRecord")
+    """The run in one batch (record by record if the batch fails); records that can never be offers go
+    to the DLQ with their reason."""
 
-
-async def _one_by_one(run: list[tuple[Record, Submission]], deps: Deps, dead_letters: DeadLetters) -> None:
-    by_offset = {(r.partition, r.offset): s for r, s in run}
-
-    async def handle(record: Record) -> None:
-        result = await submit_batch([by_offset[(record.partition, record.offset)]], deps)
+    async def alone(record: Record, submission: Submission) -> None:
+        result = await submit_batch([submission], deps)
         if result.rejected:
             raise InvalidMessage(result.rejected[0])
 
-    await handle_records([r for r, _ in run], handle, dead_letters)
+    async def batch(submissions: list[Submission]) -> BatchResult:
+        return await submit_batch(submissions, deps)
+
+    result = await apply_batch(run, batch, dead_letters, alone)
+    for position, reason in (result.rejected if result else {}).items():
+        await dead_letters.send(run[position][0], reason, "InvalidRecord")
 
 
 def tombstones(records: Sequence[Record]) -> list[str]:

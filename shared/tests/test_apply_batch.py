@@ -1,4 +1,5 @@
-"""A batch that fails is retried event by event: only the culprit goes to the DLQ, whatever its headers."""
+"""A batch that fails is taken record by record: only the culprit goes to the DLQ, whatever its headers;
+a store too busy is not the record's fault."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 import pytest
 from pymongo.errors import OperationFailure
 
-from matching.consumers import apply_or_dead_letter
 from tdu_shared.contracts.offers import OfferWithdrawn
 from tdu_shared.envelope import Envelope, new_envelope
-from tdu_shared.kafka import DeadLetters, Record
+from tdu_shared.errors import InvalidMessage
+from tdu_shared.kafka import DeadLetters, Record, apply_batch
 
 
 class RecordingDeadLetters(DeadLetters):
@@ -37,10 +38,28 @@ async def test_the_failing_event_is_dead_lettered_even_without_an_event_id_heade
         applied.extend(e.payload.offer_id for e in events)
 
     dlq = RecordingDeadLetters()
-    await apply_or_dead_letter(decoded, apply, dlq)
+    assert await apply_batch(decoded, apply, dlq) is None  # went one by one
 
     assert applied == ["A", "C"]
     assert dlq.sent == [1]
+
+
+async def test_a_batch_that_applies_returns_its_result_and_one_decides_for_a_record_alone() -> None:
+    decoded = [(Record("t", 0, n, None, b"", headers={}), withdrawn(o)) for n, o in enumerate("ABC")]
+
+    async def apply(events: list[Envelope[Any]]) -> int:
+        if len(events) == 3 and any(e.payload.offer_id == "C" for e in events):
+            raise ValueError("the batch fails")
+        return len(events)
+
+    async def one(record: Record, event: Envelope[Any]) -> None:
+        if event.payload.offer_id == "C":
+            raise InvalidMessage("C is refused")  # to the DLQ at once, not retried
+
+    dlq = RecordingDeadLetters()
+    assert await apply_batch(decoded[:2], apply, dlq) == 2
+    assert await apply_batch(decoded, apply, dlq, one) is None and dlq.sent == [2]
+    assert await apply_batch([], apply, dlq) is None
 
 
 async def test_an_event_the_store_is_too_busy_to_apply_comes_back_rather_than_dead_lettered() -> None:
@@ -53,5 +72,5 @@ async def test_an_event_the_store_is_too_busy_to_apply_comes_back_rather_than_de
 
     dlq = RecordingDeadLetters()
     with pytest.raises(OperationFailure):
-        await apply_or_dead_letter(decoded, apply, dlq)
+        await apply_batch(decoded, apply, dlq)
     assert dlq.sent == []
