@@ -26,7 +26,7 @@ from journeys.adapters.memory import MemoryPublisher
 from journeys.adapters.mongo import MongoContacts, MongoDocuments, MongoJourneys, MongoOffers, MongoTimers
 from journeys.api import install_error_handlers, router
 from journeys.handlers import Ports
-from journeys.main import mongo_read_models
+from journeys.main import mongo_read_models, read_models_database
 from journeys.ports import JourneyQuery
 from journeys.testing import EMPLOYER_ID, application, eligibility
 from tdu_dev.testing.access import guarded_app, session
@@ -47,7 +47,8 @@ EMPLOYER = {"actor_role": Role.EMPLOYER, "actor_id": EMPLOYER_ID}
 
 @dataclass
 class Recorder(monitoring.CommandListener):
-    filters: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    filters: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+    """(command, database, collection, filter)"""
     on: bool = False
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
@@ -65,7 +66,7 @@ class Recorder(monitoring.CommandListener):
             found = [d["q"] for d in cmd.get("deletes", [])]
         elif name == "aggregate":
             found = [{"$aggregate": True}]
-        self.filters += [(name, str(cmd[name]), f) for f in found]
+        self.filters += [(name, event.database_name, str(cmd[name]), f) for f in found]
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -139,15 +140,16 @@ async def test_hot_paths_read_and_write_by_id_only(recorded: tuple[Ports, Record
     recorder.on = False
 
     checked = set()
-    for _command, collection, query in recorder.filters:
-        key = (collection, repr(sorted(query.items())))
+    for _command, database, collection, query in recorder.filters:
+        key = (database, collection, repr(sorted(query.items())))
         if key in checked or collection in SMALL:
             continue
         checked.add(key)
-        await assert_id_only(db[collection], query)
+        await assert_id_only(db.client[database][collection], query)
     assert {"offers", "journeys", "journey_lists", "journey_kpis", "journey_projections", "timer_due"} <= {
-        c for c, _ in checked
+        c for _, c, _ in checked
     }
+    assert {d for d, _, _ in checked} == {db.name, read_models_database(db).name}
 
 
 async def test_the_helper_rejects_every_filter_the_store_scans(mongo_db: Any) -> None:
