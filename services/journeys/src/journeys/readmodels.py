@@ -251,37 +251,74 @@ class ReadModels:
         self._cache_s = kpi_cache_s
         self._cache: dict[str, _Month] = {}
         self._stale: set[str] = set()
+        self._basins_listed: set[str] = set()
 
     # ------------------------------------------------------------ projection
 
     async def project(self, journey: Journey) -> None:
-        """Bring every read model up to ``journey`` (idempotent; never goes back to an older revision)."""
+        """Bring every read model up to ``journey`` (idempotent; never goes back to an older revision).
+
+        What is to change is recorded first, in one write of the projection record (the lists the journey
+        may be in, that a move is under way, the KPI counters being applied); then the view, the lists and
+        the KPI months change together; then one write records them done. A run cut short is finished by
+        the next one (each step is idempotent)."""
         async with self._lock(journey.journey_id):
-            # The view first: a page that finds the journey in a list finds its view (or reads the journey).
-            await self._views.set_if_newer(
-                journey.journey_id, journey.revision, {"j": journey_to_text(journey)}
-            )
             record = await self._projections.get(journey.journey_id) or {}
             record = await self._finish_interrupted(journey, record)
-            await self._project_lists(journey, record)
-            await self._project_kpis(journey, record)
+            lists = self._lists_to_change(journey, record)
+            held = record.get("kpi") or {}
+            kpi = self._kpis_to_change(journey, held)
+            view = int(record.get("view_v") or 0) < journey.revision
+            before: dict[str, Any] = {}
+            if lists is not None:
+                before |= {
+                    "listed": sorted(lists[0] | lists[1]),
+                    "moving": True,
+                    "listed_v": journey.revision,
+                }
+            if kpi:
+                before["kpi_next"] = kpi
+            if before:
+                await self._projections.change(journey.journey_id, set=before)
+            if view:  # before the lists: a page that finds the journey in a list finds its view
+                text = journey_to_text(journey)
+                await self._views.set_if_newer(journey.journey_id, journey.revision, {"j": text})
+            await asyncio.gather(
+                self._move_lists(journey, *lists) if lists is not None else asyncio.sleep(0),
+                self._apply_kpi_months(journey.journey_id, held, kpi) if kpi else asyncio.sleep(0),
+            )
+            after: dict[str, Any] = {"view_v": journey.revision} if view else {}
+            if lists is not None:
+                after |= {"listed": sorted(lists[1]), "moving": False}
+            if kpi:
+                after["kpi"] = kpi
+            elif kpi is not None:  # same counters (a reminder, an erasure): only their revision moves on
+                after["kpi.v"] = journey.revision
+            if after:
+                await self._projections.change(
+                    journey.journey_id, set=after, unset=["kpi_next"] if kpi else []
+                )
+            if kpi:
+                await self._forget_markers(journey.journey_id, held, kpi)
 
-    async def _project_lists(self, journey: Journey, record: Mapping[str, Any]) -> None:
+    @staticmethod
+    def _lists_to_change(
+        journey: Journey, record: Mapping[str, Any]
+    ) -> tuple[set[str], set[str], bool] | None:
+        """(the lists it is in, those it belongs in, whether a move was cut short), or None: nothing to do."""
         old, new = set(record.get("listed") or []), rm.list_scopes(journey)
         moving = bool(record.get("moving"))
         if int(record.get("listed_v") or 0) > journey.revision or (old == new and not moving):
-            return  # an older version, late: the lists already show a newer one
+            return None  # unchanged, or an older version, late: the lists already show a newer one
+        return old, new, moving
+
+    async def _move_lists(self, journey: Journey, old: set[str], new: set[str], moving: bool) -> None:
         path = _path_of(journey.created_at)
-        # First record every list the journey may be in, and that a move is under way: a move cut short
-        # is redone in full by the next run (each step is idempotent).
-        moving_now = {"listed": sorted(old | new), "moving": True, "listed_v": journey.revision}
-        await self._projections.change(journey.journey_id, set=moving_now)
         adding = new if moving else new - old
-        for scope in sorted(adding):
-            await self._list(scope, path, journey.journey_id, journey.created_at)
-        for scope in sorted(old - new):
-            await self._list(scope, path, journey.journey_id, None)
-        await self._projections.change(journey.journey_id, set={"listed": sorted(new), "moving": False})
+        await asyncio.gather(
+            *(self._list(scope, path, journey.journey_id, journey.created_at) for scope in sorted(adding)),
+            *(self._list(scope, path, journey.journey_id, None) for scope in sorted(old - new)),
+        )
 
     async def _list(self, scope: str, path: _Path, journey_id: str, created_at: datetime | None) -> None:
         """List (``created_at``) or unlist (None) a journey in a scope.
@@ -338,34 +375,42 @@ class ReadModels:
 
             counts = dict(await asyncio.gather(*(parent(n, c) for n, c in parents.items())))
 
-    async def _project_kpis(self, journey: Journey, record: Mapping[str, Any]) -> None:
-        held = record.get("kpi") or {}
+    @staticmethod
+    def _kpis_to_change(journey: Journey, held: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The counters to apply (with their revision and basin); ``{}`` when they are those held already
+        and only their revision moves on; None when the projection holds this revision or a newer one."""
         if held and int(held["v"]) >= journey.revision:
-            return
+            return None
         target = rm.contribution(journey)
         if held and held.get("basin") == rm.kpi_scope(journey) and _decode(held.get("c")) == +target:
-            # Same counters (a reminder, an erasure): only the revision they are of moves on.
-            await self._projections.change(journey.journey_id, set={"kpi.v": journey.revision})
-            return
-        # Record what is being applied before applying it: a run cut short is finished by the next one.
-        intent = {"v": journey.revision, "c": _encode(target), "basin": rm.kpi_scope(journey)}
-        await self._projections.change(journey.journey_id, set={"kpi_next": intent})
-        await self._apply_kpis(journey.journey_id, held, intent)
+            return {}
+        return {"v": journey.revision, "c": _encode(target), "basin": rm.kpi_scope(journey)}
 
     async def _finish_interrupted(self, journey: Journey, record: dict[str, Any]) -> dict[str, Any]:
         intent = record.get("kpi_next")
         if not intent:
             return record
-        await self._apply_kpis(journey.journey_id, record.get("kpi") or {}, intent)
+        held = record.get("kpi") or {}
+        await self._apply_kpi_months(journey.journey_id, held, intent)
+        await self._projections.change(journey.journey_id, set={"kpi": dict(intent)}, unset=["kpi_next"])
+        await self._forget_markers(journey.journey_id, held, intent)
         return {**record, "kpi": intent, "kpi_next": None}
 
-    async def _apply_kpis(self, journey_id: str, held: Mapping[str, Any], intent: Mapping[str, Any]) -> None:
-        basin = str(intent["basin"])
+    @staticmethod
+    def _months(held: Mapping[str, Any], intent: Mapping[str, Any]) -> tuple[str, list[str]]:
+        before, after = _decode(held.get("c")), _decode(intent["c"])
+        return str(intent["basin"]), sorted({k[:7] for k in before} | {k[:7] for k in after})
+
+    async def _apply_kpi_months(
+        self, journey_id: str, held: Mapping[str, Any], intent: Mapping[str, Any]
+    ) -> None:
+        """Move the journey's counters in each month they change, with its marker (see ``_change_month``)."""
+        basin, months = self._months(held, intent)
         before, after = _decode(held.get("c")), _decode(intent["c"])
         version = int(intent["v"])
-        months = sorted({k[:7] for k in before} | {k[:7] for k in after})
-        if not held:
+        if not held and basin not in self._basins_listed:
             await self._kpis.change(BASINS_DOC, set={f"b.{rm.key_segment(basin)}": True})
+            self._basins_listed.add(basin)  # this process wrote it: not again for every journey
             self._stale.add(BASINS_DOC)
 
         async def one_month(month: str) -> None:
@@ -373,16 +418,21 @@ class ReadModels:
             diff = {k: wanted.get(k, 0) - holds.get(k, 0) for k in set(holds) | set(wanted)}
             await self._change_month(f"K|{basin}|{month}", journey_id, version, diff)
 
-        async def forget_marker(month: str) -> None:
+        await asyncio.gather(*(one_month(m) for m in months))
+
+    async def _forget_markers(
+        self, journey_id: str, held: Mapping[str, Any], intent: Mapping[str, Any]
+    ) -> None:
+        """Once the projection says this revision is applied, the months' markers are no longer needed (a
+        month without a marker holds what the projection's ``kpi`` says)."""
+        basin, months = self._months(held, intent)
+
+        async def forget(month: str) -> None:
             doc_id = f"K|{basin}|{month}"
             async with self._lock(doc_id):  # never beside a swap of this process (see ``_change_month``)
                 await self._kpis.change(doc_id, unset=[f"j.{journey_id}"])
 
-        await asyncio.gather(*(one_month(m) for m in months))
-        await self._projections.change(journey_id, set={"kpi": dict(intent)}, unset=["kpi_next"])
-        # The projection now says this revision is applied: the months' markers are no longer needed (a
-        # month without a marker holds what the projection's ``kpi`` says).
-        await asyncio.gather(*(forget_marker(m) for m in months))
+        await asyncio.gather(*(forget(m) for m in months))
 
     async def _change_month(
         self, doc_id: str, journey_id: str, version: int, diff: Mapping[str, int]
