@@ -153,7 +153,18 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
     async def create_indexes() -> None:
         await ensure_indexes(runtime.db)
 
-    runtime.on_started.extend([create_indexes, start_loops])
+    async def check_read_models() -> None:
+        """Journeys stored but no read model: a store written by a version that kept them elsewhere."""
+        own = read_models_database(runtime.db)
+        empty = await own.journey_projections.find_one({}, {"_id": 1}) is None
+        if empty and await runtime.db.journeys.find_one({}, {"_id": 1}) is not None:
+            log.warning(
+                "journeys are stored but their read models are empty: lists and KPIs show only the "
+                "journeys changed from now on; run `journeys rebuild-read-models`",
+                database=own.name,
+            )
+
+    runtime.on_started.extend([create_indexes, check_read_models, start_loops])
     runtime.on_stopping.append(stop_loops)
     api = router(ports, publisher, settings.max_page_size)
     app = runtime.http_app(

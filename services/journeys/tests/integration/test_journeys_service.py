@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog.testing
 from pymongo.asynchronous.database import AsyncDatabase
 
 from journeys.main import build
@@ -23,7 +24,7 @@ from tdu_dev.testing.processes import ServiceProcess, free_port
 from tdu_shared.contracts.journeys import RecordHire, RecordImmersionOutcome, Role
 from tdu_shared.envelope import decode_event, new_envelope
 from tdu_shared.kafka import EventPublisher
-from tdu_shared.mongo import Document
+from tdu_shared.mongo import Document, connect
 from tdu_shared.topics import CONTACTS, JOURNEYS_COMMANDS, JOURNEYS_EVENTS, MATCHING_ELIGIBILITY, Topics
 
 pytestmark = pytest.mark.integration
@@ -243,3 +244,20 @@ async def test_an_event_written_before_a_crash_is_published_exactly_once_after_r
         assert len(again) == 1
     finally:
         crashing.kill()
+
+
+async def test_a_service_started_on_journeys_without_read_models_says_to_rebuild_them(
+    service_env: dict[str, str],
+) -> None:
+    settings = Settings.model_validate({k.lower(): v for k, v in service_env.items()})
+    client = connect(settings.mongodb_url)
+    try:  # journeys stored by a version that kept its read models in the service's own database
+        await client[settings.mongodb_database].journeys.insert_one({"_id": "J-OLD", "state": "applied"})
+    finally:
+        await client.close()
+    app = build(settings)
+    with structlog.testing.capture_logs() as logs:
+        async with app.router.lifespan_context(app):
+            pass
+    [warning] = [e for e in logs if "rebuild-read-models" in e["event"]]
+    assert warning["log_level"] == "warning" and warning["database"].endswith("_read_models")
