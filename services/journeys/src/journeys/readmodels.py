@@ -103,12 +103,24 @@ def _month_counters(doc: Mapping[str, Any] | None) -> dict[str, int]:
     """A month document's counters, ``"<day>|<path>" -> n``."""
     days = (doc or {}).get("d")
     if isinstance(days, str):
-        return {str(k): int(n) for k, n in json.loads(days).items()}
+        return _untext(days)
     return _counters_of(doc)  # written by an older version: nested documents, changed by $inc
+
+
+def _totals(counters: Mapping[str, int]) -> Counter[str]:
+    """``"<day>|<path>" -> n`` summed over the days: ``path -> n``."""
+    totals: Counter[str] = Counter()
+    for key, n in counters.items():
+        totals[key.partition("|")[2]] += n
+    return totals
 
 
 def _text(counters: Mapping[str, int]) -> str:
     return json.dumps({k: n for k, n in sorted(counters.items()) if n}, separators=(",", ":"))
+
+
+def _untext(text: str) -> dict[str, int]:
+    return {str(k): int(n) for k, n in json.loads(text).items()}
 
 
 def _counters_of(doc: Mapping[str, Any] | None) -> dict[str, int]:
@@ -221,12 +233,7 @@ class _Month:
     def totals(self) -> Counter[str]:
         """``path -> n`` over the whole month."""
         text = self.raw.get("t")
-        if isinstance(text, str):
-            return Counter({str(k): int(n) for k, n in json.loads(text).items()})
-        totals: Counter[str] = Counter()
-        for key, n in self.counters.items():
-            totals[key.partition("|")[2]] += n
-        return totals
+        return Counter(_untext(text)) if isinstance(text, str) else _totals(self.counters)
 
 
 class ReadModels:
@@ -449,10 +456,7 @@ class ReadModels:
                     return  # this month already holds this revision (or a newer one)
                 counters = Counter(_month_counters(doc))
                 counters.update(diff)
-                totals: Counter[str] = Counter()
-                for key, n in counters.items():
-                    totals[key.partition("|")[2]] += n
-                fields = {"d": _text(counters), "t": _text(totals), f"j.{journey_id}": version}
+                fields = {"d": _text(counters), "t": _text(_totals(counters)), f"j.{journey_id}": version}
                 if await self._kpis.swap(doc_id, doc, fields):
                     self._stale.add(doc_id)
                     return
