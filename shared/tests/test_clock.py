@@ -18,5 +18,6 @@ def test_a_fixed_clock_moves_only_when_told_or_by_its_tick() -> None:
     assert clock.now() == start + timedelta(minutes=2)
     ticking = FixedClock(start, tick=timedelta(seconds=1))
     assert [ticking.now(), ticking.now()] == [start + timedelta(seconds=1), start + timedelta(seconds=2)]
+    assert FixedClock.as_of(start.date()).now() == start.replace(hour=12)
     with pytest.raises(ValueError, match="aware"):
         FixedClock(datetime(2027, 1, 4))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
 
@@ -26,6 +26,11 @@ class FixedClock:
             raise ValueError("a clock gives timezone-aware moments")
         self.moment = moment
         self.tick = tick
+
+    @classmethod
+    def as_of(cls, day: date) -> FixedClock:
+        """Noon UTC of ``day``: a run "as of" a date is reproducible."""
+        return cls(datetime.combine(day, time(12), tzinfo=UTC))
 
     def now(self) -> datetime:
         self.moment += self.tick

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,7 +35,7 @@ app = typer.Typer(
 
 
 def _clock(as_of: date | None) -> Clock:
-    return FixedClock(datetime.combine(as_of, time(12, tzinfo=UTC))) if as_of else SystemClock()
+    return FixedClock.as_of(as_of) if as_of else SystemClock()
 
 
 async def _with_ports(settings: Settings, clock: Clock, work: Any) -> Any:

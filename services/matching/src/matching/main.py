@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
 
 import structlog
 from fastapi import APIRouter, FastAPI
@@ -72,11 +71,7 @@ class DailyReevaluation:
 
 def clock_of(settings: Settings) -> Clock:
     """The system clock, or noon UTC of ``as_of`` (a run as of a date is reproducible)."""
-    return (
-        FixedClock(datetime.combine(settings.as_of, time(12), tzinfo=UTC))
-        if settings.as_of
-        else SystemClock()
-    )
+    return FixedClock.as_of(settings.as_of) if settings.as_of else SystemClock()
 
 
 def matcher_of(basins: BasinConfig, max_links: int) -> Matcher:

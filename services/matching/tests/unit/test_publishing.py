@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from matching.adapters.memory import CollectingPublisher, InMemoryLedger
@@ -15,7 +15,6 @@ from tdu_shared.contracts.trainings import Provider, SessionPublished, SessionSt
 from tdu_shared.envelope import Envelope, new_envelope
 
 TODAY = date(2026, 11, 22)
-NOON = datetime.combine(TODAY, time(12), tzinfo=UTC)
 METZ = (49.1193, 6.1757)
 
 
@@ -58,7 +57,9 @@ def session_event(session_id: str = "S1", funders: tuple[str, ...] = ("2",)) -> 
 def service() -> tuple[MatchingService, CollectingPublisher]:
     publisher = CollectingPublisher()
     matcher = Matcher(lambda basin: 30.0, max_radius_km=30.0)
-    return MatchingService(matcher, InMemoryLedger(), publisher, FixedClock(NOON), region="44"), publisher
+    return MatchingService(
+        matcher, InMemoryLedger(), publisher, FixedClock.as_of(TODAY), region="44"
+    ), publisher
 
 
 async def test_result_is_published_keyed_by_offer_with_its_basin_and_cause() -> None:
@@ -71,7 +72,7 @@ async def test_result_is_published_keyed_by_offer_with_its_basin_and_cause() -> 
     payload = sent.envelope.payload
     assert payload.eligible and payload.offer.employer_contact_id == "emp-1"
     assert payload.linked_sessions[0].provider_contact_id == "prov-1"
-    assert payload.evaluated_at == FixedClock(NOON).now()
+    assert payload.evaluated_at == FixedClock.as_of(TODAY).now()
 
 
 async def test_redelivered_event_publishes_nothing() -> None:
