@@ -94,7 +94,6 @@ async def measure(url: str, offers: int, due: int, seed: int) -> dict[str, Any]:
             await col.insert_many(docs[start : start + 1000], ordered=False)
         result["insert_many_docs_per_s"] = round(offers / (time.perf_counter() - began))
         ids = [d["_id"] for d in docs]
-        await asyncio.sleep(1)  # the local store adds its _id index within half a second of a creation
 
         picks = [rng.choice(ids) for _ in range(SAMPLES)]
         took = [(await timed(col.find_one({"_id": i})))[0] for i in picks]

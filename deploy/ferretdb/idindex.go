@@ -1,144 +1,72 @@
 package main
 
-// FerretDB 1.24 (SQLite) pushes a filter on a single _id down to SQL as
-// `_ferretdb_sjson->'$._id' = ?`, but indexes _id as `_ferretdb_sjson->"_id"`:
-// SQLite only uses an expression index for the very same expression, so every
-// find, update or delete by _id scanned the whole collection (linear in its
-// size). The keeper below adds, to every collection table, an index on the
-// expression the pushdown uses. FerretDB does not know about these indexes
-// (listIndexes does not show them); SQLite drops them with their table.
+// FerretDB 1.24 (SQLite) pushes a filter on _id down to SQL as `_ferretdb_sjson->'$._id'`, but
+// builds the unique _id index of each collection on `_ferretdb_sjson->"_id"`: SQLite uses an
+// expression index only for the very same expression, so every lookup by _id read the whole table.
+// Our build writes the pushdown as the index is built (patches/id-column-is-the-id-index.patch).
+//
+// Earlier builds instead kept a second index, on the pushdown's expression, on every collection
+// table (`<table>__id_pushdown`), which each write had to maintain as well: dropped at start.
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"log"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
-	"time"
 )
 
-const (
-	idIndexSuffix = "__id_pushdown"
-	keeperPeriod  = 500 * time.Millisecond
-)
+const legacyIndexSuffix = "__id_pushdown"
 
-// openDB is one database file the keeper holds open, with the inode it opened:
-// a database dropped and created again under the same name is a new file.
-type openDB struct {
-	db    *sql.DB
-	inode uint64
-}
-
-func inodeOf(path string) (uint64, bool) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return 0, false
-	}
-	stat, ok := info.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return stat.Ino, true
-}
-
-// keepIDIndexes runs until ctx is done, indexing new collection tables.
-func keepIDIndexes(ctx context.Context, dir string) {
-	held := map[string]*openDB{}
-	defer func() {
-		for _, o := range held {
-			o.db.Close()
-		}
-	}()
-	ticker := time.NewTicker(keeperPeriod)
-	defer ticker.Stop()
-	for {
-		indexAll(ctx, dir, held)
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-	}
-}
-
-func indexAll(ctx context.Context, dir string, held map[string]*openDB) {
+// dropLegacyIDIndexes removes the second _id index earlier builds added, from every database in dir.
+func dropLegacyIDIndexes(dir string) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.sqlite"))
 	if err != nil {
 		return
 	}
-	present := map[string]bool{}
+	dropped := 0
 	for _, path := range files {
-		present[path] = true
-		inode, ok := inodeOf(path)
-		if !ok {
-			continue
+		n, err := dropIn(path)
+		if err != nil {
+			log.Printf("removing the extra _id indexes of %s: %v", filepath.Base(path), err)
 		}
-		o := held[path]
-		if o != nil && o.inode != inode {
-			o.db.Close()
-			o = nil
-		}
-		if o == nil {
-			// mode=rw: never create a file FerretDB has just removed
-			db, err := sql.Open("sqlite", "file:"+path+"?mode=rw&_pragma=busy_timeout(10000)")
-			if err != nil {
-				continue
-			}
-			db.SetMaxOpenConns(1)
-			o = &openDB{db: db, inode: inode}
-			held[path] = o
-		}
-		if err := indexTables(ctx, o.db); err != nil && ctx.Err() == nil {
-			// the database may have been dropped meanwhile: open it afresh next time
-			o.db.Close()
-			delete(held, path)
-		}
+		dropped += n
 	}
-	for path, o := range held {
-		if !present[path] {
-			o.db.Close()
-			delete(held, path)
-		}
+	if dropped > 0 {
+		log.Printf("removed %d extra _id indexes left by an earlier build", dropped)
 	}
 }
 
-func indexTables(ctx context.Context, db *sql.DB) error {
-	rows, err := db.QueryContext(ctx, `
-		SELECT t.name FROM sqlite_master t
-		WHERE t.type = 'table' AND substr(t.name, 1, 10) != '_ferretdb_'
-		AND NOT EXISTS (
-			SELECT 1 FROM sqlite_master i WHERE i.type = 'index' AND i.name = t.name || ?
-		)`, idIndexSuffix)
+func dropIn(path string) (int, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=rw&_pragma=busy_timeout(10000)")
 	if err != nil {
-		return err
+		return 0, err
 	}
-	var tables []string
+	defer db.Close()
+	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'index' AND name GLOB ?`, "*"+legacyIndexSuffix)
+	if err != nil {
+		return 0, err
+	}
+	var names []string
 	for rows.Next() {
 		var name string
 		if err := rows.Scan(&name); err != nil {
 			rows.Close()
-			return err
+			return 0, err
 		}
-		tables = append(tables, name)
+		names = append(names, name)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return 0, err
 	}
-	for _, table := range tables {
-		q := fmt.Sprintf(
-			`CREATE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`,
-			table+idIndexSuffix, table,
-		)
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			if strings.Contains(err.Error(), "no such table") {
-				continue // dropped since it was listed
-			}
-			log.Printf("indexing _id of %s: %v", table, err)
+	for _, name := range names {
+		if !strings.HasSuffix(name, legacyIndexSuffix) {
+			continue
+		}
+		if _, err := db.Exec(fmt.Sprintf(`DROP INDEX IF EXISTS %q`, name)); err != nil {
+			return 0, err
 		}
 	}
-	return nil
+	return len(names), nil
 }

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net/http"
+	_ "net/http/pprof" // served only on -debug
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,7 +20,12 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to serve the MongoDB protocol on")
 	dataDir := flag.String("data", "ferretdb-data", "directory holding the SQLite databases")
+	debug := flag.String("debug", "", "TCP address to serve Go's runtime profiles on (/debug/pprof/); none if empty")
 	flag.Parse()
+
+	if *debug != "" {
+		go func() { log.Println(http.ListenAndServe(*debug, nil)) }()
+	}
 
 	abs, err := filepath.Abs(*dataDir)
 	if err != nil {
@@ -27,6 +34,8 @@ func main() {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		log.Fatal(err)
 	}
+
+	dropLegacyIDIndexes(abs)
 
 	// WAL with synchronous=NORMAL: a write survives this process being killed; only the last ones before
 	// a power cut may be lost (MongoDB's default journal flush has the same bound).
@@ -41,8 +50,6 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-
-	go keepIDIndexes(ctx, abs)
 
 	fmt.Printf("ferretdb-local listening on %s, data in %s\n", *listen, abs)
 	f.Run(ctx)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
-from contextlib import closing
 from datetime import UTC, datetime
 
 import pytest
@@ -13,7 +11,6 @@ from faststream.kafka import KafkaMessage
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tdu_dev.infra.paths import Paths
 from tdu_dev.testing.kafka_helpers import read_topic
 from tdu_shared.contracts.offers import OfferWithdrawn
 from tdu_shared.envelope import decode_event, new_envelope
@@ -136,23 +133,3 @@ async def test_find_and_delete_by_ids_touch_only_the_ids_given(mongo_db: AsyncDa
     assert await delete_by_ids(collection, []) == 0
     assert await collection.count_documents({}) == 38
     assert await find_by_ids(collection, ["P-1", "P-2"]) == {}
-
-
-async def test_the_local_store_indexes_the_id_lookups_of_a_new_collection(
-    mongo_db: AsyncDatabase[Document],
-) -> None:
-    """deploy/ferretdb adds, to each collection table, the index FerretDB's `_id` pushdown needs."""
-    data = Paths.discover().run / "ferretdb" / "data"
-    if "ferretdbVersion" not in await mongo_db.client.admin.command("buildInfo") or not data.is_dir():
-        pytest.skip("the store is not this machine's FerretDB program")
-    await mongo_db.looked_up.insert_one({"_id": "a"})
-    query = "SELECT name FROM sqlite_master WHERE type = 'index' AND name GLOB '*__id_pushdown'"
-    names: list[str] = []
-    for _ in range(50):
-        with closing(sqlite3.connect(f"file:{data / mongo_db.name}.sqlite?mode=ro", uri=True)) as db:
-            names = [row[0] for row in db.execute(query)]
-        if names:
-            break
-        await asyncio.sleep(0.1)
-    assert len(names) == 1
-    assert await mongo_db.looked_up.find_one({"_id": "a"}) == {"_id": "a"}

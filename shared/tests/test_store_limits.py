@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import subprocess
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +14,10 @@ from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from tdu_dev.infra.paths import Paths
 from tdu_dev.infra.servers import InfraError, parse_unified_diff, replace_hunks
 from tdu_dev.testing.plans import query_plan
+from tdu_dev.testing.processes import free_port
 from tdu_shared.mongo import (
     BulkCounts,
     Document,
@@ -132,3 +137,42 @@ def test_a_chunk_with_an_error_other_than_a_stored_insert_raises() -> None:
         counts.add_failed_chunk(chunk, BulkWriteError({"writeErrors": [{"index": 1, "code": 11000}]}))
     with pytest.raises(BulkWriteError):
         counts.add_failed_chunk(chunk, BulkWriteError({"writeErrors": [{"index": 0, "code": 2}]}))
+
+
+@pytest.mark.integration
+async def test_a_new_collection_is_read_by_id_from_its_id_index(mongo_db: AsyncDatabase[Document]) -> None:
+    """Our FerretDB build writes the `_id` pushdown as FerretDB's unique `_id` index is built, so a
+    collection's lookups by `_id` use that index from its first document on (MongoDB: always)."""
+    await mongo_db.looked_up.insert_many([{"_id": f"k{n}"} for n in range(20)])
+    for lookup in ({"_id": "k3"}, {"_id": {"$in": ["k3", "k7"]}}):
+        assert (await query_plan(mongo_db.looked_up, lookup))["uses_id_index"]
+    assert await mongo_db.looked_up.find_one({"_id": "k3"}) == {"_id": "k3"}
+    assert not (await query_plan(mongo_db.looked_up, {"kind": "x"}))["uses_id_index"]
+
+
+def test_the_store_program_drops_the_second_id_index_earlier_builds_kept(tmp_path: Path) -> None:
+    """Databases written by an earlier build carry `<table>__id_pushdown`, an index every write had to
+    maintain: the program removes it at start and keeps the data."""
+    binary = Paths.discover().ferretdb_binary
+    if not binary.exists():
+        pytest.skip("the local store program is not built on this machine")
+    data = tmp_path / "data"
+    data.mkdir()
+    with closing(sqlite3.connect(data / "old.sqlite")) as db:
+        db.execute("CREATE TABLE things_1 (_ferretdb_sjson TEXT NOT NULL) STRICT")
+        db.execute("CREATE INDEX things_1__id_pushdown ON things_1 (_ferretdb_sjson->'$._id')")
+        db.execute("""INSERT INTO things_1 VALUES ('{"_id":"a"}')""")
+        db.commit()
+    command = [str(binary), "-listen", f"127.0.0.1:{free_port()}", "-data", str(data)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        try:
+            assert process.stdout is not None
+            said = [process.stdout.readline()]
+            while "listening on" not in said[-1] and said[-1] and len(said) < 200:
+                said.append(process.stdout.readline())
+        finally:
+            process.terminate()
+    assert any("removed 1 extra _id indexes" in line for line in said), said
+    with closing(sqlite3.connect(data / "old.sqlite")) as db:
+        indexes = db.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+        assert indexes == [] and db.execute("SELECT count(*) FROM things_1").fetchone() == (1,)

@@ -176,7 +176,7 @@ async def test_the_helper_rejects_every_filter_the_store_scans(mongo_db: Any) ->
 
 
 def test_the_helper_reads_both_stores_plans() -> None:
-    ferret = "id=3 parent=0 notused=0 detail=SEARCH t_1 USING INDEX t_1__id_pushdown (<expr>=?)"
+    ferret = "id=3 parent=0 notused=0 detail=SEARCH t_1 USING INDEX t_1__id_ (<expr>=?)"
     assert uses_id_index({"filterPushdown": True, "queryPlanner": {"Plan": [ferret]}})
     scan = "id=2 parent=0 notused=0 detail=SCAN t_1"
     assert not uses_id_index({"filterPushdown": True, "queryPlanner": {"Plan": [scan]}})

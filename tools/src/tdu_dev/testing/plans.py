@@ -6,7 +6,8 @@ to a string or an ObjectId, or (our patch, deploy/ferretdb/patches/id-pushdown.p
 its ``explain``); every other filter, ``_id`` ranges included, reads every document of the collection and
 filters them in Go. Whether
 SQLite then uses an index shows in its query plan text (``SEARCH <table> USING INDEX ...`` against
-``SCAN <table>``); the ``_id`` index the pushdown needs is the one deploy/ferretdb adds. On MongoDB the
+``SCAN <table>``); the pushdown is written as FerretDB's unique ``_id`` index is built
+(deploy/ferretdb/patches/id-column-is-the-id-index.patch), so it is that index. On MongoDB the
 winning plan says it (``IDHACK``, ``EXPRESS_IXSCAN`` or an ``IXSCAN`` of ``_id_`` against ``COLLSCAN``).
 
 Tests of hot paths call :func:`assert_id_only` with the filter the code sends, on a collection that
@@ -15,7 +16,6 @@ holds documents (an empty or missing collection has no plan).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -27,10 +27,6 @@ from tdu_shared.mongo import Document
 ID_STAGES = {"IDHACK", "EXPRESS_IXSCAN", "EXPRESS_CLUSTERED_IXSCAN", "CLUSTERED_IXSCAN"}
 """MongoDB plan stages that read by ``_id`` alone."""
 
-PLAN_ATTEMPTS = 5
-"""FerretDB explains on a pooled SQLite connection whose schema may predate the ``_id`` index (SQLite
-only notices a schema change when a statement reads): the query is run, then explained, a few times."""
-
 
 async def query_plan(collection: AsyncCollection[Document], filter: Document) -> dict[str, Any]:
     """How the store would serve ``find(filter)`` on this collection.
@@ -40,19 +36,10 @@ async def query_plan(collection: AsyncCollection[Document], filter: Document) ->
     store's whole answer. ``uses_id_index`` is true only when the filter is answered from the ``_id``
     index without reading other documents.
     """
-    explained: dict[str, Any] = {}
-    for _ in range(PLAN_ATTEMPTS):
-        await collection.find_one(filter)  # a read makes the connection see the current schema
-        explained = await collection.database.command(
-            {"explain": {"find": collection.name, "filter": filter}, "verbosity": "queryPlanner"}
-        )
-        if not _is_ferretdb(explained):
-            return _mongodb_plan(explained)
-        plan = _ferretdb_plan(explained)
-        if plan["uses_id_index"] or not explained.get("filterPushdown"):
-            return plan
-        await asyncio.sleep(0.2)  # pushed down but not searched (yet): the index may be seconds old
-    return _ferretdb_plan(explained)
+    explained = await collection.database.command(
+        {"explain": {"find": collection.name, "filter": filter}, "verbosity": "queryPlanner"}
+    )
+    return _ferretdb_plan(explained) if _is_ferretdb(explained) else _mongodb_plan(explained)
 
 
 def uses_id_index(explained: dict[str, Any]) -> bool:
