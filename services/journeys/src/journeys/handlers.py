@@ -31,7 +31,6 @@ from journeys.ports import (
     JourneyStore,
     Offers,
     OfferView,
-    Pending,
     Publisher,
     TimerStore,
     Write,
@@ -306,23 +305,11 @@ async def relay_once(ports: Ports, publisher: Publisher, limit: int = 200, lease
     if items:
         await publisher.publish(items)
     await ports.timers.arm([timer for pending in batch for timer in pending.timers])
-    for start in range(0, len(batch), RELAY_CONCURRENCY):
-        await asyncio.gather(*(_relayed(p, ports) for p in batch[start : start + RELAY_CONCURRENCY]))
+    if batch:
+        journeys = await ports.journeys.relayed(batch)
+        # Repairs the read models if the process stopped between a journey write and its projection.
+        await ports.read_models.repair(journeys)
     return len(items)
-
-
-RELAY_CONCURRENCY = 8
-"""Journeys of one relay pass marked relayed (and their read models checked) at once."""
-
-
-async def _relayed(pending: Pending, ports: Ports) -> None:
-    await ports.journeys.relayed(
-        pending.journey_id, [i.event_id for i in pending.outbox], [t.timer_id for t in pending.timers]
-    )
-    # Repairs the read models if the process stopped between a journey write and its projection.
-    journey = await ports.journeys.get(pending.journey_id)
-    if journey is not None:
-        await ports.read_models.project(journey)
 
 
 # ---------------------------------------------------------------- contacts

@@ -188,8 +188,8 @@ READ_MODELS_SUFFIX = "_read_models"
 def read_models_database(db: AsyncDatabase[Document]) -> AsyncDatabase[Document]:
     """The read models' own database, beside the service's (``journeys`` -> ``journeys_read_models``).
 
-    On the local store a database is one SQLite file, which takes one write at a time: an application
-    costs about 25 read-model writes and 13 journey and outbox writes, which no longer wait for each other.
+    On the local store a database is one SQLite file, which takes one write at a time: an application's
+    read-model writes and its journey and outbox writes no longer wait for each other.
     """
     return db.client[f"{db.name}{READ_MODELS_SUFFIX}"]
 

@@ -162,8 +162,9 @@ class JourneyStore(Protocol):
         """Claim up to ``limit`` journeys with unpublished events for ``lease_s`` seconds (one relay each)."""
         ...
 
-    async def relayed(self, journey_id: str, event_ids: Sequence[str], timer_ids: Sequence[str]) -> None:
-        """Remove published events and armed timers from the journey's outbox."""
+    async def relayed(self, done: Sequence[Pending]) -> list[Journey]:
+        """Remove from each claimed journey the events it published and the timers it armed (those of its
+        ``Pending``); returns the journeys as read then."""
         ...
 
     async def forget_person(self, person_id: str) -> int:
@@ -224,6 +225,10 @@ class Documents(Protocol):
         after: bool = False,
     ) -> dict[str, Any] | None:
         """Apply ``$set``/``$unset``/``$inc`` to one document; with ``after``, return it as changed."""
+        ...
+
+    async def change_many(self, changes: Sequence[tuple[str, Mapping[str, Any], Sequence[str]]]) -> None:
+        """(document id, ``$set``, ``$unset`` paths) each, in as few commands as the store takes."""
         ...
 
     async def swap(self, doc_id: str, seen: Mapping[str, Any] | None, set: Mapping[str, Any]) -> bool:

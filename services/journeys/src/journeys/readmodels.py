@@ -10,7 +10,7 @@ other filter), and nothing is recomputed over all journeys on a request:
   (below). A journey's entry is in a document of one second's applications, not of a whole day's: the
   development store rewrites a whole document on each change, so a day of 2,000 applications in one
   document made each of them slower than the one before (a day document holds one small count per
-  second, changed once per group of writes, see ``_list``).
+  second, changed once per group of writes, see ``_write_lists``).
 - ``journey_kpis``: ``K|<basin>|<YYYY-MM>`` = ``{"v": version, "d": "<JSON: {"<day>|<path>": n}>", "t":
   "<JSON: {path: n}, the month's totals>", "j": {journey_id: revision}}`` and ``K|basins`` (the basins
   that have journeys). ``GET /kpis`` over a year reads 13 documents per basin, and uses a month's totals
@@ -29,8 +29,9 @@ other filter), and nothing is recomputed over all journeys on a request:
   the revision they are of).
 
 ``project`` brings the read models up to a journey's current state. It runs right after every journey
-write and again from the relay for every journey it relays, so a crash between a journey write and its
-projection is repaired by the next relay pass (at most ``RELAY_INTERVAL_S`` after a restart). It is
+write, and the relay checks every journey it relays (``repair``: projects again those whose record is
+behind), so a crash between a journey write and its projection is repaired by the next relay pass (at
+most ``RELAY_INTERVAL_S`` after a restart). It is
 idempotent: list changes are ``$set``/``$unset`` of one entry (the projection first records the union of
 the old and new scopes, so an interrupted move is finished by the next run), and the KPI counters of a
 month document move together with the revision they are of (``j.<journey_id>``, in the same update), after
@@ -61,6 +62,8 @@ from journeys.domain.model import Journey
 from journeys.ports import Documents, JourneyQuery, JourneyStore, Page
 
 BASINS_DOC = "K|basins"
+REPAIRS_AT_ONCE = 16
+"""Journeys projected at once by ``repair``."""
 SWAP_ATTEMPTS = 50
 """Times a month document is read and written again when another instance changed it in between."""
 
@@ -93,6 +96,14 @@ def _order(entry: tuple[str, datetime]) -> tuple[float, str]:
     """Newest first, then by id: the order of every list."""
     journey_id, created_at = entry
     return (-_aware(created_at).timestamp(), journey_id)
+
+
+def _projected(record: Mapping[str, Any] | None, revision: int) -> bool:
+    """Whether a projection record says every read model holds this revision of its journey."""
+    if not record or record.get("moving") or record.get("kpi_next"):
+        return False
+    kpi = record.get("kpi") or {}
+    return int(record.get("view_v") or 0) >= revision and int(kpi.get("v") or 0) >= revision
 
 
 def _aware(moment: datetime) -> datetime:
@@ -164,9 +175,16 @@ PATH_DEPTH = 2
 
 @dataclass(frozen=True)
 class _ListChange:
+    scope: str
     path: _Path
     journey_id: str
     created_at: datetime | None
+    """None: the journey leaves the list."""
+
+
+@dataclass(frozen=True)
+class _Queued:
+    changes: Sequence[_ListChange]
     done: asyncio.Future[None]
 
 
@@ -177,6 +195,11 @@ def _path_of(moment: datetime) -> _Path:
 
 def _list_id(scope: str, path: Sequence[str]) -> str:
     return "|".join(("L", scope, *path))
+
+
+def _count(node: Mapping[str, Any] | None) -> int:
+    """The entries under a list node, from its children's counts."""
+    return sum(int(n) for n in ((node or {}).get("c") or {}).values())
 
 
 def _select(units: Sequence[tuple[Any, int]], skip: int, limit: int) -> tuple[list[Any], int]:
@@ -254,7 +277,8 @@ class ReadModels:
         self._projections = projections
         self._views = views if views is not None else _memory_documents()
         self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
-        self._pending: dict[str, list[_ListChange]] = {}
+        self._queued: list[_Queued] = []
+        self._lists_lock = asyncio.Lock()
         self._cache_s = kpi_cache_s
         self._cache: dict[str, _Month] = {}
         self._stale: set[str] = set()
@@ -308,6 +332,22 @@ class ReadModels:
             if kpi:
                 await self._forget_markers(journey.journey_id, held, kpi)
 
+    async def repair(self, journeys: Sequence[Journey]) -> None:
+        """Project those of these journeys whose read models are behind them (the relay's check: a process
+        may have stopped between a journey write and its projection). Their records are read at once, so
+        journeys already projected cost one read between them."""
+        records = await self._projections.get_many(
+            [j.journey_id for j in journeys], ["view_v", "kpi.v", "moving", "kpi_next"]
+        )
+        behind = [j for j in journeys if not _projected(records.get(j.journey_id), j.revision)]
+        slots = asyncio.Semaphore(REPAIRS_AT_ONCE)
+
+        async def one(journey: Journey) -> None:
+            async with slots:
+                await self.project(journey)
+
+        await asyncio.gather(*(one(j) for j in behind))
+
     @staticmethod
     def _lists_to_change(
         journey: Journey, record: Mapping[str, Any]
@@ -320,67 +360,74 @@ class ReadModels:
         return old, new, moving
 
     async def _move_lists(self, journey: Journey, old: set[str], new: set[str], moving: bool) -> None:
-        path = _path_of(journey.created_at)
+        path, jid = _path_of(journey.created_at), journey.journey_id
         adding = new if moving else new - old
-        await asyncio.gather(
-            *(self._list(scope, path, journey.journey_id, journey.created_at) for scope in sorted(adding)),
-            *(self._list(scope, path, journey.journey_id, None) for scope in sorted(old - new)),
-        )
+        changes = [_ListChange(scope, path, jid, journey.created_at) for scope in sorted(adding)]
+        changes += [_ListChange(scope, path, jid, None) for scope in sorted(old - new)]
+        if changes:
+            await self._write_lists(changes)
 
-    async def _list(self, scope: str, path: _Path, journey_id: str, created_at: datetime | None) -> None:
-        """List (``created_at``) or unlist (None) a journey in a scope.
+    async def _write_lists(self, changes: Sequence[_ListChange]) -> None:
+        """List or unlist a journey in some scopes.
 
-        The changes to one scope's day are written one group at a time in this process: those that
-        arrive while a group is being written go together in the next (one command per tree node
-        rather than one per journey, so a burst of applications costs the store a few commands per
-        group). Each node's count is set to what the node below holds, not incremented: repeating a
-        change changes nothing, and the last count written saw every entry written before it.
+        The list changes of this process are written one group at a time: those that arrive while a
+        group is being written go together in the next, whatever their scopes (a few commands per group,
+        level by level, rather than three per scope and journey: a burst of applications costs the store
+        a few commands per group). Each node's count is set to what the node below holds, not
+        incremented: repeating a change changes nothing, and the last count written saw every entry
+        written before it.
         """
-        day_key = _list_id(scope, path[:1])
-        mine = _ListChange(path, journey_id, created_at, asyncio.get_running_loop().create_future())
-        self._pending.setdefault(day_key, []).append(mine)
-        async with self._lock(day_key):
+        mine = _Queued(changes, asyncio.get_running_loop().create_future())
+        self._queued.append(mine)
+        async with self._lists_lock:
             if not mine.done.done():
-                group = self._pending.pop(day_key, [])
+                group, self._queued = self._queued, []
                 try:
-                    await self._write_list_group(scope, group)
+                    await self._write_list_group([c for queued in group for c in queued.changes])
                 except BaseException:
                     # The others' changes go back in front of the queue: each of them is waiting for
                     # this lock and writes them again when its turn comes (its own error if any).
-                    others = [c for c in group if c is not mine]
-                    self._pending[day_key] = others + self._pending.get(day_key, [])
+                    self._queued = [q for q in group if q is not mine] + self._queued
                     raise
-                for other in group:
-                    if not other.done.done():
-                        other.done.set_result(None)
+                for queued in group:
+                    if not queued.done.done():
+                        queued.done.set_result(None)
         await mine.done
 
-    async def _write_list_group(self, scope: str, group: Sequence[_ListChange]) -> None:
-        leaves: dict[_Path, dict[str, datetime | None]] = {}
-        for change in group:  # in arrival order: the last change of a journey wins
-            leaves.setdefault(change.path, {})[change.journey_id] = change.created_at
-
-        async def leaf(path: _Path, entries: Mapping[str, datetime | None]) -> tuple[_Path, int]:
-            listed = {f"e.{j}": at for j, at in entries.items() if at is not None}
-            unlisted = [f"e.{j}" for j, at in entries.items() if at is None]
-            doc = await self._lists.change(_list_id(scope, path), set=listed, unset=unlisted, after=True)
-            return path, len((doc or {}).get("e") or {})
-
-        counts = dict(await asyncio.gather(*(leaf(p, e) for p, e in leaves.items())))
+    async def _write_list_group(self, changes: Sequence[_ListChange]) -> None:
+        """The leaves in one write and one read, then each level above likewise, the roots in one write."""
+        leaves: dict[tuple[str, _Path], dict[str, datetime | None]] = {}
+        for change in changes:  # in arrival order: the last change of a journey wins
+            leaves.setdefault((change.scope, change.path), {})[change.journey_id] = change.created_at
+        await self._lists.change_many(
+            [
+                (
+                    _list_id(*node),
+                    {f"e.{j}": at for j, at in entries.items() if at is not None},
+                    [f"e.{j}" for j, at in entries.items() if at is None],
+                )
+                for node, entries in leaves.items()
+            ]
+        )
+        docs = await self._lists.get_many([_list_id(*node) for node in leaves])
+        counts = {node: len((docs.get(_list_id(*node)) or {}).get("e") or {}) for node in leaves}
         for depth in range(PATH_DEPTH - 1, -1, -1):
-            parents: dict[_Path, dict[str, int]] = {}
-            for node, count in counts.items():
-                parents.setdefault(node[:depth], {})[node[depth]] = count
-
-            async def parent(
-                node: _Path, children: Mapping[str, int], depth: int = depth
-            ) -> tuple[_Path, int]:
-                kept = {f"c.{c}": n for c, n in children.items() if n}
-                gone = [f"c.{c}" for c, n in children.items() if not n]
-                doc = await self._lists.change(_list_id(scope, node), set=kept, unset=gone, after=depth > 0)
-                return node, sum(int(n) for n in ((doc or {}).get("c") or {}).values())
-
-            counts = dict(await asyncio.gather(*(parent(n, c) for n, c in parents.items())))
+            parents: dict[tuple[str, _Path], dict[str, int]] = {}
+            for (scope, path), count in counts.items():
+                parents.setdefault((scope, path[:depth]), {})[path[depth]] = count
+            await self._lists.change_many(
+                [
+                    (
+                        _list_id(*node),
+                        {f"c.{c}": n for c, n in children.items() if n},
+                        [f"c.{c}" for c, n in children.items() if not n],
+                    )
+                    for node, children in parents.items()
+                ]
+            )
+            if depth > 0:
+                docs = await self._lists.get_many([_list_id(*node) for node in parents], ["c"])
+                counts = {node: _count(docs.get(_list_id(*node))) for node in parents}
 
     @staticmethod
     def _kpis_to_change(journey: Journey, held: Mapping[str, Any]) -> dict[str, Any] | None:

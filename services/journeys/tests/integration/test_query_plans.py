@@ -9,7 +9,9 @@ filter. The only filters allowed beyond ``_id`` are on collections that hold onl
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -49,6 +51,8 @@ EMPLOYER = {"actor_role": Role.EMPLOYER, "actor_id": EMPLOYER_ID}
 class Recorder(monitoring.CommandListener):
     filters: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
     """(command, database, collection, filter)"""
+    commands: list[tuple[str, str]] = field(default_factory=list)
+    """(command, collection)"""
     on: bool = False
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
@@ -67,6 +71,7 @@ class Recorder(monitoring.CommandListener):
         elif name == "aggregate":
             found = [{"$aggregate": True}]
         self.filters += [(name, event.database_name, str(cmd[name]), f) for f in found]
+        self.commands.append((name, str(cmd[name])))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -202,6 +207,32 @@ async def test_the_relay_leaves_nothing_listed_once_everything_is_published(
     assert (
         await ports.timers.claim_due(datetime(2027, 1, 4, 9, tzinfo=UTC) + timedelta(minutes=1), 60) is None
     )
+
+
+async def test_a_relay_pass_reads_claims_and_owns_its_journeys_in_a_few_commands_whatever_their_number(
+    recorded: tuple[Ports, Recorder, Any],
+) -> None:
+    """Found by the soak run: a pass claimed its journeys one command after another (200 claims took 13 s
+    under load) and the e-mails waited for it. Only the fenced change of each journey is per journey."""
+    ports, recorder, db = recorded
+    await handlers.on_eligibility_changed(eligibility(), ports)
+    journeys = 40
+    for n in range(journeys):
+        await handlers.execute(application(command_id=f"a-{n}", seeker_id=f"U{n}", actor_id=f"U{n}"), ports)
+    publisher = MemoryPublisher()
+    recorder.on = True
+    assert await handlers.relay_once(ports, publisher) == 2 * journeys  # the application and the contact
+    recorder.on = False
+    per = Counter(recorder.commands)
+    claims = sum(
+        n for (name, collection), n in per.items() if collection == "outbox_pending" and name != "delete"
+    )
+    assert claims <= 2
+    assert sum(n for (_, collection), n in per.items() if collection == "relayed_events") <= 3
+    assert per[("find", "journeys")] <= 2 and per[("find", "journey_projections")] <= 1
+    assert per[("update", "journeys")] == per[("delete", "outbox_pending")] == journeys  # each one's change
+    assert await db.outbox_pending.count_documents({}) == 0
+    assert len({json.loads(i.body)["event_id"] for i in publisher.sent}) == 2 * journeys
 
 
 async def test_a_rebuild_on_the_real_store_gives_what_the_writes_kept_and_relists_pending_work(

@@ -84,7 +84,8 @@ async def test_pending_events_are_claimed_by_one_relay_and_removed_once_relayed(
     [claimed] = await journeys.pending(10, NOW, 10)
     assert [i.event_id for i in claimed.outbox] == ["e1", "e2"]
     assert await journeys.pending(10, NOW, 10) == []
-    await journeys.relayed("J1", ["e1", "e2"], [])
+    [relayed] = await journeys.relayed([claimed])
+    assert relayed.journey_id == "J1"
     assert await journeys.pending(10, NOW + timedelta(minutes=1), 10) == []
 
 
@@ -134,8 +135,7 @@ async def test_writes_racing_the_relay_are_never_lost(stores: tuple[JourneyStore
 
     async def relay(stop: asyncio.Event) -> None:
         while not stop.is_set():
-            for pending in await journeys.pending(10, datetime.now(UTC), 10):
-                await journeys.relayed(pending.journey_id, [i.event_id for i in pending.outbox], [])
+            await journeys.relayed(await journeys.pending(10, datetime.now(UTC), 10))
             await asyncio.sleep(0)
 
     stop = asyncio.Event()
@@ -148,8 +148,7 @@ async def test_writes_racing_the_relay_are_never_lost(stores: tuple[JourneyStore
     assert stored is not None and stored.revision == writes + 1
     assert [n for n in range(1, writes + 1) if not await journeys.seen("J1", f"k{n}")] == []
     later = datetime.now(UTC) + timedelta(minutes=1)
-    for pending in await journeys.pending(10, later, 10):  # what the last pass left
-        await journeys.relayed(pending.journey_id, [i.event_id for i in pending.outbox], [])
+    await journeys.relayed(await journeys.pending(10, later, 10))  # what the last pass left
     assert await journeys.pending(10, later + timedelta(minutes=1), 10) == []
 
 
@@ -198,7 +197,7 @@ async def test_an_erasure_waits_for_a_contact_event_a_relay_is_publishing(mongod
         erasing = asyncio.create_task(journeys.forget_person("U1"))
         await asyncio.sleep(0.5)
         assert not erasing.done(), "the erasure went on while the relay was still publishing c1"
-        await journeys.relayed("J1", ["e1", "c1"], [])  # published and acknowledged
+        await journeys.relayed([taken])  # published and acknowledged
         assert await asyncio.wait_for(erasing, 10) == 1
 
         await journeys.create(Write(journey("J2"), [item("c2", "contacts", "U1")]))

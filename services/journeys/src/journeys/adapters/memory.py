@@ -72,11 +72,15 @@ class MemoryJourneys:
                 claimed.append(Pending(jid, row.journey.revision, list(row.outbox), list(row.timers)))
         return claimed
 
-    async def relayed(self, journey_id: str, event_ids: Sequence[str], timer_ids: Sequence[str]) -> None:
-        row = self.rows[journey_id]
-        row.outbox = [i for i in row.outbox if i.event_id not in event_ids]
-        row.timers = [t for t in row.timers if t.timer_id not in timer_ids]
-        row.lease = None
+    async def relayed(self, done: Sequence[Pending]) -> list[Journey]:
+        for pending in done:
+            row = self.rows[pending.journey_id]
+            event_ids = {i.event_id for i in pending.outbox}
+            timer_ids = {t.timer_id for t in pending.timers}
+            row.outbox = [i for i in row.outbox if i.event_id not in event_ids]
+            row.timers = [t for t in row.timers if t.timer_id not in timer_ids]
+            row.lease = None
+        return [copy.deepcopy(self.rows[p.journey_id].journey) for p in done]
 
     async def relist_pending(self) -> int:
         return sum(1 for row in self.rows.values() if row.outbox or row.timers)
@@ -228,6 +232,10 @@ class MemoryDocuments:
     ) -> dict[str, dict[str, Any]]:
         found = {i: await self.get(i, fields) for i in doc_ids}
         return {i: d for i, d in found.items() if d is not None}
+
+    async def change_many(self, changes: Sequence[tuple[str, Mapping[str, Any], Sequence[str]]]) -> None:
+        for doc_id, set, unset in changes:
+            await self.change(doc_id, set=set, unset=unset)
 
     async def change(
         self,

@@ -33,7 +33,7 @@ from typing import Any
 
 from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from journeys.adapters.documents import (
     item_from_doc,
@@ -47,7 +47,7 @@ from journeys.domain.model import Journey, SessionOption
 from journeys.domain.timers import Timer
 from journeys.ports import AuditEntry, Conflict, Contact, OfferView, OutboxItem, Pending, StoredTimer, Write
 from tdu_shared.contracts.journeys import ReminderKind, Role
-from tdu_shared.mongo import Document, IndexSpec, asc, bulk_write, find_by_ids
+from tdu_shared.mongo import DUPLICATE_KEY, Document, IndexSpec, asc, bulk_write, find_by_ids, insert_new
 from tdu_shared.topics import CONTACTS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -56,6 +56,8 @@ INDEXES: list[IndexSpec] = [IndexSpec(AUDIT, asc("basins", "at")), IndexSpec(AUD
 """Secondary indexes: the audit log's only (operators query it by basin or person). Every query of the
 write and read paths is by ``_id`` (MongoDB and FerretDB index it themselves)."""
 
+RELAYED_AT_ONCE = 32
+"""Journeys of one relay pass changed at once once their events are out (a few commands each)."""
 WRITE_LEASE_S = 30.0
 """A revision fence whose writer has not written the journey after this long is taken over."""
 
@@ -180,62 +182,76 @@ class MongoJourneys:
         return True
 
     async def pending(self, limit: int, now: datetime, lease_s: float) -> list[Pending]:
-        """Claim journeys listed in ``outbox_pending`` (a small collection: only unpublished work)."""
+        """Claim journeys listed in ``outbox_pending`` (a small collection: only unpublished work).
+
+        A pass costs a few commands whatever its size: one read of the listings whose lease ran out, one
+        write of their new lease, one read of their journeys, then the ledger (``_own``). The lease only
+        spreads the work between relays (an update is not atomic with its filter on the local store):
+        what keeps two relays from publishing one event is the ledger."""
+        until = now + timedelta(seconds=lease_s)
+        marks = [m async for m in self._pending.find({"lease": {"$lt": now}}).limit(limit)]
+        if not marks:
+            return []
+        claims = [
+            UpdateOne({"_id": m["_id"], "lease": m["lease"]}, {"$set": {"lease": until}}) for m in marks
+        ]
+        await bulk_write(self._pending, claims)
+        docs = await find_by_ids(self._col, [m["_id"] for m in marks])
+        for mark in marks:
+            if mark["_id"] not in docs:
+                await self._unlist_unstored(mark, now)
+        outboxes = {d["_id"]: [item_from_doc(i) for i in d.get("outbox", [])] for d in docs.values()}
+        owned = await self._own(outboxes, now, until)
         claimed = []
-        for _ in range(limit):
-            mark = await self._pending.find_one_and_update(
-                {"lease": {"$lt": now}},
-                {"$set": {"lease": now + timedelta(seconds=lease_s)}},
-                return_document=ReturnDocument.AFTER,
-            )
-            if mark is None:
-                break
-            doc = await self._col.find_one({"_id": mark["_id"]})
-            if doc is None:
-                # Listed for a journey not stored (yet): being created, or its creation failed after the
-                # mark. Dropped only once far older than any creation takes: a delete is not atomic with
-                # its filter on the local store, and could drop the listing a creator has just renewed.
-                listed_at = mark.get("at")
-                if listed_at is not None and now - _aware(listed_at) > self._write_lease:
-                    await self._pending.delete_one({"_id": mark["_id"], "version": mark["version"]})
-                continue
-            self._claims[doc["_id"]] = mark["version"]
-            outbox = [item_from_doc(i) for i in doc.get("outbox", [])]
-            owned = await self._own(doc["_id"], outbox, now, lease_s)
-            timers = [timer_from_doc(t) for t in doc.get("pending_timers", [])]
-            claimed.append(Pending(doc["_id"], doc["revision"], owned, timers))
+        for mark in marks:
+            doc = docs.get(mark["_id"])
+            if doc is not None:
+                self._claims[doc["_id"]] = mark["version"]
+                timers = [timer_from_doc(t) for t in doc.get("pending_timers", [])]
+                claimed.append(Pending(doc["_id"], doc["revision"], owned[doc["_id"]], timers))
         return claimed
 
+    async def _unlist_unstored(self, mark: Document, now: datetime) -> None:
+        """Listed for a journey not stored (yet): being created, or its creation failed after the mark.
+        Dropped only once far older than any creation takes: a delete is not atomic with its filter on the
+        local store, and could drop the listing a creator has just renewed."""
+        listed_at = mark.get("at")
+        if listed_at is not None and now - _aware(listed_at) > self._write_lease:
+            await self._pending.delete_one({"_id": mark["_id"], "version": mark["version"]})
+
     async def _own(
-        self, journey_id: str, outbox: list[OutboxItem], now: datetime, lease_s: float
-    ) -> list[OutboxItem]:
-        """The events this relay may publish: each is fenced by inserting its id in the ledger first.
+        self, outboxes: Mapping[str, Sequence[OutboxItem]], now: datetime, until: datetime
+    ) -> dict[str, list[OutboxItem]]:
+        """The events this relay may publish, by journey: each is fenced by inserting its id in the ledger
+        first (all in one command).
 
         The insert on the unique ``_id`` is atomic even where concurrent updates of one document are not
         (FerretDB), so two relays never publish one event. A "publishing" entry older than the lease
         (its relay crashed) is taken over; contact events of an erased person are dropped, never sent.
         """
-        erased = set(await find_by_ids(self._erasures, [i.key for i in outbox if i.topic == CONTACTS.name]))
-        owned: dict[str, OutboxItem] = {}
-        for item in outbox:
-            if item.event_id in owned:
-                continue
+        items = [(j, i) for j, outbox in outboxes.items() for i in outbox]
+        contacts = [i.key for _, i in items if i.topic == CONTACTS.name]
+        erased = set(await find_by_ids(self._erasures, contacts)) if contacts else set()
+        wanted: dict[str, tuple[str, OutboxItem]] = {}
+        for journey_id, item in items:
             if item.topic == CONTACTS.name and item.key in erased:
                 await self._sent.replace_one({"_id": item.event_id}, {"status": "dropped"}, upsert=True)
-                continue
-            until = now + timedelta(seconds=lease_s)
-            try:
-                await self._sent.insert_one(
-                    {"_id": item.event_id, "journey_id": journey_id, "status": "publishing", "until": until}
-                )
-            except DuplicateKeyError:
-                entry = await self._sent.find_one({"_id": item.event_id})
-                if entry is None or entry["status"] != "publishing" or _aware(entry["until"]) >= now:
-                    continue
-                if not await self._take_over(entry, {"until": until}):  # its relay crashed
-                    continue
-            owned[item.event_id] = item
-        return list(owned.values())
+            else:
+                wanted.setdefault(item.event_id, (journey_id, item))
+        entries = [
+            {"_id": e, "journey_id": j, "status": "publishing", "until": until}
+            for e, (j, _) in wanted.items()
+        ]
+        held = await insert_new(self._sent, entries)
+        for entry in (await find_by_ids(self._sent, sorted(held))).values() if held else []:
+            crashed = entry["status"] == "publishing" and _aware(entry["until"]) < now  # its relay crashed
+            if crashed and await self._take_over(entry, {"until": until}):
+                held.discard(entry["_id"])
+        owned: dict[str, list[OutboxItem]] = {j: [] for j in outboxes}
+        for event_id, (journey_id, item) in wanted.items():
+            if event_id not in held:
+                owned[journey_id].append(item)
+        return owned
 
     async def _take_over(self, entry: Document, change: Document) -> bool:
         """Change a ``publishing`` ledger entry whose relay's lease ran out, unless another took it first
@@ -245,28 +261,44 @@ class MongoJourneys:
         )
         return bool(taken.modified_count)
 
-    async def relayed(self, journey_id: str, event_ids: Sequence[str], timer_ids: Sequence[str]) -> None:
-        """Remove published events and armed timers from the journey; unlist it when nothing is left.
+    async def relayed(self, done: Sequence[Pending]) -> list[Journey]:
+        """Remove what these claimed journeys published and armed; unlist those with nothing left. Returns
+        the journeys as read here.
 
-        The journey is changed under the fence of its next revision, like a write, without taking that
-        revision: FerretDB applies an update by reading the document and writing it back whole, so an
-        unfenced change here could put back the state a concurrent write had just replaced (seen: a
-        command's new state and key lost, its replay then refused for the fence's lease). While a write
-        holds the fence the relay leaves the journey for its next pass; the events it published are
-        already marked sent in the ledger, so they are not published again.
+        The ledger marks, the journeys and what the ledger says of the rest of their outboxes take a few
+        commands for the whole pass; then each journey is changed under the fence of its next revision,
+        like a write, without taking that revision: FerretDB applies an update by reading the document and
+        writing it back whole, so an unfenced change here could put back the state a concurrent write had
+        just replaced (seen: a command's new state and key lost, its replay then refused for the fence's
+        lease). While a write holds the fence the relay leaves the journey for its next pass; the events it
+        published are already marked sent in the ledger, so they are not published again.
         """
-        sent, armed = set(event_ids), set(timer_ids)
+        sent = {i.event_id for p in done for i in p.outbox}
         if sent:
             marks = [UpdateOne({"_id": e}, {"$set": {"status": "sent"}}) for e in sorted(sent)]
             await bulk_write(self._sent, marks)
+        docs = await find_by_ids(self._col, [p.journey_id for p in done])
+        others = {i["event_id"] for d in docs.values() for i in d.get("outbox", [])} - sent
+        ledger = await find_by_ids(self._sent, sorted(others)) if others else {}
+        out = sent | {e for e, d in ledger.items() if d.get("status") in ("sent", "dropped")}
+        slots = asyncio.Semaphore(RELAYED_AT_ONCE)
+
+        async def one(pending: Pending) -> None:
+            async with slots:
+                await self._take_out(pending, docs.get(pending.journey_id), out)
+
+        await asyncio.gather(*(one(p) for p in done))
+        return [journey_from_doc(d) for d in docs.values()]
+
+    async def _take_out(self, pending: Pending, doc: Document | None, out: set[str]) -> None:
+        """Remove from one journey the events ``out`` and the timers its relay armed, under its fence."""
+        journey_id = pending.journey_id
         claim = self._claims.pop(journey_id, None)
-        doc = await self._col.find_one({"_id": journey_id})
         if doc is None:
             return
+        armed = {t.timer_id for t in pending.timers}
         outbox, timers = doc.get("outbox", []), doc.get("pending_timers", [])
-        ledger = await find_by_ids(self._sent, [i["event_id"] for i in outbox if i["event_id"] not in sent])
-        done = sent | {e for e, d in ledger.items() if d.get("status") in ("sent", "dropped")}
-        gone = [i for i in outbox if i["event_id"] in done]
+        gone = [i for i in outbox if i["event_id"] in out]
         fired = [t for t in timers if timer_from_doc(t).timer_id in armed]
         busy = len(gone) < len(outbox) or len(fired) < len(timers)
         change: dict[str, Any] = {}
@@ -354,6 +386,19 @@ class MongoJourneys:
                 continue
             await asyncio.sleep(min(0.5, 0.01 * 2**attempt))
         raise Conflict("un événement de contact est en cours de publication, réessayez l'effacement")
+
+
+def _update(
+    set: Mapping[str, Any] | None, unset: Sequence[str], inc: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    update: dict[str, Any] = {}
+    if set:
+        update["$set"] = dict(set)
+    if unset:
+        update["$unset"] = {path: "" for path in unset}
+    if inc:
+        update["$inc"] = dict(inc)
+    return update
 
 
 def _hour(moment: datetime) -> str:
@@ -650,19 +695,28 @@ class MongoDocuments:
         inc: Mapping[str, int] | None = None,
         after: bool = False,
     ) -> dict[str, Any] | None:
-        update: dict[str, Any] = {}
-        if set:
-            update["$set"] = dict(set)
-        if unset:
-            update["$unset"] = {path: "" for path in unset}
-        if inc:
-            update["$inc"] = dict(inc)
+        update = _update(set, unset, inc)
         if not update:
             return await self.get(doc_id) if after else None
         try:
             return await self._apply(doc_id, update, after)
         except DuplicateKeyError:  # two upserts created the document at once: it exists now, update it
             return await self._apply(doc_id, update, after)
+
+    async def change_many(self, changes: Sequence[tuple[str, Mapping[str, Any], Sequence[str]]]) -> None:
+        """One ``update`` command per ``BULK_CHUNK`` documents (upserts). Two upserts creating one document
+        at once can fail on its ``_id``: the changes are ``$set`` and ``$unset``, so they are sent again."""
+        operations = [
+            UpdateOne({"_id": doc_id}, _update(set, unset), upsert=True)
+            for doc_id, set, unset in changes
+            if set or unset
+        ]
+        try:
+            await bulk_write(self._col, operations)
+        except BulkWriteError as exc:
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+            await bulk_write(self._col, operations)
 
     async def _apply(self, doc_id: str, update: Mapping[str, Any], after: bool) -> dict[str, Any] | None:
         if after:
