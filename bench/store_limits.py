@@ -6,11 +6,12 @@
 Writes ``--offers`` real France Travail records (the shipped files, each copy with its own id, about
 4 KB each) into a scratch database, then times, on that collection: ``insert_many`` (documents per
 second, commands of 1,000), ``find_one`` and ``update_one`` by ``_id`` (mean milliseconds), one ``find``
-with ``_id: {$in: [1,000 ids]}``, a count by an equality on a field without an index, and one ``update``
+with ``_id: {$in: [1,000 ids]}``, a count by an equality on a field without an index, one ``update``
 command of 1,000 statements on existing documents (the command the unpatched FerretDB 1.24 never
-answers). Then ``--due`` small documents with a ``due_at`` date, and one ``find`` of those due at their
-median date (what a poll of due items does). Each figure says whether the store's plan (``explain``)
-used an index. The scratch database is dropped at the end.
+answers), and writes per second from 1, 8 and 32 clients at once. Then ``--due`` small documents with a
+``due_at`` date, and one ``find`` of those due at their median date (what a poll of due items does).
+Each figure says whether the store's plan (``explain``) used an index. The scratch database is dropped
+at the end.
 
 These are the figures in the README's table (column "SQLite", the local store); the same command
 against another MongoDB-compatible server gives its column.
@@ -79,6 +80,32 @@ async def uses_index(collection: AsyncCollection[Document], filter_: Document) -
     return None
 
 
+WRITERS = (1, 8, 32)
+"""Clients writing one database at once (a busy service instance has a few dozen)."""
+WRITES = 3000
+
+
+async def concurrent_writes(
+    col: AsyncCollection[Document], ids: list[str], writers: int, rng: random.Random
+) -> int:
+    """Writes per second from ``writers`` clients at once on one collection: two updates by ``_id`` of
+    small fields for one insert of a small document."""
+    queue = list(range(WRITES))
+    tag = uuid.uuid4().hex[:6]
+
+    async def writer() -> None:
+        while queue:
+            n = queue.pop()
+            if n % 3 == 0:
+                await col.insert_one({"_id": f"W{tag}{n}", "n": n})
+            else:
+                await col.update_one({"_id": rng.choice(ids)}, {"$set": {"w": n}})
+
+    began = time.perf_counter()
+    await asyncio.gather(*(writer() for _ in range(writers)))
+    return round(WRITES / (time.perf_counter() - began))
+
+
 async def measure(url: str, offers: int, due: int, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
     client = connect(url)
@@ -133,6 +160,8 @@ async def measure(url: str, offers: int, due: int, seed: int) -> dict[str, Any]:
         result["find_due_lte_s"] = round(seconds, 2)
         result["due_found"] = len(found)
         result["due_uses_index"] = await uses_index(items, {"due_at": {"$lte": cut}})
+        for writers in WRITERS:
+            result[f"writes_per_s_{writers}_writers"] = await concurrent_writes(col, ids, writers, rng)
         print(f"counted {counted} offers of basin 4410", file=sys.stderr)
     finally:
         await client.drop_database(db.name)
