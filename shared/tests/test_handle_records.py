@@ -91,30 +91,3 @@ async def test_a_passing_retry_is_not_dead_lettered() -> None:
     dlq = RecordingDeadLetters()
     await handle_records(records(1), handle, dlq, backoff_s=0)
     assert calls == [0, 0] and dlq.sent == []
-
-
-async def test_decode_batch_keeps_each_record_with_its_event_and_dead_letters_the_rest() -> None:
-    from datetime import UTC, datetime
-
-    from tdu_shared.contracts.offers import OfferWithdrawn
-    from tdu_shared.envelope import encode, new_envelope
-    from tdu_shared.kafka import decode_batch
-    from tdu_shared.topics import OFFERS_STATE
-
-    event = new_envelope(
-        OfferWithdrawn(offer_id="A", reason="expired", withdrawn_at=datetime.now(UTC)),
-        producer="test",
-        region="44",
-        basin="4410",
-    )
-    batch = [
-        Record("t", 0, 0, b"A", encode(event)),
-        Record("t", 0, 1, b"x", b"{"),
-        Record("t", 0, 2, b"A", encode(event)),
-    ]
-    dlq = RecordingDeadLetters()
-
-    decoded = await decode_batch(batch, OFFERS_STATE, dlq)
-
-    assert [(record.offset, envelope) for record, envelope in decoded] == [(0, event), (2, event)]
-    assert [(offset, kind) for offset, _, kind in dlq.sent] == [(1, "InvalidMessage")]

@@ -7,14 +7,13 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from faststream.kafka import KafkaMessage
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tdu_dev.testing.kafka_helpers import read_topic
 from tdu_shared.contracts.offers import OfferWithdrawn
 from tdu_shared.envelope import decode_event, new_envelope
-from tdu_shared.kafka import EventPublisher, Record, handle_records, records_of, subscriber_options
+from tdu_shared.kafka import Consumed, EventPublisher, Subscription
 from tdu_shared.mongo import Document, bulk_write, delete_by_ids, find_by_ids
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.settings import ServiceSettings
@@ -58,18 +57,13 @@ async def test_malformed_message_goes_to_dlq_and_the_consumer_goes_on(
         create_topics=False,
     )
     runtime = ServiceRuntime("dlqtest", settings)
-    group = runtime.group_id()
-    dead_letters = runtime.dead_letters(group)
     handled: list[str] = []
 
-    async def handle(record: Record) -> None:
-        event = decode_event(record.value, expected=("OfferWithdrawn",))
+    async def handle(event: Consumed) -> None:
         await runtime.db.seen.insert_one({"_id": event.payload.offer_id})
         handled.append(event.payload.offer_id)
 
-    @runtime.broker.subscriber(topics.name(OFFERS_STATE), **subscriber_options(group, batch=True))
-    async def consume(message: KafkaMessage) -> None:
-        await handle_records(records_of(message), handle, dead_letters)
+    runtime.subscribe(Subscription(OFFERS_STATE, each=handle), title="offers.state", description="a test")
 
     good_before, good_after = withdrawn("A", "4410"), withdrawn("B", "4410")
     await runtime.start()

@@ -335,19 +335,6 @@ def subscriber_options(
     return options
 
 
-async def decode_batch(
-    records: Sequence[Record], spec: TopicSpec, dead_letters: DeadLetters
-) -> list[tuple[Record, Envelope[Any]]]:
-    """Each usable record with its event, in order; undecodable or unexpected ones go to the DLQ."""
-    decoded = []
-    for record in records:
-        try:
-            decoded.append((record, decode_event(record.value, expected=spec.event_types)))
-        except InvalidMessage as exc:
-            await dead_letters.send(record, exc.reason, type(exc).__name__)
-    return decoded
-
-
 DLQ_HEADERS = (
     "dlq-error",
     "dlq-error-type",
@@ -467,6 +454,95 @@ async def apply_batch(
 
     await handle_records([record for record, _ in items], handle, dead_letters)
     return None
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """One record as a subscriber's handler receives it: its event, decoded, checked against the topic's
+    contract and upcast to the current version (None: a tombstone, on a topic whose subscription takes
+    them), and the record it came in."""
+
+    record: Record
+    envelope: Envelope[Any] | None
+
+    @property
+    def event(self) -> Envelope[Any]:
+        """The envelope (one a subscription without tombstones always has)."""
+        if self.envelope is None:
+            raise InvalidMessage(f"a tombstone on {self.record.topic} where an event was expected")
+        return self.envelope
+
+    @property
+    def payload(self) -> Any:
+        return self.envelope.payload if self.envelope is not None else None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What a service consumes from one topic, and how (see :meth:`ServiceRuntime.subscribe`).
+
+    ``each`` takes one event at a time, in order; ``batch`` a poll's events at once (one store round trip
+    per batch), falling back to ``each`` (by default ``batch`` of one) when the batch fails for a reason
+    other than the infrastructure. ``tombstones``: null records are handed on (``envelope`` None) rather
+    than dead-lettered. ``dead_letters`` False: what cannot be used is logged and skipped, because another
+    subscription of the same topic dead-letters it. ``observe`` sees every record of a poll, used or not,
+    once it is handled (progress of a catch-up).
+    """
+
+    spec: TopicSpec
+    each: Callable[[Consumed], Awaitable[Any]] | None = None
+    batch: Callable[[list[Consumed]], Awaitable[Any]] | None = None
+    tombstones: bool = False
+    dead_letters: bool = True
+    observe: Callable[[Sequence[Record]], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.each is None and self.batch is None:
+            raise ValueError(f"a subscription to {self.spec.name} needs a handler (each or batch)")
+
+
+async def consume(records: Sequence[Record], subscription: Subscription, dead_letters: DeadLetters) -> None:
+    """The platform's one consume path for a poll's records.
+
+    Each record is decoded against the topic's contract (an undecodable, unexpected or unwanted record
+    goes to the DLQ with the reason, then the next); the events go to the handler with
+    :func:`handle_records`' rules (``each``) or :func:`apply_batch`'s (``batch``): infrastructure errors
+    come back (the poll is not committed and comes again), other failures are retried, then dead-lettered.
+    """
+    sub = subscription
+    decoded: list[Consumed] = []
+    for record in records:
+        try:
+            decoded.append(decoded_record(record, sub.spec, tombstones=sub.tombstones))
+        except InvalidMessage as exc:
+            if sub.dead_letters:
+                await dead_letters.send(record, exc.reason, type(exc).__name__)
+            else:
+                log.warning(
+                    "unusable record skipped", topic=record.topic, offset=record.offset, reason=exc.reason
+                )
+    if sub.batch is not None and not sub.dead_letters:
+        if decoded:
+            await sub.batch(decoded)
+    elif sub.batch is not None:
+        each = sub.each
+        one = None if each is None else (lambda _record, consumed: each(consumed))
+        await apply_batch([(c.record, c) for c in decoded], sub.batch, dead_letters, one)
+    elif sub.each is not None:
+        handle = sub.each
+        by_record = {id(c.record): c for c in decoded}
+        await handle_records([c.record for c in decoded], lambda r: handle(by_record[id(r)]), dead_letters)
+    if sub.observe is not None:
+        sub.observe(records)
+
+
+def decoded_record(record: Record, spec: TopicSpec, *, tombstones: bool = False) -> Consumed:
+    """One record as a handler receives it; :class:`InvalidMessage` when it cannot be used."""
+    if record.value is None:
+        if not tombstones:
+            raise InvalidMessage(f"a null record (tombstone) on {record.topic}, which carries events only")
+        return Consumed(record, None)
+    return Consumed(record, decode_event(record.value, expected=spec.event_types))
 
 
 async def kafka_reachable(bootstrap: str) -> bool:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI, Specification
@@ -27,7 +27,16 @@ from tdu_shared.access.keys import KeyFollower, KeyRing
 from tdu_shared.access.policy import Policy, Verifier, guard
 from tdu_shared.geo import load_basins
 from tdu_shared.http import RateLimit, Readiness, limit_requests, ops_router
-from tdu_shared.kafka import DeadLetters, EventPublisher, ensure_topics, kafka_reachable
+from tdu_shared.kafka import (
+    DeadLetters,
+    EventPublisher,
+    Subscription,
+    consume,
+    ensure_topics,
+    kafka_reachable,
+    records_of,
+    subscriber_options,
+)
 from tdu_shared.mongo import IndexSpec, connect, ensure_indexes, store_answers
 from tdu_shared.problems import install_problem_details
 from tdu_shared.settings import ServiceSettings
@@ -106,6 +115,38 @@ class ServiceRuntime:
 
     def topic(self, spec: TopicSpec) -> str:
         return self.topics.name(spec)
+
+    def subscribe(
+        self,
+        subscription: Subscription,
+        *,
+        group: str = "",
+        title: str,
+        description: str,
+        max_records: int = 500,
+        linger_ms: int = 0,
+        **options: Any,
+    ) -> None:
+        """The one way a service consumes a topic: it declares what it takes and its handler; the runtime
+        owns the rest. The consumer group is ``group_id(group)``; records are polled up to
+        ``max_records`` at a time and their offsets committed once the handler returned; they come as
+        typed events (:func:`tdu_shared.kafka.consume`: decoding, upcasting, batch then one by one,
+        retries, the DLQ with the reason); metrics and traces come from the broker's middlewares;
+        ``title`` and ``description`` are the subscription's AsyncAPI entry. ``options`` go to
+        FastStream's subscriber as they are (a rebalance ``listener``, an offset reset)."""
+        group_id = self.group_id(group)
+        dead_letters = self.dead_letters(group_id)
+        settings = {
+            **subscriber_options(group_id, batch=True, max_records=max_records, linger_ms=linger_ms),
+            **options,
+        }
+
+        async def on_records(message: KafkaMessage) -> None:
+            await consume(records_of(message), subscription, dead_letters)
+
+        self.broker.subscriber(
+            self.topic(subscription.spec), title=title, description=description, **settings
+        )(on_records)
 
     async def start(self, *, consumers: bool = True) -> None:
         if self.settings.create_topics:

@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 import pytest
 
 from journeys import handlers
-from journeys.consumers import handle_command, handle_eligibility
+from journeys.consumers import eligibility_view, handle_command
 from journeys.testing import application, eligibility, memory_ports
 from tdu_shared.contracts.journeys import RecordHire, Role
 from tdu_shared.envelope import encode, new_envelope
 from tdu_shared.errors import InvalidMessage, Rejected
-from tdu_shared.kafka import Record
+from tdu_shared.kafka import Consumed, Record, decoded_record
+from tdu_shared.topics import JOURNEYS_COMMANDS, MATCHING_ELIGIBILITY
 
 
 def record(value: bytes | None, key: bytes = b"k") -> Record:
@@ -21,15 +22,21 @@ def record(value: bytes | None, key: bytes = b"k") -> Record:
     )
 
 
-def command_record(payload: object) -> Record:
-    return record(encode(new_envelope(payload, producer="partner", region="44", basin="4410")))  # type: ignore[type-var]
+def command_record(payload: object) -> Consumed:
+    value = encode(new_envelope(payload, producer="partner", region="44", basin="4410"))  # type: ignore[type-var]
+    return decoded_record(record(value), JOURNEYS_COMMANDS)
+
+
+def eligibility_record(value: bytes | None, key: bytes = b"k") -> Consumed:
+    return decoded_record(record(value, key), MATCHING_ELIGIBILITY, tombstones=True)
 
 
 async def test_an_application_on_the_topic_starts_a_journey() -> None:
     ports, _ = memory_ports()
-    await handle_eligibility(
-        record(encode(new_envelope(eligibility(), producer="m", region="44", basin="4410"))), ports
+    view = eligibility_view(
+        eligibility_record(encode(new_envelope(eligibility(), producer="m", region="44", basin="4410")))
     )
+    await ports.offers.save(view)
     await handle_command(command_record(application()), ports)
     assert len(await ports.journeys.all()) == 1
 
@@ -65,16 +72,16 @@ async def test_a_command_on_an_unknown_journey_is_rejected() -> None:
 
 
 async def test_an_event_instead_of_a_command_is_invalid() -> None:
-    ports, _ = memory_ports()
     with pytest.raises(InvalidMessage, match="unexpected event type"):
-        await handle_command(
-            record(encode(new_envelope(eligibility(), producer="m", region="44", basin=None))), ports
+        decoded_record(
+            record(encode(new_envelope(eligibility(), producer="m", region="44", basin=None))),
+            JOURNEYS_COMMANDS,
         )
 
 
 async def test_an_eligibility_tombstone_closes_the_offer() -> None:
     ports, _ = memory_ports()
     await handlers.on_eligibility_changed(eligibility(), ports)
-    await handle_eligibility(record(None, key=b"OFFER-1"), ports)
+    await ports.offers.save(eligibility_view(eligibility_record(None, key=b"OFFER-1")))
     offer = await ports.offers.get("OFFER-1")
     assert offer is not None and not offer.eligible

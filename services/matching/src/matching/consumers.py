@@ -8,11 +8,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 from aiokafka import ConsumerRebalanceListener, TopicPartition
-from faststream.kafka import KafkaMessage
 
 from matching.adapters.kafka import CatchUp, read_partitions
 from matching.domain.search import SearchIndex
@@ -20,12 +20,7 @@ from matching.handlers import MatchingService, apply_eligibility
 from tdu_shared.contracts.matching import OfferEligibilityChanged
 from tdu_shared.envelope import Envelope, decode_event
 from tdu_shared.errors import InvalidMessage
-from tdu_shared.kafka import (
-    apply_batch,
-    decode_batch,
-    records_of,
-    subscriber_options,
-)
+from tdu_shared.kafka import Consumed, Record, Subscription
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import (
     MATCHING_ELIGIBILITY,
@@ -84,38 +79,31 @@ class OfferPartitions(ConsumerRebalanceListener):  # type: ignore[misc]
 def register_matcher(
     runtime: ServiceRuntime, service: MatchingService, catalogue: CatchUp, instance: str
 ) -> OfferPartitions:
-    offers_group = runtime.group_id("offers")
-    offers_dead_letters = runtime.dead_letters(offers_group)
     listener = OfferPartitions(runtime, service, catalogue)
 
-    @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
-        runtime.topic(OFFERS_STATE),
+    async def on_offers(events: list[Consumed]) -> None:
+        await catalogue.ready.wait()
+        await service.on_offer_events(envelopes(events))
+
+    runtime.subscribe(
+        Subscription(OFFERS_STATE, batch=on_offers),
+        group="offers",
         listener=listener,
-        **subscriber_options(offers_group, batch=True),
         title="offers.state (OfferPublished, OfferUpdated, OfferWithdrawn)",
         description="Offers of the basins of the partitions this instance owns: each event re-evaluates its "
         "offer; OfferEligibilityChanged is published when the result changes.",
     )
-    async def on_offers(message: KafkaMessage) -> None:
-        decoded = await decode_batch(records_of(message), OFFERS_STATE, offers_dead_letters)
-        await catalogue.ready.wait()
-        await apply_batch(decoded, service.on_offer_events, offers_dead_letters)
 
-    catalogue_group = runtime.group_id(f"catalogue-{instance}")
-    catalogue_dead_letters = runtime.dead_letters(catalogue_group)
+    async def on_sessions(events: list[Consumed]) -> None:
+        await service.on_session_events(envelopes(events))
 
-    @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
-        runtime.topic(TRAININGS_SESSIONS),
-        **subscriber_options(catalogue_group, batch=True),
+    runtime.subscribe(
+        Subscription(TRAININGS_SESSIONS, batch=on_sessions, observe=catalogue.observe),
+        group=f"catalogue-{instance}",
         title="trainings.sessions (SessionPublished, SessionUpdated, SessionWithdrawn)",
         description="The whole catalogue, read from the beginning by every matcher: a session event "
         "re-evaluates only the offers of its fiches within reach.",
     )
-    async def on_sessions(message: KafkaMessage) -> None:
-        records = records_of(message)
-        decoded = await decode_batch(records, TRAININGS_SESSIONS, catalogue_dead_letters)
-        await apply_batch(decoded, service.on_session_events, catalogue_dead_letters)
-        catalogue.observe(records)
 
     runtime.broker.publisher(
         runtime.topic(MATCHING_ELIGIBILITY),
@@ -126,25 +114,25 @@ def register_matcher(
     return listener
 
 
+def envelopes(events: list[Consumed]) -> list[Envelope[Any]]:
+    return [e.event for e in events]
+
+
 def register_search(runtime: ServiceRuntime, index: SearchIndex, loaded: CatchUp, instance: str) -> None:
-    group = runtime.group_id(f"search-{instance}")
-    dead_letters = runtime.dead_letters(group)
+    async def apply(events: list[Consumed]) -> None:
+        apply_eligibility(index, envelopes(events))
 
-    async def apply(events: list[Envelope[Any]]) -> None:
-        apply_eligibility(index, events)
-
-    @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
-        runtime.topic(MATCHING_ELIGIBILITY),
-        **subscriber_options(group, batch=True, max_records=2000),
-        title="matching.eligibility (OfferEligibilityChanged)",
-        description="Read from the beginning by every search replica: eligible offers enter the in-memory "
-        "search index, others leave it.",
-    )
-    async def on_eligibility(message: KafkaMessage) -> None:
-        records = records_of(message)
-        decoded = await decode_batch(records, MATCHING_ELIGIBILITY, dead_letters)
-        await apply_batch(decoded, apply, dead_letters)
+    def observe(records: Sequence[Record]) -> None:
         was_ready = loaded.ready.is_set()
         loaded.observe(records)
         if loaded.ready.is_set() and not was_ready:
             index.compact()
+
+    runtime.subscribe(
+        Subscription(MATCHING_ELIGIBILITY, batch=apply, observe=observe),
+        group=f"search-{instance}",
+        max_records=2000,
+        title="matching.eligibility (OfferEligibilityChanged)",
+        description="Read from the beginning by every search replica: eligible offers enter the in-memory "
+        "search index, others leave it.",
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from faststream import AckPolicy
-from faststream.kafka import KafkaMessage
 
 from offers.domain.refresh import Refresh
 from offers.handlers import BatchResult, Deps, Submission, erase_contact, refresh_completed, submit_batch
@@ -19,14 +18,7 @@ from tdu_shared.contracts.offers import (
 )
 from tdu_shared.envelope import Envelope
 from tdu_shared.errors import InvalidMessage
-from tdu_shared.kafka import (
-    DeadLetters,
-    Record,
-    apply_batch,
-    decode_batch,
-    records_of,
-    subscriber_options,
-)
+from tdu_shared.kafka import Consumed, DeadLetters, Record, Subscription, apply_batch
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import CONTACTS, OFFERS_STATE, OFFERS_SUBMITTED
 
@@ -55,16 +47,16 @@ def refresh_of(payload: OfferRefreshCompleted) -> Refresh:
     )
 
 
-async def consume_submissions(records: Sequence[Record], deps: Deps, dead_letters: DeadLetters) -> None:
-    """Decode the batch; run runs of submissions through the batch use case, refresh markers in order."""
+async def consume_submissions(events: Sequence[Consumed], deps: Deps, dead_letters: DeadLetters) -> None:
+    """Runs of submissions through the batch use case, refresh markers in their place."""
     run: list[tuple[Record, Submission]] = []
-    for record, envelope in await decode_batch(records, OFFERS_SUBMITTED, dead_letters):
-        if isinstance(envelope.payload, OfferSubmitted):
-            run.append((record, submission_of(envelope, record)))
+    for event in events:
+        if isinstance(event.payload, OfferSubmitted):
+            run.append((event.record, submission_of(event.event, event.record)))
             continue
         await _submit(run, deps, dead_letters)
         run = []
-        await refresh_completed(refresh_of(envelope.payload), deps)
+        await refresh_completed(refresh_of(event.payload), deps)
     await _submit(run, deps, dead_letters)
 
 
@@ -85,53 +77,52 @@ async def _submit(run: list[tuple[Record, Submission]], deps: Deps, dead_letters
         await dead_letters.send(run[position][0], reason, "InvalidRecord")
 
 
-def tombstones(records: Sequence[Record]) -> list[str]:
+def erased_employers(events: Sequence[Consumed]) -> list[str]:
     """The employers erased by these ``contacts`` records (others are upserts, or other people's)."""
-    return [
-        r.key_text for r in records if r.value is None and r.key_text and r.key_text.startswith("employer:")
-    ]
+    keys = [e.record.key_text for e in events if e.envelope is None]
+    return [k for k in keys if k and k.startswith("employer:")]
 
 
 def register_consumers(runtime: ServiceRuntime, deps: Deps, batch_size: int) -> None:
-    group = runtime.group_id()
-    dead_letters = runtime.dead_letters(group)
+    dead_letters = runtime.dead_letters(runtime.group_id())
 
-    @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
-        runtime.topic(OFFERS_SUBMITTED),
+    async def on_offers_submitted(events: list[Consumed]) -> None:
+        await consume_submissions(events, deps, dead_letters)
+
+    runtime.subscribe(
+        Subscription(OFFERS_SUBMITTED, batch=on_offers_submitted),
+        max_records=batch_size,
         title="offers.submitted: OfferSubmitted, OfferRefreshCompleted",
         description="Raw offers (France Travail v2 records, partner and employer offers) and full-refresh "
         "end markers. Each batch is stored with one bulk write and its events published at once; "
         "records that can never be offers go to offers.submitted.dlq with the reason.",
-        **subscriber_options(group, batch=True, max_records=batch_size),
     )
-    async def on_offers_submitted(message: KafkaMessage) -> None:
-        await consume_submissions(records_of(message), deps, dead_letters)
 
-    erasure_group = runtime.group_id("erasure")
-
-    @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
-        runtime.topic(CONTACTS),
-        title="contacts: tombstones (erasure)",
-        description="A tombstone erases the employer contact it names from this service's store.",
-        **subscriber_options(erasure_group, batch=True),
-    )
-    async def on_contacts(message: KafkaMessage) -> None:
-        for person_id in tombstones(records_of(message)):
+    async def erase(events: list[Consumed]) -> None:
+        for person_id in erased_employers(events):
             await erase_contact(person_id, deps)
 
-    @runtime.broker.subscriber(  # type: ignore[untyped-decorator]
-        runtime.topic(CONTACTS),
+    # The contacts' upserts are not for this service, and what cannot be used there is dead-lettered by
+    # the notifications service, which reads them all.
+    runtime.subscribe(
+        Subscription(CONTACTS, batch=erase, tombstones=True, dead_letters=False),
+        group="erasure",
+        title="contacts: tombstones (erasure)",
+        description="A tombstone erases the employer contact it names from this service's store.",
+    )
+
+    async def forget(events: list[Consumed]) -> None:
+        for person_id in erased_employers(events):
+            deps.store.forget_contact(person_id)
+
+    runtime.subscribe(
+        Subscription(CONTACTS, batch=forget, tombstones=True, dead_letters=False),
+        group=f"erasure-{runtime.instance}",
+        auto_offset_reset="latest",
+        ack_policy=AckPolicy.MANUAL,  # nothing to resume: a restarted instance remembers nothing
         title="contacts: tombstones (this instance's memory)",
         description="Every instance forgets an erased contact it remembers (a group of its own, from now).",
-        **{
-            **subscriber_options(runtime.group_id(f"erasure-{runtime.instance}"), batch=True),
-            "auto_offset_reset": "latest",
-            "ack_policy": AckPolicy.MANUAL,  # nothing to resume: a restarted instance remembers nothing
-        },
     )
-    async def forget_erased(message: KafkaMessage) -> None:
-        for person_id in tombstones(records_of(message)):
-            deps.store.forget_contact(person_id)
 
     runtime.broker.publisher(
         runtime.topic(OFFERS_STATE),

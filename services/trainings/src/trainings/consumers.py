@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Union
 
-from faststream.kafka import KafkaMessage
-
 from tdu_shared.clock import SystemClock
 from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.contracts.trainings import (
@@ -14,8 +12,8 @@ from tdu_shared.contracts.trainings import (
     SessionUpdated,
     SessionWithdrawn,
 )
-from tdu_shared.envelope import Envelope, decode_event
-from tdu_shared.kafka import Record, handle_records, records_of, subscriber_options
+from tdu_shared.envelope import Envelope
+from tdu_shared.kafka import Consumed, Subscription
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import CONTACTS, TRAININGS_SESSIONS, TRAININGS_SUBMITTED
 from trainings.domain.normalise import Reference
@@ -24,11 +22,8 @@ from trainings.ports import SessionRepository
 
 
 def register_consumers(runtime: ServiceRuntime, repository: SessionRepository, ref: Reference) -> None:
-    group = runtime.group_id("submitted")
-    dead_letters = runtime.dead_letters(group)
-
-    async def handle_one(record: Record) -> None:
-        envelope = decode_event(record.value, expected=TRAININGS_SUBMITTED.event_types)
+    async def handle_one(event: Consumed) -> None:
+        envelope = event.event
         payload: SessionSubmitted = envelope.payload
         sync = CatalogueSync(
             repository,
@@ -40,14 +35,12 @@ def register_consumers(runtime: ServiceRuntime, repository: SessionRepository, r
         )
         await on_session_submitted(payload, ref, sync)
 
-    @runtime.broker.subscriber(  # type: ignore[untyped-decorator, unused-ignore]
-        runtime.topic(TRAININGS_SUBMITTED),
+    runtime.subscribe(
+        Subscription(TRAININGS_SUBMITTED, each=handle_one),
+        group="submitted",
         title="trainings.submitted: SessionSubmitted",
         description="Sessions sent by partner systems as JSON (SessionSubmitted); refused ones go to DLQ.",
-        **subscriber_options(group, batch=True),
     )
-    async def on_submitted(message: KafkaMessage) -> None:
-        await handle_records(records_of(message), handle_one, dead_letters)
 
 
 def declare_publishers(runtime: ServiceRuntime) -> None:
