@@ -1,12 +1,14 @@
-"""Kafka helpers: topic creation, the one way to publish, records, dead letters, and safe consumption.
+"""Kafka helpers: topic creation, the one way to publish, records, dead letters, and the one way to consume.
 
-Publishing: :class:`EventPublisher` (aiokafka producer, ``acks=all``, idempotence) keys each event by its
-entity id and picks the partition from the basin through the region's explicit basin -> partitions
-assignment (a busy basin's events spread over its partitions by key), so compaction keeps working and all
-the events of one entity land in one partition. Consuming: subscribers use ``AckPolicy.NACK_ON_ERROR`` (see
-:func:`subscriber_options`); handlers read raw records (:func:`records_of`) and pass them through
-:func:`handle_records`, which dead-letters what can never be used, retries what may pass, and re-raises
-infrastructure errors so the offset is not committed and the message comes back.
+Publishing: :class:`EventPublisher`, through FastStream's producer (the service broker's: one producer
+per process; ``acks=all``, idempotence), keys each event by its entity id and picks the partition from the
+basin through the region's explicit basin -> partitions assignment (a busy basin's events spread over its
+partitions by key), so compaction keeps working and all the events of one entity land in one partition.
+Consuming: a service declares a :class:`Subscription` (``ServiceRuntime.subscribe``); :func:`consume`
+decodes each record against the topic's contract, dead-letters what can never be used, hands typed events
+to the handler (batch, then one by one if the batch fails), retries what may pass, and re-raises
+infrastructure errors so the offset is not committed and the message comes back (``AckPolicy.NACK_ON_ERROR``,
+see :func:`subscriber_options`).
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import structlog
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, NodeNotReadyError, TopicAlreadyExistsError
 from faststream import AckPolicy
-from faststream.kafka import KafkaMessage
+from faststream.kafka import KafkaBroker, KafkaMessage
 from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, NetworkTimeout, PyMongoError
 
-from tdu_shared import tracing
+from tdu_shared import kafka_auth, tracing
 from tdu_shared.envelope import Envelope, decode_event, encode
 from tdu_shared.errors import InvalidMessage
 from tdu_shared.kafka_auth import connection
@@ -171,8 +173,28 @@ class Outgoing:
     """The trace the event belongs to (an outbox keeps its request's); else the current span's."""
 
 
+def producing_broker(bootstrap: str, client_id: str, **options: Any) -> KafkaBroker:
+    """A FastStream broker as every process of the platform makes it: its producer is the process's one
+    producer (acks=all, idempotent; a few milliseconds of linger so a burst goes in few requests)."""
+    return KafkaBroker(
+        kafka_auth.servers(bootstrap),
+        security=kafka_auth.current().security(),
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=30_000,
+        **options,
+    )
+
+
 class EventPublisher:
-    """The one way to publish: acks=all, idempotent producer, key = entity id, partition = basin's."""
+    """The one way to publish: through FastStream's producer (the service's broker, or in a tool a broker
+    of its own that only publishes), acks=all and idempotent; key = entity id, partition = the basin's.
+
+    Every record goes through the broker's middlewares (metrics, and a producer span continuing the
+    event's trace: the ``traceparent`` an outbox kept from its request, else the current span's)."""
 
     def __init__(
         self,
@@ -181,38 +203,22 @@ class EventPublisher:
         *,
         client_id: str = "traitdunion",
         assignment: PartitionAssignment | None = None,
+        broker: KafkaBroker | None = None,
     ) -> None:
         self.topics = topics
         self.assignment = assignment or default_assignment()
         """Basin -> partitions of the region served (its basins file's ``partitioning``)."""
-        self._bootstrap = bootstrap
-        self._client_id = client_id
-        self._producer: AIOKafkaProducer | None = None
+        self._own = broker is None
+        self.broker = broker if broker is not None else producing_broker(bootstrap, client_id)
         self._partitions: dict[str, int] = {}
 
     async def start(self) -> None:
-        """Connect; the producer is made here because aiokafka binds it to the running event loop."""
-        self._producer = AIOKafkaProducer(
-            **connection(self._bootstrap),
-            client_id=self._client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            max_batch_size=256 * 1024,
-            request_timeout_ms=30_000,
-        )
-        await self._producer.start()
+        """Connect the broker (its producer binds to the running event loop)."""
+        await self.broker.connect()
 
     async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
-
-    @property
-    def producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            raise RuntimeError("EventPublisher used before start()")
-        return self._producer
+        if self._own:
+            await self.broker.stop()
 
     async def __aenter__(self) -> EventPublisher:
         await self.start()
@@ -224,20 +230,40 @@ class EventPublisher:
     async def partition_count(self, topic: str) -> int:
         count = self._partitions.get(topic)
         if count is None:
-            parts = await self.producer.partitions_for(topic)
-            if not parts:
+            [described] = await describe_topics(self.broker.config.admin_client, [topic])
+            if described["error_code"] != 0 or not described["partitions"]:
                 raise KafkaError(f"topic {topic} does not exist")
-            count = self._partitions[topic] = len(parts)
+            count = self._partitions[topic] = len(described["partitions"])
         return count
 
+    async def send_nowait(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]],
+        partition: int | None = None,
+        traceparent: str | None = None,
+    ) -> asyncio.Future[Any]:
+        """Hand one record to the producer; the future is done once every in-sync replica has it."""
+        text = {name: raw.decode("utf-8", "replace") for name, raw in headers}
+        with tracing.attached(traceparent):
+            future: asyncio.Future[Any] = await self.broker.publish(
+                value, topic, key=key, partition=partition, headers=text, no_confirm=True
+            )
+        return future
+
     async def _send(
-        self, topic: str, key: str, value: bytes | None, basin: str | None, headers: list[tuple[str, bytes]]
+        self,
+        topic: str,
+        key: str,
+        value: bytes | None,
+        basin: str | None,
+        headers: list[tuple[str, bytes]],
+        traceparent: str | None = None,
     ) -> asyncio.Future[Any]:
         partition = self.assignment.partition(basin, key, await self.partition_count(topic))
-        future: asyncio.Future[Any] = await self.producer.send(
-            topic, value=value, key=key.encode(), partition=partition, headers=headers
-        )
-        return future
+        return await self.send_nowait(topic, key.encode(), value, headers, partition, traceparent)
 
     async def publish(self, spec: TopicSpec, key: str, envelope: Envelope[Any]) -> None:
         """Publish one event and wait until every in-sync replica has it."""
@@ -246,16 +272,12 @@ class EventPublisher:
     async def publish_many(self, items: Sequence[Outgoing]) -> None:
         """Publish many events at once (batched by the producer); returns when all are acknowledged."""
         current = tracing.traceparent()
-        futures = [
-            await self._send(
-                self.topics.name(i.spec),
-                i.key,
-                encode(i.envelope),
-                i.envelope.basin,
-                event_headers(i.envelope, i.traceparent or current),
-            )
-            for i in items
-        ]
+        futures = []
+        for i in items:
+            parent = i.traceparent or current
+            value, headers = encode(i.envelope), event_headers(i.envelope, parent)
+            name = self.topics.name(i.spec)
+            futures.append(await self._send(name, i.key, value, i.envelope.basin, headers, parent))
         await asyncio.gather(*futures)
 
     async def tombstone(self, spec: TopicSpec, key: str, basin: str | None) -> None:
@@ -273,8 +295,7 @@ class EventPublisher:
         headers: list[tuple[str, bytes]],
         partition: int | None = None,
     ) -> None:
-        future = await self.producer.send(topic, value=value, key=key, headers=headers, partition=partition)
-        await future
+        await (await self.send_nowait(topic, key, value, headers, partition))
 
 
 # ---------------------------------------------------------------- consuming

@@ -78,15 +78,8 @@ async def repartition(
                 continue
             basin = record.headers.get("basin")
             partition = assignment.partition(basin.decode() if basin else None, key, count)
-            pending.append(
-                await publisher.producer.send(
-                    target,
-                    value=record.value,
-                    key=key,
-                    headers=list(record.headers.items()),
-                    partition=partition,
-                )
-            )
+            headers = list(record.headers.items())
+            pending.append(await publisher.send_nowait(target, key, record.value, headers, partition))
             copied += 1
             if len(pending) >= 10_000:
                 await asyncio.gather(*pending)

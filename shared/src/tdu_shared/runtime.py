@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI, Specification
@@ -34,6 +34,7 @@ from tdu_shared.kafka import (
     consume,
     ensure_topics,
     kafka_reachable,
+    producing_broker,
     records_of,
     subscriber_options,
 )
@@ -63,12 +64,9 @@ class ServiceRuntime:
         self.topics = Topics(settings.topic_prefix)
         setup_tracing(name, otlp_endpoint=settings.otel_exporter_otlp_endpoint, span_file=settings.trace_file)
         kafka_auth.use(settings.kafka_auth())  # every Kafka client of the process authenticates this way
-        self.broker = KafkaBroker(
-            kafka_auth.servers(settings.kafka_bootstrap_servers),
-            security=kafka_auth.current().security(),
-            client_id=name,
-            acks="all",
-            enable_idempotence=True,
+        self.broker = producing_broker(
+            settings.kafka_bootstrap_servers,
+            name,
             middlewares=(
                 KafkaPrometheusMiddleware(registry=REGISTRY, app_name=name),
                 KafkaTelemetryMiddleware(include_messages_counters=False),
@@ -80,9 +78,10 @@ class ServiceRuntime:
         self.publisher = EventPublisher(
             settings.kafka_bootstrap_servers,
             self.topics,
-            client_id=name,
             assignment=self.region.partitioning,
+            broker=self.broker,
         )
+        """Every event of the service leaves through the broker's producer, the process's only one."""
         self.mongo = connect(settings.mongodb_url)
         self.db = self.mongo[settings.mongodb_database]
         self.indexes = list(indexes)
@@ -159,11 +158,9 @@ class ServiceRuntime:
         await ensure_indexes(self.db, self.indexes)
         if consumers:  # a command (no HTTP API, no consumers) needs no partner keys
             await self._key_follower.start()
-        await self.publisher.start()
+        await self.publisher.start()  # connects the broker: its producer
         if consumers:
             await self.broker.start()
-        else:
-            await self.broker.connect()
         self._started = True
         self._watch = asyncio.create_task(self.readiness.watch(), name="readiness")
         for hook in self.on_started:
@@ -175,7 +172,6 @@ class ServiceRuntime:
         for hook in self.on_stopping:
             await hook()
         await self.broker.stop()
-        await self.publisher.stop()
         await self._key_follower.stop()
         await self.mongo.close()
         self._started = False

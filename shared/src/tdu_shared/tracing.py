@@ -88,6 +88,20 @@ def header_value(headers: Mapping[str, bytes | str]) -> str | None:
 
 
 @contextmanager
+def attached(parent: str | None) -> Iterator[None]:
+    """Inside the block, ``parent`` (a ``traceparent``) is the current trace context, without a span of
+    its own: what is started there (a producer span, say) continues that trace. None: as it was."""
+    if not parent:
+        yield
+        return
+    token = otel_context.attach(_PROPAGATOR.extract({TRACEPARENT: parent}))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+@contextmanager
 def span_from(
     name: str, parent: str | None, kind: SpanKind = SpanKind.CONSUMER, **attributes: Any
 ) -> Iterator[Span]:

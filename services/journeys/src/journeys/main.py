@@ -207,7 +207,7 @@ def mongo_read_models(db: AsyncDatabase[Document], kpi_cache_s: float = 0.0) -> 
 
 
 def _declare_publishers(runtime: ServiceRuntime) -> None:
-    """AsyncAPI documentation only: events leave through the outbox relay and EventPublisher."""
+    """AsyncAPI documentation only: events leave through the outbox relay and the broker's producer."""
     runtime.broker.publisher(
         runtime.topic(JOURNEYS_EVENTS),
         schema=Envelope[JourneyEventUnion],
