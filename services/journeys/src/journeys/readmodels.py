@@ -197,6 +197,15 @@ def _list_id(scope: str, path: Sequence[str]) -> str:
     return "|".join(("L", scope, *path))
 
 
+def _edit(
+    node: tuple[str, _Path], field: str, values: Mapping[str, Any]
+) -> tuple[str, dict[str, Any], list[str]]:
+    """A list node's change: ``<field>.<key>`` set where a value is given (a listing time, a count), unset
+    where it is None or 0 (an unlisted journey, an emptied child)."""
+    kept = {f"{field}.{k}": v for k, v in values.items() if v}
+    return _list_id(*node), kept, [f"{field}.{k}" for k, v in values.items() if not v]
+
+
 def _count(node: Mapping[str, Any] | None) -> int:
     """The entries under a list node, from its children's counts."""
     return sum(int(n) for n in ((node or {}).get("c") or {}).values())
@@ -399,32 +408,14 @@ class ReadModels:
         leaves: dict[tuple[str, _Path], dict[str, datetime | None]] = {}
         for change in changes:  # in arrival order: the last change of a journey wins
             leaves.setdefault((change.scope, change.path), {})[change.journey_id] = change.created_at
-        await self._lists.change_many(
-            [
-                (
-                    _list_id(*node),
-                    {f"e.{j}": at for j, at in entries.items() if at is not None},
-                    [f"e.{j}" for j, at in entries.items() if at is None],
-                )
-                for node, entries in leaves.items()
-            ]
-        )
+        await self._lists.change_many([_edit(node, "e", entries) for node, entries in leaves.items()])
         docs = await self._lists.get_many([_list_id(*node) for node in leaves])
         counts = {node: len((docs.get(_list_id(*node)) or {}).get("e") or {}) for node in leaves}
         for depth in range(PATH_DEPTH - 1, -1, -1):
             parents: dict[tuple[str, _Path], dict[str, int]] = {}
             for (scope, path), count in counts.items():
                 parents.setdefault((scope, path[:depth]), {})[path[depth]] = count
-            await self._lists.change_many(
-                [
-                    (
-                        _list_id(*node),
-                        {f"c.{c}": n for c, n in children.items() if n},
-                        [f"c.{c}" for c, n in children.items() if not n],
-                    )
-                    for node, children in parents.items()
-                ]
-            )
+            await self._lists.change_many([_edit(node, "c", children) for node, children in parents.items()])
             if depth > 0:
                 docs = await self._lists.get_many([_list_id(*node) for node in parents], ["c"])
                 counts = {node: _count(docs.get(_list_id(*node))) for node in parents}
