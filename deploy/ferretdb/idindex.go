@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log"
 	"path/filepath"
-	"strings"
 )
 
 const legacyIndexSuffix = "__id_pushdown"
@@ -61,9 +60,6 @@ func dropIn(path string) (int, error) {
 		return 0, err
 	}
 	for _, name := range names {
-		if !strings.HasSuffix(name, legacyIndexSuffix) {
-			continue
-		}
 		if _, err := db.Exec(fmt.Sprintf(`DROP INDEX IF EXISTS %q`, name)); err != nil {
 			return 0, err
 		}
