@@ -253,7 +253,7 @@ class EventPublisher:
             )
         return future
 
-    async def _send(
+    async def send(
         self,
         topic: str,
         key: str,
@@ -262,6 +262,8 @@ class EventPublisher:
         headers: list[tuple[str, bytes]],
         traceparent: str | None = None,
     ) -> asyncio.Future[Any]:
+        """Hand one record to the producer, on the basin's partition; done once every in-sync replica
+        has it."""
         partition = self.assignment.partition(basin, key, await self.partition_count(topic))
         return await self.send_nowait(topic, key.encode(), value, headers, partition, traceparent)
 
@@ -277,14 +279,14 @@ class EventPublisher:
             parent = i.traceparent or current
             value, headers = encode(i.envelope), event_headers(i.envelope, parent)
             name = self.topics.name(i.spec)
-            futures.append(await self._send(name, i.key, value, i.envelope.basin, headers, parent))
+            futures.append(await self.send(name, i.key, value, i.envelope.basin, headers, parent))
         await asyncio.gather(*futures)
 
     async def tombstone(self, spec: TopicSpec, key: str, basin: str | None) -> None:
         """Publish a null value for ``key`` on a compacted topic: the entity is erased."""
         if not spec.compacted:
             raise ValueError(f"{spec.name} is not compacted: a tombstone would erase nothing")
-        future = await self._send(self.topics.name(spec), key, None, basin, [])
+        future = await self.send(self.topics.name(spec), key, None, basin, [])
         await future
 
     async def send_raw(

@@ -11,9 +11,10 @@ import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
 
+import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaMessage
@@ -37,6 +38,7 @@ from tdu_shared.kafka import (
     producing_broker,
     records_of,
     subscriber_options,
+    unavailable,
 )
 from tdu_shared.mongo import IndexSpec, connect, ensure_indexes, store_answers
 from tdu_shared.problems import install_problem_details
@@ -45,6 +47,7 @@ from tdu_shared.topics import ACCESS_KEYS, ALL_TOPICS, Topics, TopicSpec
 from tdu_shared.tracing import TraceRequests, setup_tracing
 
 Hook = Callable[[], Awaitable[None]]
+log = structlog.get_logger(__name__)
 
 
 class ServiceRuntime:
@@ -147,6 +150,24 @@ class ServiceRuntime:
             self.topic(subscription.spec), title=title, description=description, **settings
         )(on_records)
 
+    def every(self, name: str, work: Hook, interval_s: float, wake: asyncio.Event | None = None) -> None:
+        """Run ``work`` once the runtime has started, then every ``interval_s`` (or as soon as ``wake`` is
+        set), until it stops (:func:`keep_running`)."""
+        tasks: list[asyncio.Task[None]] = []
+
+        async def start() -> None:
+            tasks.append(asyncio.create_task(keep_running(name, work, interval_s, wake), name=name))
+
+        async def stop() -> None:
+            for task in tasks:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+            tasks.clear()
+
+        self.on_started.append(start)
+        self.on_stopping.append(stop)
+
     async def start(self, *, consumers: bool = True) -> None:
         if self.settings.create_topics:
             await ensure_topics(
@@ -240,6 +261,28 @@ class ServiceRuntime:
 
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+async def keep_running(name: str, work: Hook, interval_s: float, wake: asyncio.Event | None = None) -> None:
+    """Run ``work`` now, then every ``interval_s`` (or as soon as ``wake`` is set); never dies: a failure
+    is logged (a warning when the store or the broker is unreachable) and the next round comes."""
+    while True:
+        if wake is not None:
+            wake.clear()
+        try:
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if unavailable(exc):
+                log.warning(f"{name} loop: infrastructure unavailable, will retry", error=repr(exc))
+            else:
+                log.exception(f"{name} loop failed, will retry")
+        if wake is None:
+            await asyncio.sleep(interval_s)
+            continue
+        with suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), interval_s)
 
 
 def serve(build: Callable[[SettingsT], FastAPI], settings: SettingsT) -> None:

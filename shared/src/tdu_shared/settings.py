@@ -87,6 +87,12 @@ class ServiceSettings(BaseSettings):
         1, ge=1, description="Replication factor of topics the service creates."
     )
     create_topics: bool = Field(True, description="Create missing topics (and their DLQs) at start.")
+    outbox_relay_interval_s: float = Field(
+        15.0,
+        gt=0,
+        description="How often the events a failed or interrupted change left in the outbox are looked for "
+        "and published (seconds).",
+    )
     consumer_group_prefix: str = Field("", description="Prefix of this service's consumer group ids.")
 
     @model_validator(mode="after")

@@ -12,7 +12,7 @@ import typer
 from fastapi.exceptions import RequestValidationError
 
 from journeys import handlers, opendata
-from journeys.adapters.kafka import KafkaPublisher
+from journeys.adapters.kafka import kafka_publisher
 from journeys.adapters.mongo import (
     MongoContacts,
     MongoJourneys,
@@ -23,9 +23,11 @@ from journeys.adapters.mongo import (
 from journeys.api import period_of
 from journeys.handlers import Ports
 from journeys.main import build, mongo_read_models
+from journeys.ports import Publisher
 from journeys.settings import Settings
 from tdu_shared.clock import Clock, FixedClock, SystemClock
 from tdu_shared.logs import configure_logging
+from tdu_shared.outbox import MongoOutbox
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.runtime import serve as serve_app
 
@@ -48,11 +50,13 @@ async def _with_ports(settings: Settings, clock: Clock, work: Any) -> Any:
         clock,
         settings.region,
         read_models=mongo_read_models(runtime.db),
+        outbox=MongoOutbox(runtime.db),
+        relay_lease_s=settings.relay_lease_s,
     )
     await runtime.start(consumers=False)
     await ensure_indexes(runtime.db)
     try:
-        return await work(ports, KafkaPublisher(runtime.publisher))
+        return await work(ports, kafka_publisher(runtime.publisher))
     finally:
         await runtime.stop()
 
@@ -77,7 +81,7 @@ def fire_timers(as_of: AsOfOption = None) -> None:
     settings = Settings()
     configure_logging("journeys", settings.log_level, json=settings.log_json)
 
-    async def work(ports: Ports, publisher: KafkaPublisher) -> int:
+    async def work(ports: Ports, publisher: Publisher) -> int:
         fired = await handlers.fire_due_timers(ports, lease_s=settings.timer_lease_s)
         await handlers.relay_once(ports, publisher)
         return fired
@@ -92,7 +96,7 @@ def relay() -> None:
     settings = Settings()
     configure_logging("journeys", settings.log_level, json=settings.log_json)
 
-    async def work(ports: Ports, publisher: KafkaPublisher) -> int:
+    async def work(ports: Ports, publisher: Publisher) -> int:
         total = 0
         while sent := await handlers.relay_once(ports, publisher, lease_s=settings.relay_lease_s):
             total += sent
@@ -124,7 +128,7 @@ def kpis(
         [error] = exc.errors()
         raise typer.BadParameter(error["msg"], param_hint=f"--{error['loc'][-1]}") from None
 
-    async def work(ports: Ports, publisher: KafkaPublisher) -> dict[str, Any]:
+    async def work(ports: Ports, publisher: Publisher) -> dict[str, Any]:
         return await handlers.compute_kpis(ports, period, basin)
 
     typer.echo(json.dumps(asyncio.run(_with_ports(settings, SystemClock(), work)), indent=2))
@@ -142,7 +146,7 @@ def retention(
     settings = Settings()
     configure_logging("journeys", settings.log_level, json=settings.log_json)
 
-    async def work(ports: Ports, publisher: KafkaPublisher) -> dict[str, int]:
+    async def work(ports: Ports, publisher: Publisher) -> dict[str, int]:
         done = await handlers.apply_retention(ports, publisher, months or settings.retention_months)
         await handlers.relay_once(ports, publisher)
         return done
@@ -162,7 +166,7 @@ def rebuild_read_models() -> None:
     settings = Settings()
     configure_logging("journeys", settings.log_level, json=settings.log_json)
 
-    async def work(ports: Ports, publisher: KafkaPublisher) -> dict[str, int]:
+    async def work(ports: Ports, publisher: Publisher) -> dict[str, int]:
         return await handlers.rebuild_read_models(ports)
 
     typer.echo(json.dumps(asyncio.run(_with_ports(settings, SystemClock(), work))))

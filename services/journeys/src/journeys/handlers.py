@@ -1,15 +1,17 @@
 """Use cases: a command (from HTTP or ``journeys.commands``), a timer or an event, plus the ports.
 
 Every change of a journey is ONE document update holding the new state, its history line and the events
-to publish (the outbox); the relay publishes them afterwards. A command's idempotency key is recorded in
-the same update, so a repeated command changes nothing.
+to publish (its outbox); the relay publishes them afterwards. A command's idempotency key is recorded in
+the same update, so a repeated command changes nothing. A person's contact change or erasure goes
+through the service's outbox collection the same way (``tdu_shared.outbox``): the event is stored before
+the change, published after it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
@@ -31,12 +33,14 @@ from journeys.ports import (
     JourneyStore,
     Offers,
     OfferView,
+    Pending,
     Publisher,
     TimerStore,
     Write,
 )
 from journeys.readmodels import ReadModels
 from journeys.translate import contact_item, event_item, offer_view
+from tdu_shared import outbox
 from tdu_shared.clock import Clock
 from tdu_shared.contracts.journeys import (
     JourneyCommand,
@@ -47,6 +51,8 @@ from tdu_shared.contracts.journeys import (
     SubmitApplication,
 )
 from tdu_shared.contracts.matching import OfferEligibilityChanged
+from tdu_shared.outbox import EntryStore, MemoryOutbox, Outbox, OutboxItem
+from tdu_shared.topics import CONTACTS
 
 log = structlog.get_logger(__name__)
 JOURNEY_IDS = uuid.UUID("6f1d7c8e-2b1a-4c36-9f57-1f0a7d1f3c21")
@@ -80,6 +86,14 @@ class Ports:
     """Journey lists and KPI counters, projected after every write (see ``journeys.readmodels``)."""
     audit: AuditLog = field(default_factory=lambda: _memory_audit())
     """Operators' access to personal data (in memory unless the composition root gives the store's)."""
+    outbox: EntryStore = field(default_factory=MemoryOutbox)
+    """Events of changes beside the journeys (contacts, erasures), stored before the change."""
+    relay_lease_s: float = 10.0
+    """How long a relay (or a commit) holds what it publishes before another may take it."""
+
+    def committing(self, publisher: Publisher) -> Outbox:
+        """The outbox of changes beside the journeys, publishing with ``publisher``."""
+        return Outbox(self.outbox, publisher, commit_lease_s=self.relay_lease_s)
 
 
 def _memory_audit() -> AuditLog:
@@ -197,9 +211,6 @@ async def _save_applicant(
     return contact
 
 
-COMMAND_FIELDS = {"command_id", "actor_role", "actor_id", "journey_id"}
-
-
 def _backoff(attempt: int) -> float:
     """Seconds to wait before a retry of a write that lost a race: 0, 10, 30, 70 ms... at most 0.5 s."""
     return min(0.01 * float(2**attempt - 1), 0.5)
@@ -214,9 +225,6 @@ async def act(
 ) -> Result:
     """Apply a command to an existing journey, retrying when another write won the race."""
     key, actor = command_key(command), Actor(command.actor_role, command.actor_id)
-    params: dict[str, Any] = {
-        k: getattr(command, k) for k in type(command).model_fields if k not in COMMAND_FIELDS
-    }
     for attempt in range(attempts):
         await asyncio.sleep(_backoff(attempt))  # another write of this journey is under way: let it land
         journey = await ports.journeys.get(command.journey_id)
@@ -226,7 +234,7 @@ async def act(
         if await ports.journeys.seen(journey.journey_id, key):
             return Result(journey, replayed=True)
         now = now_ms(ports.clock)
-        decision = transitions.decide(journey, Action(command.event_type), actor, params, now)
+        decision = transitions.decide(journey, Action(command.event_type), actor, command, now)
         outbox = [event_item(decision.journey, f, actor, causation_id, now) for f in decision.facts]
         write = Write(decision.journey, outbox, timers_after_change(decision.journey, now), key)
         if await ports.journeys.update(write, journey.revision):
@@ -293,23 +301,34 @@ async def _fire(
 # ---------------------------------------------------------------- relay
 
 
+@dataclass
+class JourneyOutbox:
+    """The journeys' own outboxes as the shared relay reads them: each journey's events wait in its
+    document (state and events land in one write). Done: the journeys' timers armed, the journeys marked
+    relayed, their read models checked."""
+
+    ports: Ports
+
+    async def claim(self, limit: int, lease_s: float, mine: Sequence[str] = ()) -> list[Pending]:
+        return await self.ports.journeys.pending(limit, now_ms(self.ports.clock), lease_s)
+
+    async def done(self, claimed: Sequence[Pending]) -> None:
+        await self.ports.timers.arm([timer for pending in claimed for timer in pending.timers])
+        journeys = await self.ports.journeys.relayed(claimed)
+        # Repairs the read models if the process stopped between a journey write and its projection.
+        await self.ports.read_models.repair(journeys)
+
+
 async def relay_once(ports: Ports, publisher: Publisher, limit: int = 200, lease_s: float = 10) -> int:
-    """Publish pending outbox events and arm pending timers, then mark them done. Returns events sent.
+    """Publish the journeys' pending events (and arm their timers), then the outbox collection's left by
+    a failed commit; each marked done once out. Returns the events sent.
 
     The journeys claimed in one pass are published together and their timers armed together (the events
     of each journey stay in order), then each is marked relayed: a stop in between publishes again what
     was not marked, never loses it.
     """
-    batch = await ports.journeys.pending(limit, now_ms(ports.clock), lease_s)
-    items = [item for pending in batch for item in pending.outbox]
-    if items:
-        await publisher.publish(items)
-    await ports.timers.arm([timer for pending in batch for timer in pending.timers])
-    if batch:
-        journeys = await ports.journeys.relayed(batch)
-        # Repairs the read models if the process stopped between a journey write and its projection.
-        await ports.read_models.repair(journeys)
-    return len(items)
+    _, sent = await outbox.relay_once(JourneyOutbox(ports), publisher, limit=limit, lease_s=lease_s)
+    return sent + await ports.committing(publisher).relay_once(limit, lease_s)
 
 
 # ---------------------------------------------------------------- contacts
@@ -339,17 +358,21 @@ async def update_contact(
         if name in CONTACT_FIELDS:
             setattr(contact, name, value)
     item = contact_item(contact, ports.region, now_ms(ports.clock))  # a change it cannot carry fails here
-    await ports.contacts.save(contact)
-    await publisher.publish([item])
+    await ports.committing(publisher).commit([item], lambda: ports.contacts.save(contact))
     return contact
 
 
 async def erase_person(person_id: str, ports: Ports, publisher: Publisher) -> int:
     """GDPR erasure: personal data leaves this service, a tombstone leaves on ``contacts``; journeys stay."""
     contact = await ports.contacts.get(person_id)
-    anonymised = await ports.journeys.forget_person(person_id)
-    await ports.contacts.delete(person_id)
-    await publisher.tombstone(person_id, contact.basin if contact else None)
+
+    async def forget() -> int:
+        anonymised = await ports.journeys.forget_person(person_id)
+        await ports.contacts.delete(person_id)
+        return anonymised
+
+    tombstone = OutboxItem.tombstone(CONTACTS, person_id, contact.basin if contact else None)
+    anonymised = await ports.committing(publisher).commit([tombstone], forget)
     log.info("person erased", person_id=person_id, journeys=anonymised)
     return anonymised
 

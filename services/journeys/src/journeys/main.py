@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
 import structlog
@@ -13,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from journeys import handlers
 from journeys.access import POLICY
-from journeys.adapters.kafka import KafkaPublisher
+from journeys.adapters.kafka import kafka_publisher
 from journeys.adapters.mongo import (
     MongoAudit,
     MongoContacts,
@@ -52,8 +51,8 @@ from tdu_shared.contracts.journeys import (
     TrainingStarted,
 )
 from tdu_shared.envelope import Envelope
-from tdu_shared.kafka import unavailable
 from tdu_shared.mongo import Document
+from tdu_shared.outbox import MongoOutbox
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS
 from tdu_shared.v1 import mirror
@@ -103,8 +102,10 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
         after_write,
         mongo_read_models(runtime.db, settings.kpi_cache_s),
         MongoAudit(runtime.db),
+        MongoOutbox(runtime.db),
+        settings.relay_lease_s,
     )
-    publisher = KafkaPublisher(runtime.publisher)
+    publisher = kafka_publisher(runtime.publisher)
     register_consumers(runtime, ports)
     _declare_publishers(runtime)
 
@@ -131,22 +132,14 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
             log.info("journeys with unpublished events listed again", journeys=listed)
             wake_relay.set()
 
-    tasks: list[asyncio.Task[None]] = []
+    relisting: list[asyncio.Task[None]] = []
 
-    async def start_loops() -> None:
-        tasks.extend(
-            [
-                asyncio.create_task(_loop("relay", relay, settings.relay_interval_s, wake_relay)),
-                asyncio.create_task(_loop("timers", timers, settings.timer_interval_s)),
-                asyncio.create_task(_loop("kpi-gauges", gauges, settings.kpi_refresh_s)),
-                asyncio.create_task(relist()),
-            ]
-        )
+    async def start_relisting() -> None:
+        relisting.append(asyncio.create_task(relist()))
 
-    async def stop_loops() -> None:
-        for task in tasks:
+    async def stop_relisting() -> None:
+        for task in relisting:
             task.cancel()
-        for task in tasks:
             with suppress(asyncio.CancelledError):
                 await task
 
@@ -164,8 +157,12 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
                 database=own.name,
             )
 
-    runtime.on_started.extend([create_indexes, check_read_models, start_loops])
-    runtime.on_stopping.append(stop_loops)
+    runtime.on_started.extend([create_indexes, check_read_models])
+    runtime.every("relay", relay, settings.relay_interval_s, wake_relay)
+    runtime.every("timers", timers, settings.timer_interval_s)
+    runtime.every("kpi-gauges", gauges, settings.kpi_refresh_s)
+    runtime.on_started.append(start_relisting)
+    runtime.on_stopping.append(stop_relisting)
     api = router(ports, publisher, settings.max_page_size)
     app = runtime.http_app(
         [
@@ -216,26 +213,3 @@ def _declare_publishers(runtime: ServiceRuntime) -> None:
     runtime.broker.publisher(
         runtime.topic(CONTACTS), schema=Envelope[ContactUpserted], description=CONTACTS.description
     )
-
-
-async def _loop(
-    name: str, work: Callable[[], Awaitable[None]], interval_s: float, wake: asyncio.Event | None = None
-) -> None:
-    """Run ``work`` at start, then every ``interval_s`` (or as soon as ``wake`` is set); never dies."""
-    while True:
-        if wake is not None:
-            wake.clear()
-        try:
-            await work()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if unavailable(exc):
-                log.warning(f"{name} loop: infrastructure unavailable, will retry", error=repr(exc))
-            else:
-                log.exception(f"{name} loop failed, will retry")
-        if wake is None:
-            await asyncio.sleep(interval_s)
-            continue
-        with suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), interval_s)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from journeys.domain.model import Journey, SessionOption
 from journeys.domain.timers import Timer
 from tdu_shared.contracts.journeys import ReminderKind, Role
+from tdu_shared.outbox import ItemPublisher, OutboxItem
 
 
 class Conflict(Exception):
@@ -84,20 +85,6 @@ class Contacts(Protocol):
 
 
 @dataclass(frozen=True)
-class OutboxItem:
-    """An event waiting in a journey document to be published."""
-
-    event_id: str
-    topic: str
-    """Registry name of the topic (``journeys.events``, ``contacts``), without the environment prefix."""
-    key: str
-    body: str
-    """The envelope as JSON."""
-    traceparent: str | None = None
-    """The trace of the request that made the event: the relay publishes it in that trace."""
-
-
-@dataclass(frozen=True)
 class Pending:
     """A journey with events (and timers) the relay has not handled yet."""
 
@@ -105,6 +92,11 @@ class Pending:
     revision: int
     outbox: list[OutboxItem]
     timers: list[Timer]
+
+    @property
+    def items(self) -> list[OutboxItem]:
+        """The events to publish, in order (what the shared relay reads)."""
+        return self.outbox
 
 
 @dataclass(frozen=True)
@@ -266,7 +258,5 @@ class AuditLog(Protocol):
         """Newest first; ``basin`` None: every entry of the region."""
 
 
-class Publisher(Protocol):
-    async def publish(self, items: Sequence[OutboxItem]) -> None: ...
-
-    async def tombstone(self, person_id: str, basin: str | None) -> None: ...
+Publisher = ItemPublisher
+"""Where the relay sends events (``tdu_shared.outbox.KafkaItems`` in the service)."""

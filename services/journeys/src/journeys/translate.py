@@ -10,11 +10,12 @@ from uuid import UUID
 
 from journeys.domain.model import Actor, Journey, SessionOption
 from journeys.domain.transitions import Fact
-from journeys.ports import Contact, OfferView, OutboxItem
+from journeys.ports import Contact, OfferView
 from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.contracts.matching import OfferEligibilityChanged
-from tdu_shared.envelope import Payload, encode, model_for, new_envelope
-from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS
+from tdu_shared.envelope import Payload, model_for, new_envelope
+from tdu_shared.outbox import OutboxItem
+from tdu_shared.topics import CONTACTS, JOURNEYS_EVENTS, TopicSpec
 from tdu_shared.tracing import traceparent
 
 PRODUCER = "journeys"
@@ -42,13 +43,13 @@ def event_item(
         actor_id=actor.actor_id if actor else None,
         **fact.fields,
     )
-    return _item(payload, journey.journey_id, JOURNEYS_EVENTS.name, journey, causation_id, now, event_id)
+    return _item(payload, journey.journey_id, JOURNEYS_EVENTS, journey, causation_id, now, event_id)
 
 
 def _item(
     payload: Payload,
     key: str,
-    topic: str,
+    topic: TopicSpec,
     journey: Journey,
     causation_id: UUID | None,
     now: datetime,
@@ -64,7 +65,7 @@ def _item(
         occurred_at=now,
         event_id=event_id,
     )
-    return OutboxItem(str(envelope.event_id), topic, key, encode(envelope).decode(), traceparent())
+    return OutboxItem.of(topic, key, envelope, traceparent())
 
 
 def contact_payload(contact: Contact) -> ContactUpserted:
@@ -83,8 +84,7 @@ def contact_item(contact: Contact, region: str, now: datetime) -> OutboxItem:
     envelope = new_envelope(
         contact_payload(contact), producer=PRODUCER, region=region, basin=contact.basin, occurred_at=now
     )
-    body = encode(envelope).decode()
-    return OutboxItem(str(envelope.event_id), CONTACTS.name, contact.person_id, body, traceparent())
+    return OutboxItem.of(CONTACTS, contact.person_id, envelope, traceparent())
 
 
 def offer_view(event: OfferEligibilityChanged) -> OfferView:

@@ -13,9 +13,10 @@ from journeys.adapters.memory import MemoryJourneys, MemoryTimers
 from journeys.adapters.mongo import MongoJourneys, MongoTimers, ensure_indexes
 from journeys.domain.model import Journey
 from journeys.domain.timers import Timer
-from journeys.ports import JourneyStore, OutboxItem, TimerStore, Write
+from journeys.ports import JourneyStore, TimerStore, Write
 from tdu_shared.contracts.journeys import JourneyState, ReminderKind
 from tdu_shared.mongo import connect
+from tdu_shared.outbox import OutboxItem
 
 NOW = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 
@@ -53,7 +54,7 @@ def journey(jid: str = "J1", seeker: str = "U1", basin: str = "4410", minutes: i
 
 
 def item(event_id: str, topic: str = "journeys.events", key: str = "J1") -> OutboxItem:
-    return OutboxItem(event_id, topic, key, "{}")
+    return OutboxItem(topic, key, event_id, "{}")
 
 
 async def test_a_journey_is_created_once(stores: tuple[JourneyStore, TimerStore]) -> None:

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import pytest
 
+from journeys.domain import transitions
 from journeys.domain.model import OPEN_STATES, Actor, Journey, SessionOption
 from journeys.domain.transitions import (
+    DEFINITIONS,
     ROLES_OF_ACTION,
     TRANSITIONS,
     Action,
+    Decision,
     GuardRefused,
     RoleRefused,
     Transition,
     TransitionRefused,
     allowed_actions,
-    decide,
 )
 from journeys.testing import ACTOR_IDS, EMPLOYER_ID, PROVIDER_ID, SEEKER_ID
 from tdu_shared.contracts.journeys import JourneyState, Role
+from tdu_shared.envelope import model_for
 
 S, A = JourneyState, Action
 NOW = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
@@ -46,6 +49,28 @@ def journey_in(state: JourneyState, **changes: Any) -> Journey:
     for name, value in changes.items():
         setattr(journey, name, value)
     return journey
+
+
+def decide(journey: Journey, action: Action, actor: Actor, params: dict[str, Any], now: datetime) -> Decision:
+    """The action's typed command made of these fields, decided."""
+    command = model_for(action.value)(
+        command_id="c-1",
+        journey_id=journey.journey_id,
+        actor_role=actor.role,
+        actor_id=actor.actor_id,
+        **params,
+    )
+    return transitions.decide(journey, action, actor, command, now)
+
+
+def test_each_guard_and_effect_reads_the_command_of_its_action() -> None:
+    for definition in DEFINITIONS[1:]:  # the application makes the journey: no command on one
+        command = model_for(definition.action.value)
+        readers = [definition.effect, *(m.guard for m in definition.moves)]
+        for reader in readers:
+            [hint] = [h for n, h in get_type_hints(reader).items() if n == "command"]
+            accepted = get_args(hint) or (hint,)
+            assert any(issubclass(command, a) for a in accepted), (definition.action, reader.__name__, hint)
 
 
 def valid_params(t: Transition) -> dict[str, Any]:

@@ -19,14 +19,14 @@ from matching.domain.matcher import Matcher
 from matching.domain.model import Eligibility, Offer
 from matching.domain.rules import window_from
 from matching.domain.search import SearchIndex
-from matching.ports import EligibilityLedger, Publisher
+from matching.ports import EligibilityLedger
 from matching.translate import eligibility_changed, fingerprint, listing_of, offer_of, session_of, withdrawal
 from tdu_shared.clock import Clock
 from tdu_shared.contracts.matching import OfferEligibilityChanged
 from tdu_shared.contracts.offers import OfferPublished, OfferUpdated, OfferWithdrawn
 from tdu_shared.contracts.trainings import SessionPublished, SessionUpdated, SessionWithdrawn
 from tdu_shared.envelope import Envelope, new_envelope
-from tdu_shared.kafka import Outgoing
+from tdu_shared.outbox import Outbox, OutboxItem
 from tdu_shared.topics import MATCHING_ELIGIBILITY
 
 log = structlog.get_logger(__name__)
@@ -47,13 +47,14 @@ class Cause:
 
 
 class MatchingService:
-    """The matcher's use cases, given its ports. One lock keeps evaluate-publish-record in order."""
+    """The matcher's use cases, given its ports. One lock keeps evaluate-record-publish in order; the
+    events and the ledger's record go through the outbox (stored, recorded, published, forgotten)."""
 
     def __init__(
         self,
         matcher: Matcher,
         ledger: EligibilityLedger,
-        publisher: Publisher,
+        outbox: Outbox,
         clock: Clock,
         *,
         region: str,
@@ -61,7 +62,7 @@ class MatchingService:
     ) -> None:
         self.matcher = matcher
         self.ledger = ledger
-        self.publisher = publisher
+        self.outbox = outbox
         self.clock = clock
         self.region = region
         self.window_months = window_months
@@ -131,13 +132,14 @@ class MatchingService:
                 if offer_id in last
             ]
             changed = {c[0].offer_id: c for c in candidates if last.get(c[0].offer_id) != fingerprint(c[0])}
-            await self.publisher.publish_many([self._outgoing(*c) for c in changed.values()])
-            await self.ledger.record({offer_id: fingerprint(c[0]) for offer_id, c in changed.items()})
+            published = {offer_id: fingerprint(c[0]) for offer_id, c in changed.items()}
+            events = [self._event(*c) for c in changed.values()]
+            await self.outbox.commit(events, lambda: self.ledger.record(published))
         if changed:
             log.info("eligibility published", changed=len(changed), evaluated=len(candidates))
         return len(changed)
 
-    def _outgoing(self, payload: OfferEligibilityChanged, basin: str | None, cause: Cause) -> Outgoing:
+    def _event(self, payload: OfferEligibilityChanged, basin: str | None, cause: Cause) -> OutboxItem:
         envelope = new_envelope(
             payload,
             producer=PRODUCER,
@@ -146,7 +148,7 @@ class MatchingService:
             correlation_id=cause.correlation_id,
             causation_id=cause.event_id,
         )
-        return Outgoing(MATCHING_ELIGIBILITY, payload.offer_id, envelope)
+        return OutboxItem.of(MATCHING_ELIGIBILITY, payload.offer_id, envelope)
 
 
 def evaluate_all(matcher: Matcher, clock: Clock, window_months: int = 12) -> list[Eligibility]:

@@ -20,6 +20,7 @@ from matching.partners import OPERATIONS
 from matching.settings import Settings
 from tdu_shared.clock import Clock, FixedClock, SystemClock
 from tdu_shared.geo import BasinConfig, load_basins
+from tdu_shared.outbox import KafkaItems, MongoOutbox, Outbox
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import MATCHING_ELIGIBILITY, TRAININGS_SESSIONS
 from tdu_shared.v1 import mirror
@@ -87,10 +88,11 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
     routers: list[APIRouter] = []
     if settings.role in ("all", "matcher"):
         ledger = MongoEligibilityLedger(runtime.db)
+        outbox = Outbox(MongoOutbox(runtime.db), KafkaItems(runtime.publisher, (MATCHING_ELIGIBILITY,)))
         parts.service = MatchingService(
             matcher_of(parts.basins, settings.max_linked_sessions),
             ledger,
-            runtime.publisher,
+            outbox,
             clock or clock_of(settings),
             region=settings.region,
             window_months=settings.window_months,
@@ -102,7 +104,11 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
             count = await runtime.publisher.partition_count(topic)
             parts.catalogue.expect(await end_offsets(bootstrap, topic, count))
 
+        async def relay_outbox() -> None:
+            await outbox.relay_once()
+
         runtime.on_started.append(expect_catalogue)
+        runtime.every("outbox relay", relay_outbox, settings.outbox_relay_interval_s)
         service = parts.service
         daily = DailyReevaluation(service, parts.catalogue)
         runtime.on_started.append(daily.start)

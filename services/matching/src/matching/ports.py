@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Protocol
-
-from tdu_shared.kafka import Outgoing
 
 
 class EligibilityLedger(Protocol):
@@ -14,9 +12,3 @@ class EligibilityLedger(Protocol):
     async def fingerprints(self, offer_ids: Iterable[str]) -> dict[str, str]: ...
 
     async def record(self, fingerprints: Mapping[str, str]) -> None: ...
-
-
-class Publisher(Protocol):
-    """Publishes events and returns once every in-sync replica has them (``EventPublisher``)."""
-
-    async def publish_many(self, items: Sequence[Outgoing]) -> None: ...

@@ -13,6 +13,7 @@ from tdu_shared.contracts.common import Place, Precision
 from tdu_shared.contracts.offers import OfferPublished, OfferState, OfferUpdated, OfferWithdrawn
 from tdu_shared.contracts.trainings import Provider, SessionPublished, SessionState, SessionWithdrawn
 from tdu_shared.envelope import Envelope, new_envelope
+from tdu_shared.outbox import MemoryOutbox, Outbox
 
 TODAY = date(2026, 11, 22)
 METZ = (49.1193, 6.1757)
@@ -58,7 +59,7 @@ def service() -> tuple[MatchingService, CollectingPublisher]:
     publisher = CollectingPublisher()
     matcher = Matcher(lambda basin: 30.0, max_radius_km=30.0)
     return MatchingService(
-        matcher, InMemoryLedger(), publisher, FixedClock.as_of(TODAY), region="44"
+        matcher, InMemoryLedger(), Outbox(MemoryOutbox(), publisher), FixedClock.as_of(TODAY), region="44"
     ), publisher
 
 
@@ -130,7 +131,9 @@ def midnight(day: date) -> datetime:
 async def test_offers_are_re_evaluated_when_the_day_changes_and_started_sessions_drop_out() -> None:
     clock = FixedClock(midnight(TODAY))
     publisher = CollectingPublisher()
-    svc = MatchingService(Matcher(lambda b: 30.0, 30.0), InMemoryLedger(), publisher, clock, region="44")
+    svc = MatchingService(
+        Matcher(lambda b: 30.0, 30.0), InMemoryLedger(), Outbox(MemoryOutbox(), publisher), clock, region="44"
+    )
     await svc.on_session_events([session_event()])  # starts on day 40
     await svc.on_offer_events([offer_event()])
     assert await svc.on_new_day() == 0

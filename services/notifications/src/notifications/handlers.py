@@ -23,14 +23,16 @@ from notifications.ports import (
     EmailMessage,
     EmailSender,
     Outcome,
-    OutcomePublisher,
     PermanentFailure,
     PublishedStatus,
     Renderer,
     SmsSender,
     TransientFailure,
 )
+from notifications.translate import report_item
+from tdu_shared import outbox
 from tdu_shared.clock import Clock
+from tdu_shared.outbox import ItemPublisher, OutboxItem
 from tdu_shared.tracing import TRACE_ID_HEADER, span_from, trace_id_of
 
 log = structlog.get_logger(__name__)
@@ -93,6 +95,31 @@ class Retry:
     max_s: float = 600.0
 
 
+@dataclass(frozen=True)
+class Report:
+    """An outcome to report, as the shared relay reads it."""
+
+    outcome: Outcome
+
+    @property
+    def items(self) -> list[OutboxItem]:
+        return [report_item(self.outcome)]
+
+
+@dataclass
+class UnreportedOutcomes:
+    """Outcomes stored with their deliveries and not reported yet: the deliveries' outbox, as the shared
+    relay reads it (an outcome and the delivery's state land in one write)."""
+
+    deliveries: DeliveryStore
+
+    async def claim(self, limit: int, lease_s: float, mine: Sequence[str] = ()) -> list[Report]:
+        return [Report(o) for o in await self.deliveries.unreported(limit)]
+
+    async def done(self, claimed: Sequence[Report]) -> None:
+        await self.deliveries.mark_reported([r.outcome.report_key for r in claimed])
+
+
 @dataclass
 class Dispatcher:
     """Everything delivering needs; :meth:`run_once` delivers one batch of due messages."""
@@ -103,7 +130,7 @@ class Dispatcher:
     email: EmailSender
     sms: SmsSender
     renderer: Renderer
-    publisher: OutcomePublisher
+    publisher: ItemPublisher
     clock: Clock
     rules: Rules
     links: Links
@@ -160,13 +187,11 @@ class Dispatcher:
 
     async def report_unreported(self, limit: int = 500) -> int:
         """Publish outcomes recorded but not yet published (the process died in between)."""
-        outcomes = await self.deliveries.unreported(limit)
-        await self._report(outcomes)
-        return len(outcomes)
+        return (await outbox.relay_once(UnreportedOutcomes(self.deliveries), self.publisher, limit=limit))[1]
 
     async def _report(self, outcomes: Sequence[Outcome]) -> None:
         if outcomes:
-            await self.publisher.publish(outcomes)
+            await self.publisher.publish([report_item(o) for o in outcomes])
             await self.deliveries.mark_reported([o.report_key for o in outcomes])
 
     async def _deliver_in_slot(self, delivery: Delivery, contact: Contact, address: str, day: str) -> Outcome:

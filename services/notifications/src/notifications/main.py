@@ -11,7 +11,6 @@ from fastapi import APIRouter, FastAPI
 
 from notifications import api, consumers
 from notifications.access import POLICY
-from notifications.adapters.kafka import KafkaOutcomePublisher
 from notifications.adapters.mongo import INDEXES, MongoContactStore, MongoDeliveryStore, MongoSignInStore
 from notifications.adapters.mongo_webhooks import MongoWebhookStore
 from notifications.adapters.operators import load_agents, load_operators
@@ -35,6 +34,7 @@ from tdu_shared.clock import SystemClock
 from tdu_shared.contracts.notifications import DeliveryRecorded
 from tdu_shared.envelope import Envelope
 from tdu_shared.mongo import ensure_indexes
+from tdu_shared.outbox import KafkaItems
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import NOTIFICATIONS_DELIVERIES
 
@@ -120,7 +120,7 @@ def build_service(settings: Settings) -> Service:
         email=email,
         sms=sms,
         renderer=JinjaRenderer(),
-        publisher=KafkaOutcomePublisher(runtime.publisher),
+        publisher=KafkaItems(runtime.publisher, (NOTIFICATIONS_DELIVERIES,)),
         clock=clock,
         rules=rules_of(settings),
         links=Links(

@@ -141,10 +141,6 @@ class Renderer(Protocol):
     def sms(self, template: str, context: dict[str, Any]) -> str: ...
 
 
-class OutcomePublisher(Protocol):
-    async def publish(self, outcomes: Sequence[Outcome]) -> None: ...
-
-
 @dataclass(frozen=True)
 class SignIn:
     """A sign-in link: its token's digest, for whom, until when."""

@@ -89,7 +89,7 @@ class World:
         return [d.key for d in await handlers.record_planned([facts], self.deliveries, self.clock)]
 
     def statuses(self) -> list[str]:
-        return sorted(o.published or "" for o in self.published.published)
+        return sorted(self.published.statuses)
 
 
 async def test_application_submitted_sends_email_and_sms_to_seeker_and_employer() -> None:
@@ -154,7 +154,7 @@ async def test_transient_failures_become_final_after_the_last_attempt() -> None:
         await world.dispatcher.run_once()
         world.clock.moment += timedelta(minutes=1)
     assert world.deliveries.status(key) is Status.FAILED
-    assert [o.published for o in world.published.published if o.delivery.key == key] == ["failed"]
+    assert [r.status for r in world.published.reports if r.delivery_id == key] == ["failed"]
 
 
 async def test_permanent_failure_is_recorded_and_not_retried() -> None:
@@ -164,7 +164,7 @@ async def test_permanent_failure_is_recorded_and_not_retried() -> None:
     [key, _] = await world.event()
     await world.dispatcher.run_once()
     assert world.deliveries.status(key) is Status.FAILED
-    failed = [o for o in world.published.published if o.published == "failed"]
+    failed = [r for r in world.published.reports if r.status == "failed"]
     assert failed[0].reason == "550 no such user"
 
 
@@ -173,8 +173,8 @@ async def test_no_consent_is_published_as_skipped_with_the_reason() -> None:
     await world.know("S1", consent_sms=False)
     await world.event()
     await world.dispatcher.run_once()
-    skipped = [o for o in world.published.published if o.published == "skipped"]
-    assert [(o.delivery.channel, o.reason) for o in skipped] == [(Channel.SMS, "no consent for sms")]
+    skipped = [r for r in world.published.reports if r.status == "skipped"]
+    assert [(r.channel, r.reason) for r in skipped] == [("sms", "no consent for sms")]
 
 
 async def test_sms_at_night_is_deferred_once_and_sent_at_eight() -> None:
@@ -246,7 +246,7 @@ async def test_unsubscribed_person_gets_no_more_email() -> None:
     await world.event()
     await world.dispatcher.run_once()
     assert world.email.sent == []
-    assert any(o.reason == "opted out of email" for o in world.published.published)
+    assert any(r.reason == "opted out of email" for r in world.published.reports)
 
 
 async def test_stop_by_sms_opts_the_number_out_of_sms() -> None:
@@ -265,7 +265,7 @@ async def test_daily_cap_stops_messages_beyond_the_limit() -> None:
         await world.event(event_id=f"5d6f3c1e-0000-4000-8000-00000000000{n}")
     await world.dispatcher.run_once()
     assert len(world.email.sent) == 2
-    assert any(o.reason == "daily cap of 2 messages reached" for o in world.published.published)
+    assert any(r.reason == "daily cap of 2 messages reached" for r in world.published.reports)
 
 
 async def test_erasure_removes_the_contact_and_its_deliveries() -> None:
@@ -298,7 +298,7 @@ async def test_outcomes_not_published_before_a_crash_are_published_on_restart() 
     world = World()
     await world.know("S1", consent_sms=False)
     await world.event()
-    world.published.published.clear()
+    world.published.items.clear()
 
     async def broken(outcomes: object) -> None:
         raise ConnectionError("broker away")

@@ -1,9 +1,10 @@
 """Use cases: submissions in, stored offers and events out; refreshes; blacklist; outbox recovery.
 
-Every change follows one order: references to the events a batch owes are written to the outbox (one
-document per batch), the new documents are written, the events are published, then the outbox entry is
-deleted. A crash in between publishes the same events (same event ids, rebuilt from the stored documents)
-at the next batch or at start, so nothing is lost and consumers can deduplicate.
+Every change goes through the service's outbox (``tdu_shared.outbox``): the events a batch owes are
+stored (one entry per batch), the new documents are written, the events are published, then the entry is
+forgotten. A crash in between publishes the same events (same event ids) at the next batch, at start or
+by the relay, only those whose stored document still carries them (``still_owed``), so nothing is lost,
+nothing unstored is published, and consumers can deduplicate.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4, uuid5
+from uuid import UUID, uuid5
 
 from offers.domain.contacts import address_key
 from offers.domain.location import Geography
@@ -22,7 +23,7 @@ from offers.domain.model import InvalidRecord
 from offers.domain.refresh import Refresh, refresh_complete
 from offers.domain.rome import RomeLookup
 from offers.domain.versions import Outcome, decide
-from offers.ports import AddressBook, Doc, Effects, Entry, OfferStore, Publisher
+from offers.ports import AddressBook, Doc, Effects, OfferStore
 from offers.translate import (
     ContactCard,
     Prepared,
@@ -36,12 +37,11 @@ from tdu_shared.clock import Clock
 from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.contracts.offers import OfferPublished, OfferUpdated, OfferWithdrawn
 from tdu_shared.envelope import Envelope, Payload, new_envelope
-from tdu_shared.kafka import Outgoing
-from tdu_shared.topics import CONTACTS, OFFERS_STATE, TopicSpec
+from tdu_shared.outbox import EntryStore, ItemPublisher, Outbox, OutboxItem, Staged
+from tdu_shared.topics import CONTACTS, OFFERS_STATE
 
 PRODUCER = "offers"
 EVENT_NAMESPACE = UUID("6f2d0c1e-8a51-4d3b-9a0e-3c1f7b2d9e10")
-_SPECS = {OFFERS_STATE.name: OFFERS_STATE, CONTACTS.name: CONTACTS}
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,11 @@ class Submission:
 @dataclass
 class Deps:
     store: OfferStore
-    publisher: Publisher
+    outbox: Outbox
     geo: Geography
     rome: RomeLookup
     clock: Clock
     region: str = "44"
-    outbox_dirty: bool = True  # the outbox may hold entries of another run or of a failed commit
     addresses: AddressBook | None = None  # geocoded street addresses; None: commune centres only
 
 
@@ -98,42 +97,22 @@ def _envelope(
     )
 
 
-_BUILT: dict[str, Envelope[Any]] = {}
-"""Envelopes built by this process and not published yet, by event id. The outbox holds references only
-(topic, key, event id, type, basin): an entry this process no longer holds (it died, or dropped them all
-past ``_BUILT_LIMIT``) is rebuilt from the stored document that still carries its event."""
-_BUILT_LIMIT = 50_000
+TOPICS = (OFFERS_STATE, CONTACTS)
+"""What offers publishes: the offers' state, and the employer contacts."""
 
 
-def outbox_entry(spec: TopicSpec, key: str, envelope: Envelope[Any]) -> Entry:
-    event_id = str(envelope.event_id)
-    _BUILT[event_id] = envelope
-    return {
-        "topic": spec.name,
-        "key": key,
-        "event_id": event_id,
-        "type": envelope.type,
-        "basin": envelope.basin or "",
-    }
+def offers_outbox(store: OfferStore, entries: EntryStore, publisher: ItemPublisher) -> Outbox:
+    """The service's outbox: what a relay finds is published only if its document still carries it."""
 
+    async def owed(items: Sequence[OutboxItem]) -> list[OutboxItem]:
+        return await still_owed(items, store)
 
-def forget_unpublished_if_too_many() -> None:
-    """Bound what a failing broker can make this process hold (called between batches only)."""
-    if len(_BUILT) > _BUILT_LIMIT:
-        _BUILT.clear()
-
-
-def outgoing_of(entry: Entry, doc: Doc, deps: Deps) -> Outgoing:
-    """The event of an outbox entry: as built, or rebuilt (same event id) from ``doc``, which carries it."""
-    envelope = _BUILT.get(entry["event_id"]) or _envelope(
-        event_carried_by(entry["type"], doc), entry["basin"] or None, deps, UUID(entry["event_id"]), None
-    )
-    return Outgoing(_SPECS[entry["topic"]], entry["key"], envelope)
+    return Outbox(entries, publisher, owed=owed)
 
 
 def withdrawn(
     doc: Doc, reason: str, now: datetime, deps: Deps, sub: Submission | None = None
-) -> tuple[Doc, Entry]:
+) -> tuple[Doc, OutboxItem]:
     """The withdrawn document and the OfferWithdrawn it owes."""
     revision = doc["revision"] + 1
     eid = event_id("OfferWithdrawn", doc["_id"], revision)
@@ -146,7 +125,7 @@ def withdrawn(
     }
     gone = {**doc, **changes, "state": {**doc["state"], "revision": revision}}
     payload = event_carried_by(OfferWithdrawn.event_type, gone)
-    return gone, outbox_entry(OFFERS_STATE, doc["_id"], _envelope(payload, doc.get("basin"), deps, eid, sub))
+    return gone, OutboxItem.of(OFFERS_STATE, doc["_id"], _envelope(payload, doc.get("basin"), deps, eid, sub))
 
 
 # ---------------------------------------------------------------- submissions
@@ -161,7 +140,7 @@ class _Batch:
     blacklist: set[str]
     written: dict[str, Doc] = field(default_factory=dict)
     new_contacts: dict[str, Doc] = field(default_factory=dict)
-    outbox: list[Entry] = field(default_factory=list)
+    outbox: list[OutboxItem] = field(default_factory=list)
     touches: dict[str, str] = field(default_factory=dict)
     outcomes: Counter[str] = field(default_factory=Counter)
 
@@ -178,7 +157,6 @@ async def submit_batch(items: Sequence[Submission], deps: Deps) -> BatchResult:
     insert); those the store held after all are read back by id and the batch is decided again against
     their stored version.
     """
-    forget_unpublished_if_too_many()
     result = BatchResult()
     prepared = await _with_employer_ids(await _prepare_all(items, deps, result), deps)
     ids = list(dict.fromkeys(p.state.offer_id for _, p in prepared))
@@ -187,11 +165,12 @@ async def submit_batch(items: Sequence[Submission], deps: Deps) -> BatchResult:
     contacts = await deps.store.load_known_contacts(person_ids)
     banned = await deps.store.blacklisted(ids, person_ids)
     batch = _decide_all(prepared, _Batch(dict(stored), dict(contacts), banned), deps)
-    outbox_id = uuid4().hex
-    await deps.store.write_outbox(outbox_id, batch.outbox)
-    batch = await _insert_presumed_new(prepared, batch, (stored, contacts), outbox_id, deps)
-    result.outcomes.update(batch.outcomes)
-    await _commit(_effects_of(batch, items), deps, outbox_id, batch.outbox)
+    async with deps.outbox.staged(batch.outbox) as staged:
+        batch = await _insert_presumed_new(prepared, batch, (stored, contacts), staged, deps)
+        result.outcomes.update(batch.outcomes)
+        effects = _effects_of(batch, items)
+        if not effects.empty():
+            await deps.store.save(effects)
     for refresh_id in {i.refresh_id for i in items if i.refresh_id}:
         await complete_refresh_if_done(refresh_id, deps)
     return result
@@ -237,7 +216,7 @@ async def _insert_presumed_new(
     prepared: Sequence[tuple[Submission, Prepared]],
     batch: _Batch,
     loaded: tuple[dict[str, Doc], dict[str, Doc]],
-    outbox_id: str,
+    staged: Staged,
     deps: Deps,
 ) -> _Batch:
     """Insert the offers and contacts presumed new; decide again if the store held some of them.
@@ -254,14 +233,12 @@ async def _insert_presumed_new(
     stored = loaded[0] | await deps.store.load_offers(sorted(known_offers))
     contacts = loaded[1] | await deps.store.load_contacts(sorted(known_contacts))
     again = _decide_all(prepared, _Batch(stored, contacts, batch.blacklist), deps)
-    owed = {e["event_id"] for e in again.outbox}
+    owed = {e.event_id for e in again.outbox}
     inserted = {d["_id"] for d in new_contacts} - known_contacts
     again.outbox += [
-        e
-        for e in batch.outbox
-        if e["topic"] == CONTACTS.name and e["key"] in inserted and e["event_id"] not in owed
+        e for e in batch.outbox if e.topic == CONTACTS.name and e.key in inserted and e.event_id not in owed
     ]
-    await deps.store.write_outbox(outbox_id, again.outbox)
+    await staged.replace(again.outbox)
     return again
 
 
@@ -287,7 +264,7 @@ def _apply(item: Submission, p: Prepared, batch: _Batch, deps: Deps) -> Outcome:
     state = p.state if revision == p.state.revision else p.state.model_copy(update={"revision": revision})
     payload = OfferPublished(offer=state) if outcome is Outcome.PUBLISHED else OfferUpdated(offer=state)
     envelope = _envelope(payload, state.basin, deps, event_id(payload.event_type, offer_id, revision), item)
-    entry = outbox_entry(OFFERS_STATE, offer_id, envelope)
+    entry = OutboxItem.of(OFFERS_STATE, offer_id, envelope)
     batch.outbox.append(entry)
     batch.written[offer_id] = batch.stored[offer_id] = offer_doc(p, state, item.refresh_id, entry)
     if p.contact is not None:
@@ -311,62 +288,17 @@ def _contact_change(
         "event_id": str(eid),
     }
     payload = event_carried_by(ContactUpserted.event_type, doc)
-    batch.outbox.append(outbox_entry(CONTACTS, card.person_id, _envelope(payload, basin, deps, eid, item)))
+    batch.outbox.append(OutboxItem.of(CONTACTS, card.person_id, _envelope(payload, basin, deps, eid, item)))
     batch.contacts[card.person_id] = batch.new_contacts[card.person_id] = doc
 
 
-async def _commit(
-    effects: Effects, deps: Deps, outbox_id: str | None = None, owed: Sequence[Entry] = ()
-) -> int:
-    """Outbox, documents, events, then the outbox entry is deleted. Returns the events published.
-
-    ``outbox_id``: the caller already wrote ``owed`` there. Entries a crash left behind are published only
-    if the stored document still carries their event (a presumed insert that failed left a stale one).
-    """
-    if outbox_id is None and owed:
-        outbox_id = uuid4().hex
-        await deps.store.write_outbox(outbox_id, list(owed))
-    check, deps.outbox_dirty = deps.outbox_dirty, True
-    pending = await deps.store.pending_outbox() if check else []
-    leftovers = [(b, es) for b, es in pending if b != outbox_id]
-    if not effects.empty():
-        await deps.store.save(effects)
-    events = await _still_owed([e for _, es in leftovers for e in es], deps)
-    listed = _add_built(events, owed)
-    if events:
-        await deps.publisher.publish_many(events)
-        for event_id in listed:
-            _BUILT.pop(event_id, None)
-    done = [b for b, _ in leftovers] + ([outbox_id] if outbox_id else [])
-    if done:
-        await deps.store.clear_outbox(done)
-    deps.outbox_dirty = False
-    return len(events)
-
-
-def _add_built(events: list[Outgoing], owed: Sequence[Entry]) -> set[str]:
-    """Add the events this call built (in ``_BUILT``) to ``events``, an event owed twice once; the ids."""
-    listed = {str(o.envelope.event_id) for o in events}
-    for e in owed:
-        if e["event_id"] not in listed:
-            listed.add(e["event_id"])
-            events.append(Outgoing(_SPECS[e["topic"]], e["key"], _BUILT[e["event_id"]]))
-    return listed
-
-
-async def _still_owed(entries: list[Entry], deps: Deps) -> list[Outgoing]:
-    """The events of entries a crash or a failure left in the outbox whose document still carries them."""
-    if not entries:
-        return []
-    offers = await deps.store.load_offers([e["key"] for e in entries if e["topic"] == OFFERS_STATE.name])
-    contacts = await deps.store.load_contacts([e["key"] for e in entries if e["topic"] == CONTACTS.name])
+async def still_owed(items: Sequence[OutboxItem], store: OfferStore) -> list[OutboxItem]:
+    """Of the events a crash or a failure left in the outbox, those whose document still carries them (a
+    presumed insert that failed, a change decided again, left stale ones)."""
+    offers = await store.load_offers([e.key for e in items if e.topic == OFFERS_STATE.name])
+    contacts = await store.load_contacts([e.key for e in items if e.topic == CONTACTS.name])
     docs = {OFFERS_STATE.name: offers, CONTACTS.name: contacts}
-    owed = []
-    for e in entries:
-        doc = docs[e["topic"]].get(e["key"])
-        if doc is not None and doc.get("event_id") == e["event_id"]:
-            owed.append(outgoing_of(e, doc, deps))
-    return owed
+    return [e for e in items if (docs[e.topic].get(e.key) or {}).get("event_id") == e.event_id]
 
 
 # ---------------------------------------------------------------- refreshes
@@ -388,7 +320,7 @@ async def complete_refresh_if_done(refresh_id: str, deps: Deps) -> int:
         withdrawn(d, "missing_from_refresh", now, deps)
         for d in await deps.store.missing_from_refresh(refresh)
     ]
-    await _commit(Effects(changed_offers=[d for d, _ in changes]), deps, owed=[e for _, e in changes])
+    await _withdraw(changes, deps)
     await deps.store.close_refresh(refresh_id)
     return len(changes)
 
@@ -406,13 +338,18 @@ async def blacklist(offer_id: str | None, employer_email: str | None, deps: Deps
         withdrawn(d, "blacklisted", now, deps)
         for d in await deps.store.published_offers_of(offer_id, person_id)
     ]
-    await _commit(Effects(changed_offers=[d for d, _ in changes]), deps, owed=[e for _, e in changes])
+    await _withdraw(changes, deps)
     return [d["_id"] for d, _ in changes]
 
 
+async def _withdraw(changes: Sequence[tuple[Doc, OutboxItem]], deps: Deps) -> None:
+    effects = Effects(changed_offers=[d for d, _ in changes])
+    await deps.outbox.commit([e for _, e in changes], lambda: deps.store.save(effects))
+
+
 async def publish_outbox(deps: Deps) -> int:
-    """Publish what a crash left in the outbox (at start). Returns the number of events published."""
-    return await _commit(Effects(), deps)
+    """Publish what a crash or a failure left in the outbox. Returns the number of events published."""
+    return await deps.outbox.relay_once()
 
 
 async def erase_contact(person_id: str, deps: Deps) -> bool:

@@ -13,10 +13,11 @@ from offers.adapters.reference import RomeReference, default_geography
 from offers.api import build_router
 from offers.consumers import register_consumers
 from offers.geocoding import GeocodedAddresses, Geocoding, resubmitter
-from offers.handlers import Deps, publish_outbox
+from offers.handlers import TOPICS, Deps, offers_outbox, publish_outbox
 from offers.partners import OPERATIONS
 from offers.settings import Settings
 from tdu_shared.clock import SystemClock
+from tdu_shared.outbox import KafkaItems, MongoOutbox
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.v1 import mirror
 
@@ -28,9 +29,10 @@ DESCRIPTION = (
 
 def build_runtime(settings: Settings) -> tuple[ServiceRuntime, Deps]:
     runtime = ServiceRuntime("offers", settings, description=DESCRIPTION, indexes=INDEXES)
+    store = MongoOfferStore(runtime.db)
     deps = Deps(
-        store=MongoOfferStore(runtime.db),
-        publisher=runtime.publisher,
+        store=store,
+        outbox=offers_outbox(store, MongoOutbox(runtime.db), KafkaItems(runtime.publisher, TOPICS)),
         geo=default_geography(settings.basins_file),
         rome=RomeReference(),
         clock=SystemClock(),
@@ -54,10 +56,10 @@ def build(settings: Settings | None = None) -> FastAPI:
     register_consumers(runtime, deps, settings.batch_size)
     tune_garbage_collection()
 
-    async def republish_outbox() -> None:
+    async def relay_outbox() -> None:
         await publish_outbox(deps)
 
-    runtime.on_started.append(republish_outbox)
+    runtime.every("outbox relay", relay_outbox, settings.outbox_relay_interval_s)
     if settings.geocoder_url:
         addresses = GeocodedAddresses(MongoGeocodingStore(runtime.db), SystemClock())
         deps.addresses = addresses

@@ -1,4 +1,4 @@
-"""The interfaces the use cases need: the offer store, the event publisher, the clock."""
+"""The interfaces the use cases need: the offer store, the submissions publisher, street addresses."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ from tdu_shared.kafka import Outgoing
 
 Doc = dict[str, Any]
 """A stored offer or contact as a plain document (see adapters/mongo.py for its fields)."""
-Entry = dict[str, str]
-"""A reference to an event owed to Kafka: {"topic": registry name, "key", "event_id", "type", "basin"}."""
 
 
 @dataclass
@@ -69,10 +67,6 @@ class OfferStore(Protocol):
         """The given offer ids and employer person ids that are on the blacklist."""
         ...
 
-    async def write_outbox(self, outbox_id: str, entries: list[Entry]) -> None:
-        """Create or replace the outbox document ``outbox_id``."""
-        ...
-
     async def insert_new_offers(self, docs: list[Doc]) -> set[str]:
         """Insert offers presumed new; returns the ids the store already held (left untouched)."""
         ...
@@ -82,12 +76,6 @@ class OfferStore(Protocol):
         ...
 
     async def save(self, effects: Effects) -> None: ...
-
-    async def pending_outbox(self) -> list[tuple[str, list[Entry]]]:
-        """Outbox entries whose events may not have been published yet (a crash, a broker outage)."""
-        ...
-
-    async def clear_outbox(self, outbox_ids: Sequence[str]) -> None: ...
 
     async def save_refresh(self, refresh: Refresh) -> None: ...
 

@@ -19,12 +19,13 @@ from offers.domain.model import InvalidRecord, Offer, SourceOffer
 from offers.domain.normalise import AddressLookup, normalise
 from offers.domain.rome import RomeLookup
 from offers.domain.versions import Stored
-from offers.ports import Doc, Entry
+from offers.ports import Doc
 from offers.schema import parse_employer, parse_partner
 from tdu_shared.contracts.common import Place, Precision
 from tdu_shared.contracts.contacts import ContactUpserted
 from tdu_shared.contracts.offers import OfferPublished, OfferState, OfferUpdated, OfferWithdrawn
 from tdu_shared.envelope import Payload
+from tdu_shared.outbox import OutboxItem
 
 
 @dataclass(frozen=True)
@@ -158,10 +159,10 @@ def stored_of(doc: Doc) -> Stored:
     return Stored(doc["revision"], doc["updated_at"], doc["fingerprint"], doc.get("withdrawn_reason"))
 
 
-def offer_doc(p: Prepared, state: OfferState, refresh_id: str | None, entry: Entry) -> Doc:
+def offer_doc(p: Prepared, state: OfferState, refresh_id: str | None, event: OutboxItem) -> Doc:
     return {
         "_id": state.offer_id,
-        "event_id": entry["event_id"],
+        "event_id": event.event_id,
         "status": "published",
         "withdrawn_reason": None,
         "withdrawn_at": None,

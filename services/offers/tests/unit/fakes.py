@@ -10,9 +10,10 @@ from typing import Any
 
 from offers.adapters.memory import InMemoryOfferStore
 from offers.adapters.reference import RomeReference, default_geography
-from offers.handlers import Deps
+from offers.handlers import Deps, offers_outbox
 from tdu_shared.clock import FixedClock
 from tdu_shared.kafka import Outgoing
+from tdu_shared.outbox import MemoryItems, MemoryOutbox, OutboxItem
 
 SAMPLE = Path(__file__).parent.parent / "fixtures" / "france_travail_grand_est_sample.json"
 
@@ -25,29 +26,29 @@ def real_record(offer_id: str) -> dict[str, Any]:
     return next(r for r in real_records() if r["id"] == offer_id)
 
 
-class FakePublisher:
-    def __init__(self) -> None:
-        self.sent: list[Outgoing] = []
-        self.fail_next = False
+class FakePublisher(MemoryItems):
+    """The outbox's publisher, and the HTTP API's (which publishes submissions as they come)."""
 
-    async def publish_many(self, items: Sequence[Outgoing]) -> None:
-        if self.fail_next:
-            self.fail_next = False
-            raise ConnectionError("broker unreachable")
-        self.sent.extend(items)
+    async def publish_many(self, outgoing: Sequence[Outgoing]) -> None:
+        await self.publish([OutboxItem.of(o.spec, o.key, o.envelope) for o in outgoing])
+
+    @property
+    def sent(self) -> list[Outgoing]:
+        return self.events
 
     def types(self) -> list[str]:
         return [o.envelope.type for o in self.sent]
 
     def clear(self) -> None:
-        self.sent.clear()
+        self.items.clear()
 
 
 def fake_deps() -> tuple[Deps, InMemoryOfferStore, FakePublisher]:
     store, publisher = InMemoryOfferStore(), FakePublisher()
+    store.outbox = MemoryOutbox()  # type: ignore[attr-defined]  # the tests look at it
     deps = Deps(
         store,
-        publisher,
+        offers_outbox(store, store.outbox, publisher),  # type: ignore[attr-defined]
         default_geography(),
         RomeReference(),
         FixedClock(datetime(2024, 12, 1, 8, 0, tzinfo=UTC), tick=timedelta(seconds=1)),

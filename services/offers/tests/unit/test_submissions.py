@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from offers import handlers
 from offers.domain.refresh import Refresh
-from offers.handlers import Submission, blacklist, publish_outbox, refresh_completed, submit_batch
+from offers.handlers import (
+    Submission,
+    blacklist,
+    offers_outbox,
+    publish_outbox,
+    refresh_completed,
+    submit_batch,
+)
 from tdu_shared.topics import CONTACTS, OFFERS_STATE, basin_partition
 
 from .fakes import fake_deps, real_record
@@ -28,7 +35,7 @@ async def test_new_offer_is_stored_and_published() -> None:
     assert event.envelope.basin == "4410"
     assert event.envelope.payload.offer.revision == 1
     assert store.offers["184MMPS"]["status"] == "published"
-    assert store.outbox == {}
+    assert store.outbox.entries == {}
 
 
 async def test_identical_resubmission_changes_nothing_and_emits_nothing() -> None:
@@ -179,19 +186,22 @@ async def test_events_left_in_the_outbox_by_a_broker_failure_are_published_later
     publisher.fail_next = True
     with pytest.raises(ConnectionError):
         await submit_batch([ft("A1")], deps)
-    [[pending]] = store.outbox.values()
+    [([pending], _)] = store.outbox.entries.values()
     assert await publish_outbox(deps) == 1
     assert publisher.types() == ["OfferPublished"]
-    assert str(publisher.sent[0].envelope.event_id) == pending["event_id"]
-    assert store.outbox == {}
+    assert str(publisher.sent[0].envelope.event_id) == pending.event_id
+    assert store.outbox.entries == {}
 
 
-async def test_events_a_dead_process_left_in_the_outbox_are_rebuilt_from_the_stored_documents() -> None:
+async def test_events_a_dead_process_left_in_the_outbox_are_published_once_their_lease_ends() -> None:
     deps, store, publisher = fake_deps()
     publisher.fail_next = True
     with pytest.raises(ConnectionError):
         await submit_batch([ft("A1", contact={"nom": "Mme RH", "courriel": "rh@example.org"})], deps)
-    handlers._BUILT.clear()  # a new process holds none of the events the dead one built
+    deps.outbox = offers_outbox(store, store.outbox, publisher)  # a new process: it failed nothing itself
+    assert await publish_outbox(deps) == 0  # the dead one's entry is still leased
+    for entry_id, (items, _) in list(store.outbox.entries.items()):
+        store.outbox.entries[entry_id] = (items, datetime.now(UTC))  # its lease ends
     assert await publish_outbox(deps) == 2
     sent = {o.envelope.type: o.envelope for o in publisher.sent}
     offer = store.offers["A1"]
@@ -201,7 +211,7 @@ async def test_events_a_dead_process_left_in_the_outbox_are_rebuilt_from_the_sto
     contact = sent["ContactUpserted"].payload
     assert (contact.email, contact.display_name, contact.role) == ("rh@example.org", "Mme RH", "employer")
     assert str(sent["ContactUpserted"].event_id) == store.contacts[contact.person_id]["event_id"]
-    assert store.outbox == {}
+    assert store.outbox.entries == {}
 
 
 async def test_redelivered_batch_after_a_failure_publishes_the_pending_event_once() -> None:
@@ -211,7 +221,7 @@ async def test_redelivered_batch_after_a_failure_publishes_the_pending_event_onc
         await submit_batch([ft("A1")], deps)
     await submit_batch([ft("A1")], deps)
     assert publisher.types() == ["OfferPublished"]
-    assert store.outbox == {}
+    assert store.outbox.entries == {}
 
 
 async def test_offer_events_go_to_the_partition_of_their_basin() -> None:

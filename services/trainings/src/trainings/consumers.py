@@ -14,6 +14,7 @@ from tdu_shared.contracts.trainings import (
 )
 from tdu_shared.envelope import Envelope
 from tdu_shared.kafka import Consumed, Subscription
+from tdu_shared.outbox import Outbox
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.topics import CONTACTS, TRAININGS_SESSIONS, TRAININGS_SUBMITTED
 from trainings.domain.normalise import Reference
@@ -21,13 +22,15 @@ from trainings.handlers import CatalogueSync, on_session_submitted
 from trainings.ports import SessionRepository
 
 
-def register_consumers(runtime: ServiceRuntime, repository: SessionRepository, ref: Reference) -> None:
+def register_consumers(
+    runtime: ServiceRuntime, repository: SessionRepository, ref: Reference, outbox: Outbox
+) -> None:
     async def handle_one(event: Consumed) -> None:
         envelope = event.event
         payload: SessionSubmitted = envelope.payload
         sync = CatalogueSync(
             repository,
-            runtime.publisher,
+            outbox,
             SystemClock(),
             region=runtime.settings.region,
             correlation_id=envelope.correlation_id or envelope.event_id,

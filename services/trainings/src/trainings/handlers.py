@@ -1,8 +1,9 @@
 """Use cases: import a catalogue snapshot, take a partner's session, withdraw what left the catalogue.
 
-Effects are ordered for at-least-once delivery: events are published (acks=all) before the store is
-updated, so a crash in between re-publishes on the next import (same deterministic event ids) instead
-of losing an event. A redelivered or re-imported unchanged session changes nothing and emits nothing.
+Every change goes through the service's outbox (``tdu_shared.outbox``): its events are stored, the
+store is updated, the events are published (acks=all), then forgotten. A crash in between publishes them
+again from the outbox (same deterministic event ids) instead of losing one. A redelivered or re-imported
+unchanged session changes nothing and emits nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from tdu_shared.contracts.trainings import (
 )
 from tdu_shared.envelope import Payload, new_envelope
 from tdu_shared.errors import InvalidMessage
-from tdu_shared.kafka import Outgoing
+from tdu_shared.outbox import Outbox, OutboxItem
 from tdu_shared.topics import CONTACTS, TRAININGS_SESSIONS
 from trainings.domain.model import CatalogueBroken, Rejection, Session
 from trainings.domain.normalise import Reference, normalise
@@ -37,10 +38,12 @@ from trainings.domain.sync import (
     missing_from_snapshot,
     next_revision,
 )
-from trainings.ports import Publisher, SessionRecord, SessionRepository, SessionSink
+from trainings.ports import SessionRecord, SessionRepository, SessionSink
 from trainings.translate import raw_of_submitted, to_state
 
 PRODUCER = "trainings"
+TOPICS = (TRAININGS_SESSIONS, CONTACTS)
+"""What trainings publishes: the sessions, and their providers' contacts."""
 log = structlog.get_logger(__name__)
 
 
@@ -71,7 +74,7 @@ class CatalogueSync:
     def __init__(
         self,
         repository: SessionRepository,
-        publisher: Publisher,
+        outbox: Outbox,
         clock: Clock,
         *,
         region: str,
@@ -79,16 +82,16 @@ class CatalogueSync:
         causation_id: UUID | None = None,
     ) -> None:
         self.repository = repository
-        self.publisher = publisher
+        self.outbox = outbox
         self.clock = clock
         self.region = region
         self.correlation_id = correlation_id
         self.causation_id = causation_id
         self.counts: dict[str, int] = {"published": 0, "updated": 0, "unchanged": 0, "withdrawn": 0}
 
-    def _envelope_of(
+    def _event_of(
         self, payload: Payload, *, region: str | None, basin: str | None, key: str, revision: int
-    ) -> Outgoing:
+    ) -> OutboxItem:
         envelope = new_envelope(
             payload,
             producer=PRODUCER,
@@ -98,15 +101,15 @@ class CatalogueSync:
             causation_id=self.causation_id,
             event_id=event_id(key, revision, payload.event_type),
         )
-        return Outgoing(
+        return OutboxItem.of(
             CONTACTS if isinstance(payload, ContactUpserted) else TRAININGS_SESSIONS, key, envelope
         )
 
     async def accept(self, sessions: Sequence[Session]) -> None:
         stored = await self.repository.stored([s.session_id for s in sessions])
         records: list[SessionRecord] = []
-        events: list[Outgoing] = []
-        contacts: dict[str, Outgoing] = {}
+        events: list[OutboxItem] = []
+        contacts: dict[str, OutboxItem] = {}
         for session in sessions:
             digest = fingerprint(session)
             before = stored.get(session.session_id)
@@ -122,7 +125,7 @@ class CatalogueSync:
                 else SessionUpdated(session=state)
             )
             events.append(
-                self._envelope_of(
+                self._event_of(
                     payload,
                     region=state.region,
                     basin=state.basin,
@@ -134,10 +137,9 @@ class CatalogueSync:
             if contact is not None:
                 contacts.setdefault(contact.key, contact)
         if events:
-            await self.publisher.publish_many([*contacts.values(), *events])
-            await self.repository.save(records)
+            await self.outbox.commit([*contacts.values(), *events], lambda: self.repository.save(records))
 
-    def _contact_of(self, session: Session, revision: int) -> Outgoing | None:
+    def _contact_of(self, session: Session, revision: int) -> OutboxItem | None:
         provider = session.provider
         if provider.contact_id is None or provider.email is None:
             return None
@@ -149,7 +151,7 @@ class CatalogueSync:
             consent_email=True,
             consent_sms=False,
         )
-        return self._envelope_of(
+        return self._event_of(
             payload, region=session.region, basin=session.basin, key=provider.contact_id, revision=revision
         )
 
@@ -161,7 +163,7 @@ class CatalogueSync:
 
     async def withdraw(self, sessions: Sequence[StoredSession], at: datetime) -> None:
         events = [
-            self._envelope_of(
+            self._event_of(
                 SessionWithdrawn(session_id=s.session_id, reason="missing_from_snapshot", withdrawn_at=at),
                 region=s.region,
                 basin=s.basin,
@@ -170,8 +172,7 @@ class CatalogueSync:
             )
             for s in sessions
         ]
-        await self.publisher.publish_many(events)
-        await self.repository.mark_withdrawn(sessions, at)
+        await self.outbox.commit(events, lambda: self.repository.mark_withdrawn(sessions, at))
         self.counts["withdrawn"] += len(sessions)
 
 

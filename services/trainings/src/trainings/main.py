@@ -12,6 +12,7 @@ from uuid import uuid4
 from fastapi import FastAPI
 
 from tdu_shared.clock import SystemClock
+from tdu_shared.outbox import KafkaItems, MongoOutbox, Outbox
 from tdu_shared.runtime import ServiceRuntime
 from tdu_shared.v1 import PREFIX, mirror
 from trainings.access import POLICY
@@ -20,7 +21,7 @@ from trainings.api import build_router
 from trainings.consumers import declare_publishers, register_consumers
 from trainings.domain.normalise import Reference
 from trainings.domain.report import ImportReport
-from trainings.handlers import CatalogueSync
+from trainings.handlers import TOPICS, CatalogueSync
 from trainings.importer import reference, run_import
 from trainings.partners import IMPORTS, OPERATIONS, PUBLIC_IMPORTS
 from trainings.settings import Settings
@@ -34,6 +35,7 @@ class Service:
     repository: MongoSessionRepository
     ref: Reference
     settings: Settings
+    outbox: Outbox
 
     def __post_init__(self) -> None:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -41,7 +43,7 @@ class Service:
     def sync(self) -> CatalogueSync:
         return CatalogueSync(
             self.repository,
-            self.runtime.publisher,
+            self.outbox,
             SystemClock(),
             region=self.settings.region,
             correlation_id=uuid4(),
@@ -72,8 +74,15 @@ class Service:
 def build_service(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     runtime = ServiceRuntime("trainings", settings, description=DESCRIPTION, indexes=INDEXES)
-    service = Service(runtime, MongoSessionRepository(runtime.db), reference(settings.basins_file), settings)
-    register_consumers(runtime, service.repository, service.ref)
+    outbox = Outbox(MongoOutbox(runtime.db), KafkaItems(runtime.publisher, TOPICS))
+    repository = MongoSessionRepository(runtime.db)
+    service = Service(runtime, repository, reference(settings.basins_file), settings, outbox)
+    register_consumers(runtime, service.repository, service.ref, outbox)
+
+    async def relay_outbox() -> None:
+        await outbox.relay_once()
+
+    runtime.every("outbox relay", relay_outbox, settings.outbox_relay_interval_s)
     declare_publishers(runtime)
     return service
 

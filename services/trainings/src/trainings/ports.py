@@ -8,7 +8,6 @@ from datetime import date, datetime
 from typing import Protocol
 
 from tdu_shared.contracts.trainings import SessionState
-from tdu_shared.kafka import Outgoing
 from trainings.domain.model import Session
 from trainings.domain.sync import StoredSession
 
@@ -44,10 +43,6 @@ class SessionRepository(Protocol):
     async def get(self, session_id: str) -> SessionState | None: ...
 
     async def search(self, query: SessionQuery) -> tuple[list[SessionState], int]: ...
-
-
-class Publisher(Protocol):
-    async def publish_many(self, items: Sequence[Outgoing]) -> None: ...
 
 
 class SessionSink(Protocol):

@@ -12,6 +12,7 @@ import pytest
 from tdu_dev.testing.access import guarded_app, partner_key
 from tdu_shared.access.keys import KeyRing
 from tdu_shared.clock import SystemClock
+from tdu_shared.outbox import MemoryItems, MemoryOutbox, Outbox
 from trainings.access import POLICY
 from trainings.adapters.memory import InMemorySessionRepository
 from trainings.api import build_router
@@ -20,11 +21,6 @@ from trainings.handlers import CatalogueSync
 from trainings.importer import run_import
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-
-
-class NoPublisher:
-    async def publish_many(self, items: object) -> None:
-        return None
 
 
 RING = KeyRing()
@@ -39,7 +35,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         return await run_import(
             stream,
             source,
-            CatalogueSync(repository, NoPublisher(), SystemClock(), region="44"),
+            CatalogueSync(repository, Outbox(MemoryOutbox(), MemoryItems()), SystemClock(), region="44"),
             validate=validate,
         )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from tdu_shared.contracts.trainings import (
 )
 from tdu_shared.errors import InvalidMessage
 from tdu_shared.kafka import Outgoing
+from tdu_shared.outbox import MemoryItems, MemoryOutbox, Outbox
 from tdu_shared.topics import CONTACTS, TRAININGS_SESSIONS
 from trainings.adapters.memory import InMemorySessionRepository
 from trainings.domain.report import ImportReport
@@ -29,12 +29,10 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 NOW = datetime(2026, 1, 2, 8, 0, tzinfo=UTC)
 
 
-class RecordingPublisher:
-    def __init__(self) -> None:
-        self.sent: list[Outgoing] = []
-
-    async def publish_many(self, items: Sequence[Outgoing]) -> None:
-        self.sent.extend(items)
+class RecordingPublisher(MemoryItems):
+    @property
+    def sent(self) -> list[Outgoing]:
+        return self.events
 
     def sessions(self) -> list[Outgoing]:
         return [o for o in self.sent if o.spec == TRAININGS_SESSIONS]
@@ -59,7 +57,7 @@ async def import_(
     publisher: RecordingPublisher,
     source: str = "cr",
 ) -> ImportReport:
-    sync = CatalogueSync(repository, publisher, FixedClock(NOW), region="44")
+    sync = CatalogueSync(repository, Outbox(MemoryOutbox(), publisher), FixedClock(NOW), region="44")
     stream = str(FIXTURES / data) if isinstance(data, str) else io.BytesIO(data)
     return await run_import(stream, source, sync, batch_size=2)
 
@@ -95,7 +93,7 @@ async def test_first_import_publishes_each_session_keyed_by_id_with_its_basin(re
 async def test_reimporting_an_unchanged_file_publishes_nothing(repository, publisher) -> None:
     data = catalogue(("S1", "20260901"))
     await import_(data, repository, publisher)
-    publisher.sent.clear()
+    publisher.items.clear()
     report = await import_(data, repository, publisher)
     assert publisher.sent == []
     assert (report.unchanged, report.published, report.updated, report.withdrawn) == (1, 0, 0, 0)
@@ -103,7 +101,7 @@ async def test_reimporting_an_unchanged_file_publishes_nothing(repository, publi
 
 async def test_a_changed_session_is_updated_at_the_next_revision(repository, publisher) -> None:
     await import_(catalogue(("S1", "20260901")), repository, publisher)
-    publisher.sent.clear()
+    publisher.items.clear()
     await import_(catalogue(("S1", "20260915")), repository, publisher)
     [event] = publisher.sessions()
     assert isinstance(event.envelope.payload, SessionUpdated)
@@ -113,7 +111,7 @@ async def test_a_changed_session_is_updated_at_the_next_revision(repository, pub
 
 async def test_a_session_missing_from_a_complete_snapshot_is_withdrawn(repository, publisher) -> None:
     await import_(catalogue(("S1", "20260901"), ("S2", "20261001")), repository, publisher)
-    publisher.sent.clear()
+    publisher.items.clear()
     report = await import_(catalogue(("S1", "20260901")), repository, publisher)
     [event] = publisher.sessions()
     assert isinstance(event.envelope.payload, SessionWithdrawn)
@@ -126,14 +124,14 @@ async def test_a_session_missing_from_a_complete_snapshot_is_withdrawn(repositor
 
 async def test_an_lheo_file_without_sessions_withdraws_the_whole_source(repository, publisher) -> None:
     await import_(catalogue(("S1", "20260901")), repository, publisher)
-    publisher.sent.clear()
+    publisher.items.clear()
     await import_("empty-offres.xml", repository, publisher)
     assert publisher.types() == ["SessionWithdrawn"]
 
 
 async def test_a_broken_file_withdraws_nothing(repository, publisher) -> None:
     await import_(catalogue(("S1", "20260901"), ("S2", "20261001")), repository, publisher)
-    publisher.sent.clear()
+    publisher.items.clear()
     report = await import_(catalogue(("S1", "20260901"))[:-40], repository, publisher)
     assert report.complete is False and report.error_line == 1
     assert publisher.sent == []
@@ -142,7 +140,7 @@ async def test_a_broken_file_withdraws_nothing(repository, publisher) -> None:
 
 async def test_snapshots_of_other_sources_are_left_alone(repository, publisher) -> None:
     await import_(catalogue(("S1", "20260901")), repository, publisher, source="cr")
-    publisher.sent.clear()
+    publisher.items.clear()
     await import_("empty-offres.xml", repository, publisher, source="intercarif")
     assert publisher.sent == []
 
@@ -150,7 +148,7 @@ async def test_snapshots_of_other_sources_are_left_alone(repository, publisher) 
 async def test_a_withdrawn_session_that_comes_back_is_published_again(repository, publisher) -> None:
     await import_(catalogue(("S1", "20260901")), repository, publisher)
     await import_("empty-offres.xml", repository, publisher)
-    publisher.sent.clear()
+    publisher.items.clear()
     await import_(catalogue(("S1", "20260901")), repository, publisher)
     [event] = publisher.sessions()
     assert isinstance(event.envelope.payload, SessionPublished)
@@ -198,7 +196,7 @@ def submitted(**changes: object) -> SessionSubmitted:
 async def test_a_partner_session_is_published_once_and_a_redelivery_changes_nothing(
     repository, publisher
 ) -> None:
-    sync = CatalogueSync(repository, publisher, FixedClock(NOW), region="44")
+    sync = CatalogueSync(repository, Outbox(MemoryOutbox(), publisher), FixedClock(NOW), region="44")
     await on_session_submitted(submitted(), reference(), sync)
     await on_session_submitted(submitted(), reference(), sync)
     [event] = publisher.sessions()
@@ -211,7 +209,7 @@ async def test_a_partner_session_is_published_once_and_a_redelivery_changes_noth
 async def test_a_partner_session_ending_before_it_starts_is_refused_with_the_reason(
     repository, publisher
 ) -> None:
-    sync = CatalogueSync(repository, publisher, FixedClock(NOW), region="44")
+    sync = CatalogueSync(repository, Outbox(MemoryOutbox(), publisher), FixedClock(NOW), region="44")
     with pytest.raises(InvalidMessage, match="end_before_start"):
         await on_session_submitted(submitted(end_date=date(2026, 1, 1)), reference(), sync)
     assert publisher.sent == []

@@ -10,7 +10,6 @@ from bson import json_util
 
 from journeys.domain.model import Journey, SessionOption, Step
 from journeys.domain.timers import Timer
-from journeys.ports import OutboxItem
 from tdu_shared.contracts.journeys import JourneyState, ReminderKind, Role
 
 DATE_FIELDS = frozenset(
@@ -105,15 +104,6 @@ def journey_from_doc(doc: dict[str, Any]) -> Journey:
     if data.get("abandoned_by"):
         data["abandoned_by"] = Role(data["abandoned_by"])
     return Journey(**data)
-
-
-def item_to_doc(item: OutboxItem) -> dict[str, Any]:
-    doc = {"event_id": item.event_id, "topic": item.topic, "key": item.key, "body": item.body}
-    return {**doc, "traceparent": item.traceparent} if item.traceparent else doc
-
-
-def item_from_doc(doc: dict[str, Any]) -> OutboxItem:
-    return OutboxItem(doc["event_id"], doc["topic"], doc["key"], doc["body"], doc.get("traceparent"))
 
 
 def timer_to_doc(timer: Timer) -> dict[str, Any]:

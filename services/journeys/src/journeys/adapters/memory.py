@@ -10,7 +10,8 @@ from typing import Any
 
 from journeys.domain.model import Journey
 from journeys.domain.timers import Timer
-from journeys.ports import AuditEntry, Contact, OfferView, OutboxItem, Pending, StoredTimer, Write
+from journeys.ports import AuditEntry, Contact, OfferView, Pending, StoredTimer, Write
+from tdu_shared.outbox import MemoryItems, OutboxItem
 
 
 @dataclass
@@ -193,16 +194,11 @@ class MemoryAudit:
         return found[:limit]
 
 
-class MemoryPublisher:
-    def __init__(self) -> None:
-        self.sent: list[OutboxItem] = []
-        self.tombstones: list[tuple[str, str | None]] = []
-
-    async def publish(self, items: Sequence[OutboxItem]) -> None:
-        self.sent += items
-
-    async def tombstone(self, person_id: str, basin: str | None) -> None:
-        self.tombstones.append((person_id, basin))
+class MemoryPublisher(MemoryItems):
+    @property
+    def sent(self) -> list[OutboxItem]:
+        """The events published, as stored (tombstones aside: see ``tombstones``)."""
+        return [i for i in self.items if i.body is not None]
 
 
 class MemoryDocuments:

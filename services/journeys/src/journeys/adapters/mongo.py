@@ -36,8 +36,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from journeys.adapters.documents import (
-    item_from_doc,
-    item_to_doc,
     journey_from_doc,
     journey_to_doc,
     timer_from_doc,
@@ -45,9 +43,10 @@ from journeys.adapters.documents import (
 )
 from journeys.domain.model import Journey, SessionOption
 from journeys.domain.timers import Timer
-from journeys.ports import AuditEntry, Conflict, Contact, OfferView, OutboxItem, Pending, StoredTimer, Write
+from journeys.ports import AuditEntry, Conflict, Contact, OfferView, Pending, StoredTimer, Write
 from tdu_shared.contracts.journeys import ReminderKind, Role
 from tdu_shared.mongo import DUPLICATE_KEY, Document, IndexSpec, asc, bulk_write, find_by_ids, insert_new
+from tdu_shared.outbox import OutboxItem
 from tdu_shared.topics import CONTACTS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -120,7 +119,7 @@ class MongoJourneys:
         doc = journey_to_doc(write.journey)
         doc.update(
             revision=1,
-            outbox=[item_to_doc(i) for i in write.outbox],
+            outbox=[i.to_doc() for i in write.outbox],
             pending_timers=[timer_to_doc(t) for t in write.timers],
             keys=[write.command_key] if write.command_key else [],
             has_pending=bool(write.outbox or write.timers),
@@ -163,7 +162,7 @@ class MongoJourneys:
             return False
         state = {k: v for k, v in journey_to_doc(write.journey).items() if k not in ("_id", "revision")}
         push: dict[str, Any] = {
-            "outbox": {"$each": [item_to_doc(i) for i in write.outbox]},
+            "outbox": {"$each": [i.to_doc() for i in write.outbox]},
             "pending_timers": {"$each": [timer_to_doc(t) for t in write.timers]},
         }
         keys = [k for k in (write.command_key, write.reminder_id) if k]
@@ -200,7 +199,7 @@ class MongoJourneys:
         for mark in marks:
             if mark["_id"] not in docs:
                 await self._unlist_unstored(mark, now)
-        outboxes = {d["_id"]: [item_from_doc(i) for i in d.get("outbox", [])] for d in docs.values()}
+        outboxes = {d["_id"]: [OutboxItem.from_doc(i) for i in d.get("outbox", [])] for d in docs.values()}
         owned = await self._own(outboxes, now, until)
         claimed = []
         for mark in marks:

@@ -1,6 +1,7 @@
 """The journey's state machine: each action defined once, in :data:`DEFINITIONS`.
 
-An action's definition holds who may take it, from which state to which (each move with its guard),
+An action's definition holds who may take it, from which state to which (each move with its guard, which
+reads the action's typed command),
 the event it publishes and the command fields that event carries, what the history keeps, what it
 changes in the journey, and its HTTP path. The transition table, the events, the history and the HTTP
 routes are derived from it: adding or changing an action is one entry there (its command and event
@@ -15,7 +16,7 @@ state (else :class:`TransitionRefused` with the actions allowed now, 409), the g
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -26,9 +27,10 @@ from tdu_shared.contracts import journeys as contracts
 from tdu_shared.contracts.journeys import JourneyState, Role
 
 S = JourneyState
-Params = Mapping[str, Any]
-Guard = Callable[[Journey, Params], str | None]
-"""Returns why the action is refused, or None when it may go ahead."""
+C = contracts
+Guard = Callable[[Journey, Any], str | None]
+"""Returns why the action is refused, or None when it may go ahead. A guard takes the journey and the
+action's command, typed (``tdu_shared.contracts.journeys``): each guard names the commands it reads."""
 
 
 class Action(StrEnum):
@@ -54,117 +56,117 @@ OPERATOR, PARTNER = Role.BASIN_OPERATOR, Role.PARTNER_SYSTEM
 # ---------------------------------------------------------------- guards
 
 
-def no_guard(journey: Journey, params: Params) -> str | None:
+def no_guard(journey: Journey, command: C.OnJourney) -> str | None:
     return None
 
 
-def dates_in_order(journey: Journey, params: Params) -> str | None:
-    if params["ends_on"] < params["starts_on"]:
+def dates_in_order(journey: Journey, command: C.ScheduleImmersion) -> str | None:
+    if command.ends_on < command.starts_on:
         return "l'immersion ne peut pas finir avant de commencer (ends_on < starts_on)"
     return None
 
 
-def contract_is_eligible(journey: Journey, params: Params) -> str | None:
+def contract_is_eligible(journey: Journey, command: C.SignHiringPromise | C.RecordHire) -> str | None:
     """CDI, or CDD of 6 months or more."""
-    if params["contract_type"] == "CDD" and (params.get("contract_months") or 0) < 6:
+    if command.contract_type == "CDD" and (command.contract_months or 0) < 6:
         return "un CDD doit durer au moins 6 mois (contract_months >= 6)"
     return None
 
 
-def immersion_went_well(journey: Journey, params: Params) -> str | None:
+def immersion_went_well(journey: Journey, command: C.OnJourney) -> str | None:
     if journey.immersion_outcome != "positive":
         return "l'immersion n'a pas été concluante : aucun engagement possible"
     return None
 
 
-def immersion_went_badly(journey: Journey, params: Params) -> str | None:
+def immersion_went_badly(journey: Journey, command: C.DeclineApplication) -> str | None:
     if journey.immersion_outcome == "positive":
         return "l'immersion a été concluante : signez la promesse d'embauche ou abandonnez le parcours"
     return None
 
 
-def promise_is_valid(journey: Journey, params: Params) -> str | None:
-    return immersion_went_well(journey, params) or contract_is_eligible(journey, params)
+def promise_is_valid(journey: Journey, command: C.SignHiringPromise) -> str | None:
+    return immersion_went_well(journey, command) or contract_is_eligible(journey, command)
 
 
-def session_is_linked(journey: Journey, params: Params) -> str | None:
-    if journey.session(params["session_id"]) is None:
+def session_is_linked(journey: Journey, command: C.SignTrainingCommitment) -> str | None:
+    if journey.session(command.session_id) is None:
         linked = ", ".join(s.session_id for s in journey.sessions) or "aucune"
-        return f"la session {params['session_id']} n'est pas liée à cette offre (sessions liées : {linked})"
-    return immersion_went_well(journey, params)
+        return f"la session {command.session_id} n'est pas liée à cette offre (sessions liées : {linked})"
+    return immersion_went_well(journey, command)
 
 
-def training_ends_after_start(journey: Journey, params: Params) -> str | None:
+def training_ends_after_start(journey: Journey, command: C.CompleteTraining) -> str | None:
     started = journey.training_started_on
-    if started is not None and params["completed_on"] < started:
+    if started is not None and command.completed_on < started:
         return "la formation ne peut pas finir avant d'avoir commencé"
     return None
 
 
 def follow_up_of(months: int) -> Guard:
-    def guard(journey: Journey, params: Params) -> str | None:
-        return None if params["months"] == months else f"suivi attendu à +{months} mois"
+    def guard(journey: Journey, command: C.RecordFollowUp) -> str | None:
+        return None if command.months == months else f"suivi attendu à +{months} mois"
 
     return guard
 
 
-def changes_state(journey: Journey, params: Params) -> str | None:
-    if params["to_state"] == journey.state:
+def changes_state(journey: Journey, command: C.CorrectStep) -> str | None:
+    if command.to_state == journey.state:
         return "la correction doit changer l'étape du parcours"
     return None
 
 
 # ---------------------------------------------------------------- effects on the journey
 
-Effect = Callable[[Journey, Params, Actor, JourneyState], None]
-"""What an action changes in the journey besides its state (journey, command fields, actor, new state)."""
+Effect = Callable[[Journey, Any, Actor, JourneyState], None]
+"""What an action changes in the journey besides its state (journey, typed command, actor, new state)."""
 
 
-def no_effect(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
+def no_effect(journey: Journey, command: C.OnJourney, actor: Actor, to_state: JourneyState) -> None:
     return None
 
 
-def immersion_planned(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
-    journey.immersion_starts_on, journey.immersion_ends_on = params["starts_on"], params["ends_on"]
-    journey.immersion_place = params["place"]
+def immersion_planned(journey: Journey, command: C.ScheduleImmersion, actor: Actor, to_state: S) -> None:
+    journey.immersion_starts_on, journey.immersion_ends_on = command.starts_on, command.ends_on
+    journey.immersion_place = command.place
 
 
-def immersion_done(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
-    journey.immersion_outcome = params["outcome"]
+def immersion_done(journey: Journey, command: C.RecordImmersionOutcome, actor: Actor, to_state: S) -> None:
+    journey.immersion_outcome = command.outcome
 
 
-def promise_signed(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
+def promise_signed(journey: Journey, command: C.SignHiringPromise, actor: Actor, to_state: S) -> None:
     journey.promise_signed = True
-    journey.contract_type, journey.contract_months = params["contract_type"], params.get("contract_months")
-    journey.planned_start = params["planned_start"]
+    journey.contract_type, journey.contract_months = command.contract_type, command.contract_months
+    journey.planned_start = command.planned_start
 
 
-def commitment_signed(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
+def commitment_signed(journey: Journey, command: C.SignTrainingCommitment, actor: Actor, to_state: S) -> None:
     journey.commitment_signed = True
-    chosen = journey.session(params["session_id"])
-    journey.session_id = params["session_id"]
+    chosen = journey.session(command.session_id)
+    journey.session_id = command.session_id
     journey.provider_id = chosen.provider_id if chosen else None
 
 
-def training_started(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
-    journey.training_started_on = params["started_on"]
+def training_started(journey: Journey, command: C.ConfirmTrainingStart, actor: Actor, to_state: S) -> None:
+    journey.training_started_on = command.started_on
 
 
-def training_completed(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
-    journey.training_completed_on = params["completed_on"]
+def training_completed(journey: Journey, command: C.CompleteTraining, actor: Actor, to_state: S) -> None:
+    journey.training_completed_on = command.completed_on
 
 
-def hired(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
-    journey.contract_start = params["contract_start"]
-    journey.contract_type, journey.contract_months = params["contract_type"], params.get("contract_months")
+def hired(journey: Journey, command: C.RecordHire, actor: Actor, to_state: S) -> None:
+    journey.contract_start = command.contract_start
+    journey.contract_type, journey.contract_months = command.contract_type, command.contract_months
 
 
-def followed_up(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
-    journey.follow_ups[str(params["months"])] = bool(params["employed"])
+def followed_up(journey: Journey, command: C.RecordFollowUp, actor: Actor, to_state: S) -> None:
+    journey.follow_ups[str(command.months)] = bool(command.employed)
 
 
-def abandoned(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
-    journey.abandoned_at_step, journey.abandon_reason = journey.state, params["reason"]
+def abandoned(journey: Journey, command: C.AbandonJourney, actor: Actor, to_state: S) -> None:
+    journey.abandoned_at_step, journey.abandon_reason = journey.state, command.reason
     journey.abandoned_by = actor.role
 
 
@@ -182,7 +184,7 @@ PROMISE_OR_LATER = frozenset(
 COMMITMENT_OR_LATER = (PROMISE_OR_LATER - {S.PROMISE_SIGNED}) | {S.COMMITMENT_SIGNED}
 
 
-def corrected(journey: Journey, params: Params, actor: Actor, to_state: JourneyState) -> None:
+def corrected(journey: Journey, command: C.CorrectStep, actor: Actor, to_state: S) -> None:
     journey.promise_signed = to_state in PROMISE_OR_LATER
     journey.commitment_signed = to_state in COMMITMENT_OR_LATER
 
@@ -428,7 +430,7 @@ def check_scope(basin: str | None, within: frozenset[str] | None) -> None:
         raise RoleRefused(f"hors de votre périmètre : bassin {basin or 'inconnu'}")
 
 
-def transition_for(journey: Journey, action: Action, actor: Actor, params: Params) -> Transition:
+def transition_for(journey: Journey, action: Action, actor: Actor, command: C.OnJourney) -> Transition:
     if actor.role not in ROLES_OF_ACTION[action]:
         raise RoleRefused(f"le rôle {actor.role.value} ne peut pas faire {action.value}")
     check_party(journey, actor)
@@ -442,7 +444,7 @@ def transition_for(journey: Journey, action: Action, actor: Actor, params: Param
     for candidate in candidates:
         if actor.role not in candidate.roles:
             raise RoleRefused(f"le rôle {actor.role.value} ne peut pas faire {action.value} ici")
-        reason = candidate.guard(journey, params)
+        reason = candidate.guard(journey, command)
         if reason is None:
             return candidate
         refusals.append(reason)
@@ -468,12 +470,16 @@ class Decision:
     facts: list[Fact]
 
 
-def decide(journey: Journey, action: Action, actor: Actor, params: Params, now: datetime) -> Decision:
-    """Apply ``action`` to a copy of ``journey``: the new journey and the facts to publish."""
-    transition, definition = transition_for(journey, action, actor, params), DEFINITION[action]
-    to_state = transition.to_state or JourneyState(params["to_state"])
+def decide(journey: Journey, action: Action, actor: Actor, command: C.OnJourney, now: datetime) -> Decision:
+    """Apply ``action`` (its typed ``command``) to a copy of ``journey``: the new journey and the facts to
+    publish."""
+    transition, definition = transition_for(journey, action, actor, command), DEFINITION[action]
+    to_state = transition.to_state
+    if to_state is None:  # a correction: the state its command names
+        assert isinstance(command, C.CorrectStep)
+        to_state = command.to_state
     after = copy.deepcopy(journey)
-    definition.effect(after, params, actor, to_state)
+    definition.effect(after, command, actor, to_state)
     from_state = journey.state
     after.state, after.updated_at = to_state, now
     after.history.append(
@@ -484,10 +490,10 @@ def decide(journey: Journey, action: Action, actor: Actor, params: Params, now: 
             to_state,
             actor.role,
             actor.actor_id,
-            {k: _plain(params[k]) for k in definition.kept if params.get(k) is not None},
+            {k: _plain(v) for k in definition.kept if (v := getattr(command, k, None)) is not None},
         )
     )
-    carried = {n: params.get(n) for n in definition.carries}
+    carried = {n: getattr(command, n, None) for n in definition.carries}
     facts = [Fact(definition.event.event_type, from_state, to_state, carried)]
     if to_state == S.COMMITTED and definition.commits:
         facts.append(Fact(contracts.JourneyCommitted.event_type, from_state, to_state))

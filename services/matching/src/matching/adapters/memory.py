@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 from tdu_shared.kafka import Outgoing
+from tdu_shared.outbox import MemoryItems
 
 
 class InMemoryLedger:
@@ -18,11 +19,9 @@ class InMemoryLedger:
         self.entries.update(fingerprints)
 
 
-class CollectingPublisher:
+class CollectingPublisher(MemoryItems):
     """Keeps what would have been published, in order."""
 
-    def __init__(self) -> None:
-        self.sent: list[Outgoing] = []
-
-    async def publish_many(self, items: Sequence[Outgoing]) -> None:
-        self.sent.extend(items)
+    @property
+    def sent(self) -> list[Outgoing]:
+        return self.events

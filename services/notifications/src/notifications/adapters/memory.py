@@ -10,6 +10,8 @@ from typing import Any
 from notifications.domain.model import Channel, Contact, Delivery, Status
 from notifications.domain.policy import WAITING_FOR_CONTACT, normalise_phone
 from notifications.ports import EmailMessage, Outcome, PublishedStatus, SignIn
+from tdu_shared.contracts.notifications import DeliveryRecorded
+from tdu_shared.outbox import MemoryItems
 
 
 @dataclass
@@ -213,12 +215,15 @@ class RecordingSms:
         return sum(1 for _, _, t in self.sent if t == tag)
 
 
-@dataclass
-class RecordingPublisher:
-    published: list[Outcome] = field(default_factory=list)
+class RecordingPublisher(MemoryItems):
+    @property
+    def reports(self) -> list[DeliveryRecorded]:
+        """Each DeliveryRecorded published, in order."""
+        return [e.envelope.payload for e in self.events]
 
-    async def publish(self, outcomes: Sequence[Outcome]) -> None:
-        self.published.extend(outcomes)
+    @property
+    def statuses(self) -> list[str]:
+        return [r.status for r in self.reports]
 
 
 @dataclass

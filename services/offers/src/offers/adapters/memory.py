@@ -9,7 +9,7 @@ from typing import Any
 
 from offers.domain.contacts import new_person_id
 from offers.domain.refresh import Refresh, scope_filter
-from offers.ports import Doc, Effects, Entry, OfferQuery
+from offers.ports import Doc, Effects, OfferQuery
 
 
 class InMemoryOfferStore:
@@ -20,7 +20,6 @@ class InMemoryOfferStore:
         self.blacklist: set[str] = set()
         self.refreshes: dict[str, tuple[Refresh, bool]] = {}
         self.refresh_records: dict[str, str] = {}
-        self.outbox: dict[str, list[Entry]] = {}
         self.saves = 0
 
     async def load_offers(self, ids: Sequence[str]) -> dict[str, Doc]:
@@ -37,10 +36,6 @@ class InMemoryOfferStore:
 
     async def blacklisted(self, offer_ids: Sequence[str], person_ids: Sequence[str]) -> set[str]:
         return {i for i in [*offer_ids, *person_ids] if i in self.blacklist}
-
-    async def write_outbox(self, outbox_id: str, entries: list[Entry]) -> None:
-        if entries:
-            self.outbox[outbox_id] = copy.deepcopy(entries)
 
     async def insert_new_offers(self, docs: list[Doc]) -> set[str]:
         known = {d["_id"] for d in docs if d["_id"] in self.offers}
@@ -77,13 +72,6 @@ class InMemoryOfferStore:
             self.contacts[doc["_id"]] = copy.deepcopy(doc)
         for refresh_id, marker in effects.refresh_markers:
             self.refresh_records[f"{refresh_id}:{marker}"] = refresh_id
-
-    async def pending_outbox(self) -> list[tuple[str, list[Entry]]]:
-        return [(k, copy.deepcopy(v)) for k, v in self.outbox.items()]
-
-    async def clear_outbox(self, outbox_ids: Sequence[str]) -> None:
-        for outbox_id in outbox_ids:
-            self.outbox.pop(outbox_id, None)
 
     async def save_refresh(self, refresh: Refresh) -> None:
         closed = self.refreshes.get(refresh.refresh_id, (refresh, False))[1]

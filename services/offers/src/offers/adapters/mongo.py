@@ -7,8 +7,8 @@ Collections:
 - ``contacts``: employer contacts (personal data) by opaque person id, apart from the offers.
 - ``blacklist``: ``offer:<id>`` and ``person:<id>`` entries, and ``version``, counted up by each change.
 - ``refreshes`` and ``refresh_records``: end markers of full refreshes and the records seen for each.
-- ``outbox``: one document per batch holding the events it owes (one JSON text), deleted once Kafka
-  acknowledged them.
+- ``outbox``: the service's outbox (``tdu_shared.outbox.MongoOutbox``): one document per batch holding
+  the events it owes (one JSON text), deleted once Kafka acknowledged them.
 
 Ingest reads nothing but documents by ``_id`` (:func:`tdu_shared.mongo.find_by_ids`, an ``_id: {$in}``
 per 500 ids): the development store (FerretDB 1.24 on SQLite) serves only those from an index, with our
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pymongo import DESCENDING, ReplaceOne, UpdateOne
@@ -31,7 +31,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from offers.domain.contacts import legacy_person_id, new_person_id
 from offers.domain.refresh import Refresh, scope_filter
-from offers.ports import Doc, Effects, Entry, OfferQuery
+from offers.ports import Doc, Effects, OfferQuery
 from tdu_shared.mongo import IndexSpec, asc, bulk_write, find_by_ids, insert_new
 
 REMEMBERED = 500_000
@@ -99,7 +99,6 @@ class MongoOfferStore:
         self.blacklist = db["blacklist"]
         self.refreshes = db["refreshes"]
         self.refresh_records = db["refresh_records"]
-        self.outbox = db["outbox"]
         self._stored_ids = Remembered()
         self._contacts = Remembered()
         self._employers = Remembered()
@@ -131,12 +130,6 @@ class MongoOfferStore:
             self._blacklist = (version, entries)
         entries = self._blacklist[1]
         return {i for i in [*offer_ids, *person_ids] if i in entries}
-
-    async def write_outbox(self, outbox_id: str, entries: list[Entry]) -> None:
-        if entries:
-            events = json.dumps(entries, separators=(",", ":"))
-            doc = {"_id": outbox_id, "events": events, "at": datetime.now(UTC)}
-            await self.outbox.replace_one({"_id": outbox_id}, doc, upsert=True)
 
     async def insert_new_offers(self, docs: list[Doc]) -> set[str]:
         """Inserted at once (on FerretDB an upsert is a scan); the ids stored already."""
@@ -208,17 +201,6 @@ class MongoOfferStore:
     def forget_contact(self, person_id: str) -> None:
         self._contacts.items.pop(person_id, None)
         self._employers.items = {k: v for k, v in self._employers.items.items() if v != person_id}
-
-    async def pending_outbox(self) -> list[tuple[str, list[Entry]]]:
-        pending = []
-        async for d in self.outbox.find({}).sort("at", 1):
-            events = d["events"]
-            pending.append((d["_id"], json.loads(events) if isinstance(events, str) else events))
-        return pending
-
-    async def clear_outbox(self, outbox_ids: Sequence[str]) -> None:
-        for outbox_id in outbox_ids:
-            await self.outbox.delete_one({"_id": outbox_id})
 
     async def save_refresh(self, refresh: Refresh) -> None:
         doc = {
