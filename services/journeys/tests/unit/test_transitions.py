@@ -232,6 +232,19 @@ def test_immersion_ending_before_it_starts_is_refused() -> None:
         decide(journey_in(S.APPLIED), A.SCHEDULE_IMMERSION, EMPLOYER, params, NOW)
 
 
+def test_a_reschedule_that_moves_nothing_is_refused_and_one_that_moves_the_place_goes_ahead() -> None:
+    planned = {"immersion_starts_on": date(2027, 2, 1), "immersion_ends_on": date(2027, 2, 3)}
+    journey = journey_in(S.IMMERSION_SCHEDULED, immersion_place="Metz", **planned)
+    same = {"starts_on": date(2027, 2, 1), "ends_on": date(2027, 2, 3), "place": "Metz", "reason": "oubli"}
+    with pytest.raises(GuardRefused, match="changer les dates ou le lieu"):
+        decide(journey, A.RESCHEDULE_IMMERSION, SEEKER, same, NOW)
+    moved = decide(journey, A.RESCHEDULE_IMMERSION, SEEKER, {**same, "place": "Thionville"}, NOW)
+    assert moved.journey.immersion_place == "Thionville"
+    backwards = {**same, "ends_on": date(2027, 1, 30)}
+    with pytest.raises(GuardRefused, match="finir avant de commencer"):
+        decide(journey, A.RESCHEDULE_IMMERSION, SEEKER, backwards, NOW)
+
+
 def test_training_cannot_end_before_it_started() -> None:
     provider = Actor(Role.TRAINING_PROVIDER, PROVIDER_ID)
     with pytest.raises(GuardRefused):

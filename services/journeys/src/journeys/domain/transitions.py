@@ -66,6 +66,13 @@ def dates_in_order(journey: Journey, command: C.ScheduleImmersion) -> str | None
     return None
 
 
+def moves_the_immersion(journey: Journey, command: C.RescheduleImmersion) -> str | None:
+    planned = (journey.immersion_starts_on, journey.immersion_ends_on, journey.immersion_place)
+    if (command.starts_on, command.ends_on, command.place) == planned:
+        return "le report doit changer les dates ou le lieu de l'immersion"
+    return dates_in_order(journey, command)
+
+
 def contract_is_eligible(journey: Journey, command: C.SignHiringPromise | C.RecordHire) -> str | None:
     """CDI, or CDD of 6 months or more."""
     if command.contract_type == "CDD" and (command.contract_months or 0) < 6:
@@ -259,7 +266,7 @@ DEFINITIONS: tuple[ActionDefinition, ...] = (
     _d(
         A.RESCHEDULE_IMMERSION,
         {EMPLOYER, SEEKER, OPERATOR, PARTNER},
-        [M(S.IMMERSION_SCHEDULED, S.IMMERSION_SCHEDULED, dates_in_order)],
+        [M(S.IMMERSION_SCHEDULED, S.IMMERSION_SCHEDULED, moves_the_immersion)],
         contracts.ImmersionRescheduled,
         carries=("starts_on", "ends_on", "place", "reason"),
         effect=immersion_planned,
