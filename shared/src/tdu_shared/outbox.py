@@ -16,6 +16,10 @@ Every service that publishes does it through this module:
 
 An entry written but whose change never landed is published by the relay only if the service's
 ``owed`` check (if it gives one) still finds the change stored.
+
+Where Kafka is the only record (a submission accepted at the edge and answered 202, a partner key issued
+by the access CLI, a record set aside on a DLQ), there is no other state to keep in step: those go
+straight through the same producer (:class:`tdu_shared.kafka.EventPublisher`).
 """
 
 from __future__ import annotations
