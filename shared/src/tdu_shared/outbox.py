@@ -50,6 +50,14 @@ COMMIT_LEASE_S = 60.0
 """An entry being committed is not taken by a relay for this long (its commit publishes it first)."""
 
 T = TypeVar("T")
+HEADER_FIELDS = (
+    ("type", "event-type"),
+    ("version", "event-version"),
+    ("event_id", "event-id"),
+    ("region", "region"),
+    ("basin", "basin"),
+)
+"""Envelope field -> record header (:func:`tdu_shared.kafka.event_headers`), for items stored without."""
 
 
 @dataclass(frozen=True)
@@ -100,18 +108,11 @@ class OutboxItem:
         body = doc.get("body")
         headers = tuple((str(n), str(v)) for n, v in (doc.get("headers") or {}).items())
         basin = doc.get("basin")
-        if body is not None and not headers:  # stored before items kept their headers
+        if body is not None and not headers:  # stored before items kept their headers: made from the body
             envelope = json.loads(body)
             basin = envelope.get("basin")
-            fields = (("type", "event-type"), ("version", "event-version"), ("event_id", "event-id"))
-            headers = (
-                ("content-type", "application/json"),
-                *(
-                    (name, str(envelope[f]))
-                    for f, name in (*fields, ("region", "region"), ("basin", "basin"))
-                    if envelope.get(f) is not None
-                ),
-            )
+            made = ((name, str(envelope[f])) for f, name in HEADER_FIELDS if envelope.get(f) is not None)
+            headers = (("content-type", "application/json"), *made)
         return cls(
             doc["topic"], doc["key"], doc["event_id"], body, headers, basin or None, doc.get("traceparent")
         )
