@@ -10,6 +10,7 @@ the change, published after it.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from journeys.ports import (
     Write,
 )
 from journeys.readmodels import ReadModels
-from journeys.translate import contact_item, event_item, offer_view
+from journeys.translate import contact_item, contact_payload, event_item, offer_view
 from tdu_shared import outbox
 from tdu_shared.clock import Clock
 from tdu_shared.contracts.journeys import (
@@ -92,8 +93,23 @@ class Ports:
     """How long a relay (or a commit) holds what it publishes before another may take it."""
 
     def committing(self, publisher: Publisher) -> Outbox:
-        """The outbox of changes beside the journeys, publishing with ``publisher``."""
-        return Outbox(self.outbox, publisher, commit_lease_s=self.relay_lease_s)
+        """The outbox of changes beside the journeys (contact changes, erasures), publishing with
+        ``publisher``: what a relay finds goes out only if the stored contacts still say it."""
+
+        async def owed(items: Sequence[OutboxItem]) -> list[OutboxItem]:
+            return [i for i in items if await _contacts_say(i, self.contacts)]
+
+        return Outbox(self.outbox, publisher, owed=owed, commit_lease_s=self.relay_lease_s)
+
+
+async def _contacts_say(item: OutboxItem, contacts: Contacts) -> bool:
+    """Whether the stored contact is what ``item`` publishes (a tombstone: the person is gone). A change
+    whose save failed, or that a later change replaced, is not published by the relay."""
+    contact = await contacts.get(item.key)
+    if item.body is None:
+        return contact is None
+    published = json.loads(item.body)["payload"]
+    return contact is not None and published == contact_payload(contact).model_dump(mode="json")
 
 
 def _memory_audit() -> AuditLog:

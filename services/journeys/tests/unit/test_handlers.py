@@ -143,6 +143,32 @@ async def test_contact_change_publishes_the_new_consent() -> None:
     assert decode_event(publisher.sent[-1].body.encode()).payload.consent_sms is True
 
 
+async def test_a_contact_change_whose_save_failed_is_not_published_by_the_relay_and_a_saved_one_is() -> None:
+    ports, publisher = await ready()
+    await handlers.execute(application(), ports)
+    await handlers.relay_once(ports, publisher)  # the application's own events
+    before = len(publisher.sent)
+    saving = ports.contacts.save
+
+    async def broken(contact: object) -> None:
+        raise ConnectionError("store away")
+
+    ports.contacts.save = broken  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await handlers.update_contact(SEEKER_ID, {"consent_sms": True}, ports, publisher)
+    ports.contacts.save = saving  # type: ignore[method-assign]
+    publisher.fail_next = True
+    with pytest.raises(ConnectionError):
+        await handlers.update_contact(SEEKER_ID, {"phone": "0611223344"}, ports, publisher)
+    for entry_id, (items, _) in list(ports.outbox.entries.items()):  # type: ignore[attr-defined]
+        ports.outbox.entries[entry_id] = (items, datetime.now(UTC))  # type: ignore[attr-defined]  # leases end
+
+    assert await handlers.relay_once(ports, publisher) == 1
+    [sent] = [decode_event(i.body.encode()).payload for i in publisher.sent[before:]]
+    assert (sent.phone, sent.consent_sms) == ("0611223344", False)  # the failed change never went out
+    assert ports.outbox.entries == {}  # type: ignore[attr-defined]
+
+
 async def test_erasure_removes_personal_data_and_sends_a_tombstone() -> None:
     ports, publisher = await ready()
     jid = (await handlers.execute(application(), ports)).journey.journey_id
