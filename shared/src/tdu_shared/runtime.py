@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
 
@@ -153,10 +153,15 @@ class ServiceRuntime:
     def every(self, name: str, work: Hook, interval_s: float, wake: asyncio.Event | None = None) -> None:
         """Run ``work`` once the runtime has started, then every ``interval_s`` (or as soon as ``wake`` is
         set), until it stops (:func:`keep_running`)."""
+        self.beside(name, lambda: keep_running(name, work, interval_s, wake))
+
+    def beside(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``run`` as a task of its own once the runtime has started (start-up does not wait for it);
+        cancelled when it stops."""
         tasks: list[asyncio.Task[None]] = []
 
         async def start() -> None:
-            tasks.append(asyncio.create_task(keep_running(name, work, interval_s, wake), name=name))
+            tasks.append(asyncio.create_task(run(), name=name))
 
         async def stop() -> None:
             for task in tasks:

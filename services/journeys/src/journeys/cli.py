@@ -100,7 +100,7 @@ def relay() -> None:
         total = 0
         while sent := await handlers.relay_once(ports, publisher, lease_s=settings.relay_lease_s):
             total += sent
-        return total
+        return total + await handlers.relay_left(ports, publisher)
 
     typer.echo(json.dumps({"published": asyncio.run(_with_ports(settings, SystemClock(), work))}))
 

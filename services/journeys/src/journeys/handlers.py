@@ -336,15 +336,19 @@ class JourneyOutbox:
 
 
 async def relay_once(ports: Ports, publisher: Publisher, limit: int = 200, lease_s: float = 10) -> int:
-    """Publish the journeys' pending events (and arm their timers), then the outbox collection's left by
-    a failed commit; each marked done once out. Returns the events sent.
+    """Publish pending outbox events and arm pending timers, then mark them done. Returns events sent.
 
     The journeys claimed in one pass are published together and their timers armed together (the events
     of each journey stay in order), then each is marked relayed: a stop in between publishes again what
     was not marked, never loses it.
     """
-    _, sent = await outbox.relay_once(JourneyOutbox(ports), publisher, limit=limit, lease_s=lease_s)
-    return sent + await ports.committing(publisher).relay_once(limit, lease_s)
+    return (await outbox.relay_once(JourneyOutbox(ports), publisher, limit=limit, lease_s=lease_s))[1]
+
+
+async def relay_left(ports: Ports, publisher: Publisher) -> int:
+    """Publish what a failed or interrupted contact change or erasure left in the outbox collection (a
+    loop of its own, every ``OUTBOX_RELAY_INTERVAL_S``: not on each journey write's relay pass)."""
+    return await ports.committing(publisher).relay_once(lease_s=ports.relay_lease_s)
 
 
 # ---------------------------------------------------------------- contacts

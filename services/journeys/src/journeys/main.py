@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from contextlib import suppress
 
 import structlog
 from fastapi import FastAPI
@@ -113,6 +112,9 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
         while await handlers.relay_once(ports, publisher, lease_s=settings.relay_lease_s):
             pass
 
+    async def left_relay() -> None:
+        await handlers.relay_left(ports, publisher)
+
     async def timers() -> None:
         await handlers.fire_due_timers(ports, lease_s=settings.timer_lease_s)
 
@@ -132,17 +134,6 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
             log.info("journeys with unpublished events listed again", journeys=listed)
             wake_relay.set()
 
-    relisting: list[asyncio.Task[None]] = []
-
-    async def start_relisting() -> None:
-        relisting.append(asyncio.create_task(relist()))
-
-    async def stop_relisting() -> None:
-        for task in relisting:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
-
     async def create_indexes() -> None:
         await ensure_indexes(runtime.db)
 
@@ -161,8 +152,8 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
     runtime.every("relay", relay, settings.relay_interval_s, wake_relay)
     runtime.every("timers", timers, settings.timer_interval_s)
     runtime.every("kpi-gauges", gauges, settings.kpi_refresh_s)
-    runtime.on_started.append(start_relisting)
-    runtime.on_stopping.append(stop_relisting)
+    runtime.every("outbox relay", left_relay, settings.outbox_relay_interval_s)
+    runtime.beside("relist", relist)
     api = router(ports, publisher, settings.max_page_size)
     app = runtime.http_app(
         [

@@ -163,7 +163,7 @@ async def test_a_contact_change_whose_save_failed_is_not_published_by_the_relay_
     for entry_id, (items, _) in list(ports.outbox.entries.items()):  # type: ignore[attr-defined]
         ports.outbox.entries[entry_id] = (items, datetime.now(UTC))  # type: ignore[attr-defined]  # leases end
 
-    assert await handlers.relay_once(ports, publisher) == 1
+    assert await handlers.relay_left(ports, publisher) == 1
     [sent] = [decode_event(i.body.encode()).payload for i in publisher.sent[before:]]
     assert (sent.phone, sent.consent_sms) == ("0611223344", False)  # the failed change never went out
     assert ports.outbox.entries == {}  # type: ignore[attr-defined]
