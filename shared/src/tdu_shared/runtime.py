@@ -41,6 +41,7 @@ from tdu_shared.kafka import (
     unavailable,
 )
 from tdu_shared.mongo import IndexSpec, connect, ensure_indexes, store_answers
+from tdu_shared.outbox import Outbox
 from tdu_shared.problems import install_problem_details
 from tdu_shared.settings import ServiceSettings
 from tdu_shared.topics import ACCESS_KEYS, ALL_TOPICS, Topics, TopicSpec
@@ -154,6 +155,15 @@ class ServiceRuntime:
         """Run ``work`` once the runtime has started, then every ``interval_s`` (or as soon as ``wake`` is
         set), until it stops (:func:`keep_running`)."""
         self.beside(name, lambda: keep_running(name, work, interval_s, wake))
+
+    def relay(self, outbox: Outbox) -> None:
+        """Publish what failed or interrupted changes left in the service's ``outbox``, at start and every
+        ``OUTBOX_RELAY_INTERVAL_S``."""
+
+        async def work() -> None:
+            await outbox.relay_once()
+
+        self.every("outbox relay", work, self.settings.outbox_relay_interval_s)
 
     def beside(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run ``run`` as a task of its own once the runtime has started (start-up does not wait for it);

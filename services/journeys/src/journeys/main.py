@@ -112,9 +112,6 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
         while await handlers.relay_once(ports, publisher, lease_s=settings.relay_lease_s):
             pass
 
-    async def left_relay() -> None:
-        await handlers.relay_left(ports, publisher)
-
     async def timers() -> None:
         await handlers.fire_due_timers(ports, lease_s=settings.timer_lease_s)
 
@@ -152,7 +149,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
     runtime.every("relay", relay, settings.relay_interval_s, wake_relay)
     runtime.every("timers", timers, settings.timer_interval_s)
     runtime.every("kpi-gauges", gauges, settings.kpi_refresh_s)
-    runtime.every("outbox relay", left_relay, settings.outbox_relay_interval_s)
+    runtime.relay(ports.committing(publisher))
     runtime.beside("relist", relist)
     api = router(ports, publisher, settings.max_page_size)
     app = runtime.http_app(

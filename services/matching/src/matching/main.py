@@ -104,11 +104,8 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
             count = await runtime.publisher.partition_count(topic)
             parts.catalogue.expect(await end_offsets(bootstrap, topic, count))
 
-        async def relay_outbox() -> None:
-            await outbox.relay_once()
-
         runtime.on_started.append(expect_catalogue)
-        runtime.every("outbox relay", relay_outbox, settings.outbox_relay_interval_s)
+        runtime.relay(outbox)
         service = parts.service
         daily = DailyReevaluation(service, parts.catalogue)
         runtime.on_started.append(daily.start)

@@ -1,4 +1,4 @@
-"""Use cases: submissions in, stored offers and events out; refreshes; blacklist; outbox recovery.
+"""Use cases: submissions in, stored offers and events out; refreshes; blacklist.
 
 Every change goes through the service's outbox (``tdu_shared.outbox``): the events a batch owes are
 stored (one entry per batch), the new documents are written, the events are published, then the entry is
@@ -345,11 +345,6 @@ async def blacklist(offer_id: str | None, employer_email: str | None, deps: Deps
 async def _withdraw(changes: Sequence[tuple[Doc, OutboxItem]], deps: Deps) -> None:
     effects = Effects(changed_offers=[d for d, _ in changes])
     await deps.outbox.commit([e for _, e in changes], lambda: deps.store.save(effects))
-
-
-async def publish_outbox(deps: Deps) -> int:
-    """Publish what a crash or a failure left in the outbox. Returns the number of events published."""
-    return await deps.outbox.relay_once()
 
 
 async def erase_contact(person_id: str, deps: Deps) -> bool:

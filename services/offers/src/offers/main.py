@@ -13,7 +13,7 @@ from offers.adapters.reference import RomeReference, default_geography
 from offers.api import build_router
 from offers.consumers import register_consumers
 from offers.geocoding import GeocodedAddresses, Geocoding, resubmitter
-from offers.handlers import TOPICS, Deps, offers_outbox, publish_outbox
+from offers.handlers import TOPICS, Deps, offers_outbox
 from offers.partners import OPERATIONS
 from offers.settings import Settings
 from tdu_shared.clock import SystemClock
@@ -56,10 +56,7 @@ def build(settings: Settings | None = None) -> FastAPI:
     register_consumers(runtime, deps, settings.batch_size)
     tune_garbage_collection()
 
-    async def relay_outbox() -> None:
-        await publish_outbox(deps)
-
-    runtime.every("outbox relay", relay_outbox, settings.outbox_relay_interval_s)
+    runtime.relay(deps.outbox)
     if settings.geocoder_url:
         addresses = GeocodedAddresses(MongoGeocodingStore(runtime.db), SystemClock())
         deps.addresses = addresses

@@ -12,7 +12,6 @@ from offers.handlers import (
     Submission,
     blacklist,
     offers_outbox,
-    publish_outbox,
     refresh_completed,
     submit_batch,
 )
@@ -187,7 +186,7 @@ async def test_events_left_in_the_outbox_by_a_broker_failure_are_published_later
     with pytest.raises(ConnectionError):
         await submit_batch([ft("A1")], deps)
     [([pending], _)] = store.outbox.entries.values()
-    assert await publish_outbox(deps) == 1
+    assert await deps.outbox.relay_once() == 1
     assert publisher.types() == ["OfferPublished"]
     assert str(publisher.sent[0].envelope.event_id) == pending.event_id
     assert store.outbox.entries == {}
@@ -199,10 +198,10 @@ async def test_events_a_dead_process_left_in_the_outbox_are_published_once_their
     with pytest.raises(ConnectionError):
         await submit_batch([ft("A1", contact={"nom": "Mme RH", "courriel": "rh@example.org"})], deps)
     deps.outbox = offers_outbox(store, store.outbox, publisher)  # a new process: it failed nothing itself
-    assert await publish_outbox(deps) == 0  # the dead one's entry is still leased
+    assert await deps.outbox.relay_once() == 0  # the dead one's entry is still leased
     for entry_id, (items, _) in list(store.outbox.entries.items()):
         store.outbox.entries[entry_id] = (items, datetime.now(UTC))  # its lease ends
-    assert await publish_outbox(deps) == 2
+    assert await deps.outbox.relay_once() == 2
     sent = {o.envelope.type: o.envelope for o in publisher.sent}
     offer = store.offers["A1"]
     assert str(sent["OfferPublished"].event_id) == offer["event_id"]

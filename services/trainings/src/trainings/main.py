@@ -79,10 +79,7 @@ def build_service(settings: Settings | None = None) -> Service:
     service = Service(runtime, repository, reference(settings.basins_file), settings, outbox)
     register_consumers(runtime, service.repository, service.ref, outbox)
 
-    async def relay_outbox() -> None:
-        await outbox.relay_once()
-
-    runtime.every("outbox relay", relay_outbox, settings.outbox_relay_interval_s)
+    runtime.relay(outbox)
     declare_publishers(runtime)
     return service
 
