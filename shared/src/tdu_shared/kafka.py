@@ -162,6 +162,11 @@ def event_headers(envelope: Envelope[Any], traceparent: str | None = None) -> li
     return headers
 
 
+EncodedEvent = tuple[TopicSpec, str, bytes | None, str | None, list[tuple[str, bytes]], str | None]
+"""(topic, key, value — None for a tombstone, basin, headers, traceparent), as
+:meth:`EventPublisher.send_events` sends it."""
+
+
 @dataclass
 class Outgoing:
     """One event ready to publish: where, under which key."""
@@ -273,13 +278,21 @@ class EventPublisher:
 
     async def publish_many(self, items: Sequence[Outgoing]) -> None:
         """Publish many events at once (batched by the producer); returns when all are acknowledged."""
+        await self.send_events(
+            (i.spec, i.key, encode(i.envelope), i.envelope.basin, event_headers(i.envelope), i.traceparent)
+            for i in items
+        )
+
+    async def send_events(self, records: Iterable[EncodedEvent]) -> None:
+        """Send encoded events in order, each in its trace (its own ``traceparent``, else the current
+        span's, added as a header to an event, not to a tombstone); returns when all are acknowledged."""
         current = tracing.traceparent()
         futures = []
-        for i in items:
-            parent = i.traceparent or current
-            value, headers = encode(i.envelope), event_headers(i.envelope, parent)
-            name = self.topics.name(i.spec)
-            futures.append(await self.send(name, i.key, value, i.envelope.basin, headers, parent))
+        for spec, key, value, basin, headers, traceparent in records:
+            parent = traceparent or current
+            if parent and value is not None:
+                headers = [*headers, (tracing.TRACEPARENT, parent.encode())]
+            futures.append(await self.send(self.topics.name(spec), key, value, basin, headers, parent))
         await asyncio.gather(*futures)
 
     async def tombstone(self, spec: TopicSpec, key: str, basin: str | None) -> None:

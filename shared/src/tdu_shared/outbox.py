@@ -37,7 +37,6 @@ import structlog
 from bson import Binary
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tdu_shared import tracing
 from tdu_shared.envelope import Envelope, decode_event, encode
 from tdu_shared.kafka import EventPublisher, Outgoing, event_headers
 from tdu_shared.mongo import Document, delete_by_ids
@@ -133,21 +132,23 @@ class KafkaItems:
         self._specs = {spec.name: spec for spec in specs}
 
     async def publish(self, items: Sequence[OutboxItem]) -> None:
-        current = tracing.traceparent()
-        futures = []
-        for item in items:
-            spec = self._specs.get(item.topic)
-            if spec is None:
-                raise ValueError(f"{item.topic}: not a topic this outbox publishes to")
-            headers = [(n, v.encode()) for n, v in item.headers]
-            parent = item.traceparent or current
-            if parent and item.body is not None:
-                headers.append((tracing.TRACEPARENT, parent.encode()))
-            value = item.body.encode() if item.body is not None else None
-            name = self.publisher.topics.name(spec)
-            futures.append(await self.publisher.send(name, item.key, value, item.basin, headers, parent))
-        for future in futures:
-            await future
+        await self.publisher.send_events(
+            (
+                self._spec(item.topic),
+                item.key,
+                item.body.encode() if item.body is not None else None,
+                item.basin,
+                [(n, v.encode()) for n, v in item.headers],
+                item.traceparent,
+            )
+            for item in items
+        )
+
+    def _spec(self, topic: str) -> TopicSpec:
+        spec = self._specs.get(topic)
+        if spec is None:
+            raise ValueError(f"{topic}: not a topic this outbox publishes to")
+        return spec
 
 
 # ---------------------------------------------------------------- the port
